@@ -1,0 +1,151 @@
+//! Append throughput, printed as numbers (run: `cargo bench --bench append`).
+//!
+//! 1. Bulk: an NDJSON input appended whole, as `shiftlog append FILE` does (parse,
+//!    validate, write, flush). The input is `$SHIFTLOG_BENCH_INPUT`, or else generated
+//!    with `../shared/datasets/gen_inquiry.py --places 20 --actors 150 --events 200000`.
+//! 2. Concurrent durable single-event appends: 8 tokio tasks, each appending one event
+//!    at a time and waiting for it to be durable before the next.
+//!
+//! `--quick` (or `SHIFTLOG_BENCH_QUICK=1`) shrinks both to check that the bench runs.
+
+use shiftlog::{parse_input, AppendRequest, Durability, Engine, Event, NdjsonReader, SledOptions};
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn input(quick: bool) -> PathBuf {
+    if let Ok(p) = std::env::var("SHIFTLOG_BENCH_INPUT") {
+        return PathBuf::from(p);
+    }
+    let events = if quick { "5000" } else { "200000" };
+    let gen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/gen_inquiry.py");
+    let out = std::env::temp_dir().join(format!("shiftlog-bench-{events}.ndjson"));
+    if !out.exists() {
+        let status = std::process::Command::new("python3")
+            .arg(&gen)
+            .args(["--places", "20", "--actors", "150", "--events", events])
+            .stdout(std::fs::File::create(&out).expect("create bench input"))
+            .status()
+            .expect("run python3 (or set SHIFTLOG_BENCH_INPUT)");
+        assert!(status.success(), "generator failed: {}", gen.display());
+    }
+    out
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick")
+        || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let path = input(quick);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let start = Instant::now();
+        let mut parsed = shiftlog::ParsedInput::default();
+        for item in NdjsonReader::new(BufReader::new(std::fs::File::open(&path).unwrap())) {
+            parsed.events.push(item.expect("bench input is valid"));
+        }
+        let parsed_at = start.elapsed();
+        let out = engine.ingest(parsed, &[]).await.expect("bench input appends");
+        let secs = start.elapsed().as_secs_f64();
+        let stats = engine.stats().await.unwrap();
+        println!(
+            "bulk append: {} events ({:.1} MB NDJSON) in {:.2} s = {:.0} events/s (parse {:.2} s); store {:.1} MB",
+            out.appended(),
+            size as f64 / 1e6,
+            secs,
+            out.appended() as f64 / secs,
+            parsed_at.as_secs_f64(),
+            stats.size_on_disk as f64 / 1e6
+        );
+        drop(engine);
+
+        for durability in [Durability::Full, Durability::Process] {
+            for in_flight in [1usize, 4] {
+                concurrent(quick, durability, in_flight).await;
+            }
+        }
+    });
+}
+
+/// 8 tasks appending single events, each keeping `in_flight` appends outstanding (1: each
+/// waits for its append to be durable before the next).
+async fn concurrent(quick: bool, durability: Durability, in_flight: usize) {
+    let tasks = 8usize;
+    let per_task = if quick { 200 } else { 5_000 };
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        Engine::open_with(dir.path(), SledOptions::default().durability(durability)).unwrap();
+    let places: String = (0..tasks)
+            .map(|t| format!("{{\"type\":\"place_registered\",\"id\":\"p{t}\",\"occurred_at\":\"2024-01-01\",\"place\":\"place-{t}\",\"name\":\"P{t}\"}}\n"))
+            .collect();
+    engine.ingest(parse_input(&places), &[]).await.unwrap();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+            .map(|t| {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    let one = |i: usize| {
+                        let e: Event = serde_json::from_str(&format!(
+                            "{{\"type\":\"learning_recorded\",\"id\":\"t{t}-{i}\",\"occurred_at\":\"2024-02-01\",\"place\":\"place-{t}\",\"text\":\"note {i}\"}}"
+                        ))
+                        .unwrap();
+                        let engine = engine.clone();
+                        async move { engine.append(AppendRequest::new(vec![e])).await.unwrap() }
+                    };
+                    let mut pending = futures_lite_unordered(in_flight);
+                    for i in 0..per_task {
+                        pending.push(Box::pin(one(i))).await;
+                    }
+                    pending.drain().await;
+                })
+            })
+            .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = tasks * per_task;
+    println!(
+            "concurrent single-event appends ({durability:?} durability, {in_flight} in flight per task): {tasks} tasks x {per_task} = {n} events in {secs:.2} s = {:.0} events/s",
+            n as f64 / secs
+        );
+}
+
+type AppendFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = shiftlog::AppendOutcome> + Send>>;
+
+/// A bounded window of outstanding appends, answered in order.
+struct Window {
+    max: usize,
+    queue: std::collections::VecDeque<tokio::task::JoinHandle<shiftlog::AppendOutcome>>,
+}
+
+fn futures_lite_unordered(max: usize) -> Window {
+    Window {
+        max,
+        queue: Default::default(),
+    }
+}
+
+impl Window {
+    async fn push(&mut self, f: AppendFuture) {
+        if self.queue.len() == self.max {
+            self.queue.pop_front().unwrap().await.unwrap();
+        }
+        self.queue.push_back(tokio::spawn(f));
+    }
+
+    async fn drain(&mut self) {
+        while let Some(h) = self.queue.pop_front() {
+            h.await.unwrap();
+        }
+    }
+}

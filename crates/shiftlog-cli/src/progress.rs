@@ -1,0 +1,81 @@
+//! A progress bar on stderr for large inputs; hidden for small ones and when stderr is
+//! not a terminal (indicatif's stderr target draws nothing then).
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Inputs with more events than this get a progress bar.
+const SHOW_AFTER_EVENTS: u64 = 5_000;
+
+pub(crate) struct Progress {
+    bar: ProgressBar,
+    shown: bool,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Progress {
+    /// `total` is the input's size in bytes when known (a file), `None` for stdin.
+    pub(crate) fn new(total: Option<u64>) -> Self {
+        let bar = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::hidden())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
+                ProgressStyle::with_template("{spinner} {msg:>10} {bytes} read")
+                    .expect("valid template"),
+            ),
+        };
+        bar.set_message("reading");
+        Progress {
+            bar,
+            shown: false,
+            bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Wraps a reader so that the bar follows the bytes read from it.
+    pub(crate) fn reader<R: Read>(&self, inner: R) -> CountingReader<R> {
+        CountingReader {
+            inner,
+            count: self.bytes.clone(),
+        }
+    }
+
+    /// Called as events are read.
+    pub(crate) fn events_read(&mut self, events: u64) {
+        if !self.shown && events > SHOW_AFTER_EVENTS {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        self.bar.set_position(self.bytes.load(Ordering::Relaxed));
+    }
+
+    pub(crate) fn message(&self, msg: &'static str) {
+        self.bar.set_message(msg);
+        self.bar.tick();
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub(crate) struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}

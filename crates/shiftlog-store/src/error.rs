@@ -1,0 +1,85 @@
+//! Errors, one enum per operation family, all wrapping [`StoreError`] for storage trouble.
+
+use crate::types::{Position, Stream, Version};
+use shiftlog_model::Rejection;
+use std::path::PathBuf;
+
+/// Storage trouble: the disk, the data directory, a damaged record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory is in use by another process.
+    #[error("the data directory {path} is in use by another process (close it first)")]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// An I/O error from the operating system.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// What was being accessed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An error from sled, the embedded database that holds the log.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record failed its checksum or could not be decoded.
+    #[error("damaged record at position {position}: {reason}")]
+    Damaged {
+        /// The record's position.
+        position: Position,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Some other stored structure (an index entry, the metadata) is damaged.
+    #[error("damaged store: {0}")]
+    Corrupt(String),
+    /// The store was written by a newer shiftlog with a format this one does not know.
+    #[error("the store uses format version {found}, but this shiftlog reads up to {supported}: upgrade shiftlog")]
+    UnsupportedFormat {
+        /// The store's format version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// An earlier write failed part-way; the store refuses writes until it is reopened
+    /// (reopening cleans up the unfinished batch).
+    #[error("an earlier write failed ({0}); reopen the store to recover")]
+    Poisoned(String),
+    /// The log has been closed.
+    #[error("the log is closed")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Why an append wrote nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// Some events break the format's rules; each is listed with its index in the batch.
+    #[error("{} of the batch's events were rejected; nothing was written (first: {})", .0.len(), .0[0])]
+    Rejected(Vec<Rejection>),
+    /// Another writer appended to the stream first.
+    #[error("version conflict on {stream}: expected version {expected}, but it is at {actual}; nothing was written")]
+    VersionConflict {
+        /// The stream.
+        stream: Stream,
+        /// The version the caller expected.
+        expected: Version,
+        /// The stream's actual version.
+        actual: Version,
+    },
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,61 @@
+//! The log as embedders and the other crates see it.
+
+use crate::error::{AppendError, StoreError};
+use crate::types::{
+    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
+};
+use async_trait::async_trait;
+use shiftlog_model::{Event, EventId, Rejection, Timestamp};
+use std::sync::Arc;
+
+/// Where recorded times come from; tests substitute a fixed clock.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// An append-only log of inquiry events: the single source of truth.
+///
+/// Guarantees every implementation keeps:
+/// - positions are dense: the first event is 1, each next one the previous plus one;
+/// - an append is atomic: all of its events are written, or none (and then the log is
+///   exactly as it was);
+/// - an event whose `id` is already in the log with the same body is not written again
+///   (its outcome is [`crate::EventOutcome::AlreadyPresent`]); the same id with a different
+///   body rejects the batch;
+/// - `recorded_at` never decreases along the log, so "as known at time R" is a prefix;
+/// - reads see only whole, committed appends.
+#[async_trait]
+pub trait EventLog: Send + Sync + std::fmt::Debug {
+    /// Validates and appends a batch, atomically.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError>;
+
+    /// Checks a batch as [`EventLog::append`] would, without writing anything; returns
+    /// every rejection (empty when the batch would be accepted now).
+    async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError>;
+
+    /// Up to `limit` events from position `from` on, in position order.
+    async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events of one stream from position `from` on, in position order.
+    async fn read_stream(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The event with this id.
+    async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// The last committed position (0 when the log is empty).
+    fn head(&self) -> Position;
+
+    /// A stream's version: how many events have been appended to it.
+    async fn version(&self, stream: &Stream) -> Result<Version, StoreError>;
+
+    /// Counts for `shiftlog stats`.
+    async fn stats(&self) -> Result<LogStats, StoreError>;
+}

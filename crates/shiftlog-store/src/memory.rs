@@ -1,0 +1,221 @@
+//! An in-memory log with the same rules as the sled one, for tests of other crates.
+
+use crate::error::{AppendError, StoreError};
+use crate::log::{system_clock, Clock, EventLog};
+use crate::plan::{plan_request, Committed, Overlay};
+use crate::types::{
+    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
+};
+use async_trait::async_trait;
+use shiftlog_model::{ActorId, Event, EventId, PlaceId, Rejection, Timestamp};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A log held in memory: same validation, ordering and atomicity as
+/// [`crate::SledLog`], no durability.
+///
+/// ```
+/// # tokio_test();
+/// # fn tokio_test() { tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use shiftlog_store::{AppendRequest, EventLog, MemoryLog, Position};
+/// let log = MemoryLog::new();
+/// let e = serde_json::from_str(r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"x","name":"X"}"#).unwrap();
+/// let out = log.append(AppendRequest::new(vec![e])).await.unwrap();
+/// assert_eq!(out.head, Position(1));
+/// # }) }
+/// ```
+#[derive(Default)]
+pub struct MemoryLog {
+    state: Mutex<State>,
+    clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for MemoryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLog")
+            .field("head", &self.head())
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    events: Vec<RecordedEvent>,
+    ids: HashMap<EventId, usize>,
+    registrations: HashMap<PlaceId, Vec<Position>>,
+    joins: HashMap<(PlaceId, ActorId), Vec<(Timestamp, Position)>>,
+    actors: HashSet<ActorId>,
+    places: HashSet<PlaceId>,
+    versions: HashMap<Stream, Version>,
+    streams: HashMap<Stream, Vec<Position>>,
+}
+
+impl Committed for State {
+    fn head(&self) -> u64 {
+        self.events.len() as u64
+    }
+    fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
+        Ok(self.versions.get(stream).copied().unwrap_or(0))
+    }
+    fn lookup_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self.ids.get(id).map(|&i| self.events[i].clone()))
+    }
+    fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError> {
+        Ok(self.registrations.get(place).cloned().unwrap_or_default())
+    }
+    fn joins(
+        &self,
+        place: &PlaceId,
+        actor: &ActorId,
+    ) -> Result<Vec<(Timestamp, Position)>, StoreError> {
+        Ok(self
+            .joins
+            .get(&(place.clone(), actor.clone()))
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError> {
+        Ok(self.actors.contains(actor))
+    }
+    fn place_known(&self, place: &PlaceId) -> Result<bool, StoreError> {
+        Ok(self.places.contains(place))
+    }
+}
+
+impl State {
+    fn apply(&mut self, o: Overlay) {
+        for (place, actor, _, pos) in &o.removed_joins {
+            if let Some(js) = self.joins.get_mut(&(place.clone(), actor.clone())) {
+                js.retain(|(_, p)| p != pos);
+            }
+        }
+        for (place, pos) in &o.removed_registrations {
+            if let Some(rs) = self.registrations.get_mut(place) {
+                rs.retain(|p| p != pos);
+            }
+        }
+        for (k, v) in o.registrations {
+            self.registrations.entry(k).or_default().extend(v);
+        }
+        for (k, v) in o.joins {
+            self.joins.entry(k).or_default().extend(v);
+        }
+        self.actors.extend(o.new_actors.into_iter().map(|(a, _)| a));
+        self.places.extend(o.new_places.into_iter().map(|(p, _)| p));
+        self.versions.extend(o.versions);
+        for (s, ps) in o.stream_positions {
+            self.streams.entry(s).or_default().extend(ps);
+        }
+        for e in o.events {
+            self.ids.insert(e.id().clone(), self.events.len());
+            self.events.push(e);
+        }
+    }
+}
+
+impl MemoryLog {
+    /// An empty log using the wall clock for recorded times.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty log taking recorded times from `clock`.
+    pub fn with_clock(clock: Clock) -> Self {
+        MemoryLog {
+            state: Mutex::default(),
+            clock: Some(clock),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied overlay: overlays
+        // are applied only after planning succeeded, by infallible code.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self, state: &State) -> Timestamp {
+        let now = self.clock.clone().unwrap_or_else(system_clock)();
+        match state.events.last() {
+            Some(last) if last.recorded_at > now => last.recorded_at,
+            _ => now,
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryLog {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let mut state = self.state();
+        let mut group = Overlay::starting_at(state.head() + 1);
+        let now = self.now(&state);
+        let outcome = plan_request(&*state, &mut group, request, now)?;
+        state.apply(group);
+        Ok(outcome)
+    }
+
+    async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {
+        let state = self.state();
+        let mut group = Overlay::starting_at(state.head() + 1);
+        let now = self.now(&state);
+        match plan_request(&*state, &mut group, AppendRequest::new(events), now) {
+            Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
+            Err(AppendError::Rejected(r)) => Ok(r),
+            Err(AppendError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let state = self.state();
+        let start = (from.0.max(1) - 1) as usize;
+        Ok(state
+            .events
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let state = self.state();
+        let Some(ps) = state.streams.get(stream) else {
+            return Ok(Vec::new());
+        };
+        let start = ps.partition_point(|p| *p < from);
+        Ok(ps[start..]
+            .iter()
+            .take(limit)
+            .map(|p| state.events[(p.0 - 1) as usize].clone())
+            .collect())
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        self.state().lookup_id(id)
+    }
+
+    fn head(&self) -> Position {
+        Position(self.state().head())
+    }
+
+    async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
+        self.state().version(stream)
+    }
+
+    async fn stats(&self) -> Result<LogStats, StoreError> {
+        let s = self.state();
+        let n = s.events.len() as u64;
+        Ok(LogStats {
+            events: n,
+            places: s.places.len() as u64,
+            actors: s.actors.len() as u64,
+            first_position: (n > 0).then_some(1),
+            last_position: (n > 0).then_some(n),
+            size_on_disk: 0,
+        })
+    }
+}

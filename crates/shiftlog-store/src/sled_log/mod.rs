@@ -1,0 +1,395 @@
+//! The durable log, in sled.
+//!
+//! One writer thread owns every write. Appends queue up while it is busy; it takes all
+//! that are waiting (a group), plans them one by one, writes the group, flushes once and
+//! then answers every caller: concurrent appenders share one flush (group commit).
+//!
+//! A group is written in sub-batches of [`SUB_BATCH`] events, each an atomic sled batch;
+//! only the last one moves the committed head (`mhead`) and the stream index. Readers
+//! never look past the committed head, and opening the store deletes anything written
+//! past it (a group cut short by a crash): so a group is all there or not at all.
+
+mod keys;
+mod writer;
+
+use crate::codec;
+use crate::error::{AppendError, StoreError};
+use crate::log::{system_clock, Clock, EventLog};
+use crate::types::{
+    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
+};
+use async_trait::async_trait;
+use shiftlog_model::{Event, EventId, Rejection};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use tokio::sync::oneshot;
+
+/// The newest store format this build reads and the one it writes.
+pub const STORE_FORMAT: u32 = 1;
+
+/// The sled directory inside a data directory.
+const SLED_DIR: &str = "log";
+
+/// sled's page cache. Its default (1 GiB) made bulk appends spend a quarter of their
+/// time faulting in fresh memory; reads of recent events stay cached at this size.
+const CACHE_BYTES: u64 = 64 << 20;
+
+/// How far an acknowledged append is guaranteed to survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the process, of the operating system or of the machine:
+    /// sled's flush, then `fdatasync` of its data file (sled's own flush uses
+    /// `sync_file_range`, which neither reaches the drive's cache nor records the file's
+    /// new length). The default.
+    #[default]
+    Full,
+    /// Survives a crash of the process: sled's flush only. The events are with the
+    /// operating system, which may still lose them in a power cut. Faster for many small
+    /// appends (see docs/performance.md).
+    Process,
+}
+
+/// Options for [`SledLog::open_with`].
+#[derive(Clone)]
+pub struct SledOptions {
+    clock: Clock,
+    durability: Durability,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            clock: system_clock(),
+            durability: Durability::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SledOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledOptions")
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledOptions {
+    /// Takes recorded times from `clock` instead of the wall clock (for tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets how far acknowledged appends survive.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// What readers and the writer share: the committed state.
+#[derive(Debug, Default)]
+struct Shared {
+    head: AtomicU64,
+    places: AtomicU64,
+    actors: AtomicU64,
+    versions: RwLock<HashMap<Stream, Version>>,
+}
+
+enum Request {
+    Append(
+        AppendRequest,
+        oneshot::Sender<Result<AppendOutcome, AppendError>>,
+    ),
+    Check(
+        Vec<Event>,
+        oneshot::Sender<Result<Vec<Rejection>, StoreError>>,
+    ),
+}
+
+/// The durable event log, in a data directory.
+///
+/// When [`EventLog::append`] returns `Ok`, the events are on disk: sled has flushed them
+/// and the data file has been `fdatasync`ed, so they survive a crash of the process or
+/// of the machine. Opening a store replays nothing: it reads a few metadata keys.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use shiftlog_store::{AppendRequest, EventLog, SledLog};
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = SledLog::open(dir.path()).unwrap();
+/// let e = serde_json::from_str(r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"x","name":"X"}"#).unwrap();
+/// log.append(AppendRequest::new(vec![e])).await.unwrap();
+/// drop(log);
+/// let log = SledLog::open(dir.path()).unwrap();
+/// assert_eq!(log.head().0, 1);
+/// # });
+/// ```
+pub struct SledLog {
+    path: PathBuf,
+    db: sled::Db,
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SledLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledLog")
+            .field("path", &self.path)
+            .field("head", &self.head())
+            .finish()
+    }
+}
+
+impl SledLog {
+    /// Opens (creating if needed) the log in data directory `dir`, with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(dir, SledOptions::default())
+    }
+
+    /// Opens (creating if needed) the log in data directory `dir`.
+    pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let sled_dir = dir.join(SLED_DIR);
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if is_lock_error(&io) => {
+                    StoreError::Locked { path: dir.clone() }
+                }
+                sled::Error::Io(io) => StoreError::io(&sled_dir, io),
+                other => StoreError::Sled(other),
+            })?;
+        let shared = Arc::new(Shared::default());
+        let writer = writer::Writer::open(
+            db.clone(),
+            &sled_dir,
+            shared.clone(),
+            options.clock,
+            options.durability,
+        )?;
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("shiftlog-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::io(&dir, e))?;
+        tracing::debug!(path = %dir.display(), head = shared.head.load(Ordering::Acquire), "opened log");
+        Ok(SledLog {
+            path: dir,
+            db,
+            shared,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Whether `dir` holds a store (without opening or creating anything).
+    pub fn exists(dir: impl AsRef<Path>) -> bool {
+        dir.as_ref().join(SLED_DIR).is_dir()
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, r: Request) -> Result<(), StoreError> {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(r)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            tree: (*self.db).clone(),
+            head: self.shared.head.load(Ordering::Acquire),
+        }
+    }
+
+    /// Stops the writer after it has answered every queued append, and waits for it.
+    pub fn close(&self) {
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SledLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
+}
+
+/// Runs a read off the async executor's threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Reads bounded by the committed head seen when the read began.
+struct Reader {
+    tree: sled::Tree,
+    head: u64,
+}
+
+impl Reader {
+    fn record(&self, position: u64) -> Result<RecordedEvent, StoreError> {
+        match self.tree.get(keys::event(position))? {
+            Some(bytes) => codec::decode_at(Position(position), &bytes),
+            None => Err(StoreError::Corrupt(format!(
+                "position {position} is indexed but missing from the log"
+            ))),
+        }
+    }
+
+    fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from = from.0.max(1);
+        if from > self.head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(limit.min((self.head - from + 1) as usize).min(1 << 16));
+        let mut expected = from;
+        for item in self
+            .tree
+            .range(keys::event(from)..=keys::event(self.head))
+            .take(limit)
+        {
+            let (k, v) = item?;
+            let p = keys::event_position(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed event key".into()))?;
+            if p != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "position {expected} is missing from the log"
+                )));
+            }
+            out.push(codec::decode_at(Position(p), &v)?);
+            expected += 1;
+        }
+        Ok(out)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for item in self.tree.scan_prefix(keys::chunk_prefix(stream)) {
+            let (_, v) = item?;
+            let ps = keys::decode_positions(&v)
+                .ok_or_else(|| StoreError::Corrupt(format!("stream index of {stream}")))?;
+            for p in ps {
+                if p > self.head {
+                    return Ok(out);
+                }
+                if p >= from.0 {
+                    out.push(self.record(p)?);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        match self.tree.get(keys::id(id))? {
+            None => Ok(None),
+            Some(v) => {
+                let p = keys::u64_value(&v)
+                    .ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
+                if p > self.head {
+                    return Ok(None);
+                }
+                self.record(p).map(Some)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for SledLog {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Append(request, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Check(events, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader();
+        blocking(move || r.read(from, limit)).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader();
+        let stream = stream.clone();
+        blocking(move || r.read_stream(&stream, from, limit)).await
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        self.reader().event(id)
+    }
+
+    fn head(&self) -> Position {
+        Position(self.shared.head.load(Ordering::Acquire))
+    }
+
+    async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
+        let versions = self
+            .shared
+            .versions
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(versions.get(stream).copied().unwrap_or(0))
+    }
+
+    async fn stats(&self) -> Result<LogStats, StoreError> {
+        let head = self.shared.head.load(Ordering::Acquire);
+        let db = self.db.clone();
+        let size = blocking(move || Ok(db.size_on_disk()?)).await?;
+        Ok(LogStats {
+            events: head,
+            places: self.shared.places.load(Ordering::Acquire),
+            actors: self.shared.actors.load(Ordering::Acquire),
+            first_position: (head > 0).then_some(1),
+            last_position: (head > 0).then_some(head),
+            size_on_disk: size,
+        })
+    }
+}

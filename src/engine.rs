@@ -1,0 +1,156 @@
+//! The engine: one handle on a log and everything derived from it.
+
+use crate::ingest::{self, IngestError};
+use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
+use shiftlog_store::{
+    AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position,
+    RecordedEvent, SledLog, SledOptions, StoreError, Stream, Version,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why the engine could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// There is no store in the directory (and the caller asked not to create one).
+    #[error("no shiftlog store at {0} (append some events first, or point --data-dir / SHIFTLOG_DATA at a store)")]
+    NotFound(PathBuf),
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A shiftlog engine over one log. Cheap to clone; every clone shares the log.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    log: Arc<dyn EventLog>,
+}
+
+impl Engine {
+    /// Opens the store in data directory `dir`, creating it if needed.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            log: Arc::new(SledLog::open(dir)?),
+        })
+    }
+
+    /// Opens the store in data directory `dir` with explicit options (durability, clock),
+    /// creating it if needed.
+    pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            log: Arc::new(SledLog::open_with(dir, options)?),
+        })
+    }
+
+    /// Opens the store in `dir`, failing with [`EngineError::NotFound`] if there is none.
+    pub fn open_existing(dir: impl AsRef<Path>) -> Result<Engine, EngineError> {
+        if !SledLog::exists(&dir) {
+            return Err(EngineError::NotFound(dir.as_ref().to_path_buf()));
+        }
+        Self::open(dir)
+    }
+
+    /// An engine over a fresh in-memory log (nothing is written to disk).
+    pub fn in_memory() -> Engine {
+        Engine {
+            log: Arc::new(MemoryLog::new()),
+        }
+    }
+
+    /// An engine over any log implementation.
+    pub fn with_log(log: Arc<dyn EventLog>) -> Engine {
+        Engine { log }
+    }
+
+    /// The underlying log.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Appends a batch atomically (see [`EventLog::append`]).
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        self.log.append(request).await
+    }
+
+    /// Checks events as an append would, writing nothing.
+    pub async fn check(
+        &self,
+        events: Vec<shiftlog_model::Event>,
+    ) -> Result<Vec<Rejection>, StoreError> {
+        self.log.check(events).await
+    }
+
+    /// Appends a parsed input (see [`shiftlog_model::parse_input`]) as one atomic batch.
+    ///
+    /// If any event is rejected, by parsing or by the log's rules, nothing is written and
+    /// every rejection is returned with its line (or index) in the input, in input order.
+    pub async fn ingest(
+        &self,
+        input: ParsedInput,
+        expected: &[(Stream, Version)],
+    ) -> Result<AppendOutcome, IngestError> {
+        ingest::ingest(self.log.as_ref(), input.events, input.rejections, expected).await
+    }
+
+    /// Appends located events (for example one `--batch` of a large import) as one
+    /// atomic batch; rejections carry the events' own locations.
+    pub async fn ingest_located(
+        &self,
+        events: Vec<LocatedEvent>,
+        expected: &[(Stream, Version)],
+    ) -> Result<AppendOutcome, IngestError> {
+        ingest::ingest(self.log.as_ref(), events, Vec::new(), expected).await
+    }
+
+    /// Up to `limit` events from position `from` on.
+    pub async fn read(
+        &self,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read(from, limit).await
+    }
+
+    /// Up to `limit` events of one stream from position `from` on.
+    pub async fn read_stream(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read_stream(stream, from, limit).await
+    }
+
+    /// Up to `limit` events of one place from position `from` on.
+    pub async fn read_place(
+        &self,
+        place: &PlaceId,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log
+            .read_stream(&Stream::Place(place.clone()), from, limit)
+            .await
+    }
+
+    /// The event with this id.
+    pub async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        self.log.event(id).await
+    }
+
+    /// A stream's version.
+    pub async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
+        self.log.version(stream).await
+    }
+
+    /// The last committed position.
+    pub fn head(&self) -> Position {
+        self.log.head()
+    }
+
+    /// Counts for `shiftlog stats`.
+    pub async fn stats(&self) -> Result<LogStats, StoreError> {
+        self.log.stats().await
+    }
+}
