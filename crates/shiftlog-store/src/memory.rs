@@ -2,7 +2,7 @@
 
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
-use crate::plan::{plan_request, Committed, Overlay};
+use crate::plan::{plan_request, Committed, JoinIndex, Overlay};
 use crate::types::{
     AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
 };
@@ -43,7 +43,7 @@ struct State {
     events: Vec<RecordedEvent>,
     ids: HashMap<EventId, usize>,
     registrations: HashMap<PlaceId, Vec<Position>>,
-    joins: HashMap<(PlaceId, ActorId), Vec<(Timestamp, Position)>>,
+    joins: JoinIndex,
     actors: HashSet<ActorId>,
     places: HashSet<PlaceId>,
     versions: HashMap<Stream, Version>,

@@ -16,6 +16,9 @@ use shiftlog_model::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// Joins of actors to places: (place, actor) -> [(occurred_at, position)].
+pub(crate) type JoinIndex = HashMap<(PlaceId, ActorId), Vec<(Timestamp, Position)>>;
+
 /// What a log already holds, as the planner needs to see it.
 pub(crate) trait Committed {
     /// The last committed position (0 when empty).
@@ -49,7 +52,7 @@ pub(crate) struct Overlay {
     /// New registrations by place.
     pub registrations: HashMap<PlaceId, Vec<Position>>,
     /// New joins by (place, actor).
-    pub joins: HashMap<(PlaceId, ActorId), Vec<(Timestamp, Position)>>,
+    pub joins: JoinIndex,
     /// Positions retracted by new retractions.
     pub retracted: HashSet<Position>,
     /// Join index entries that new retractions remove: (place, actor, occurred_at, position).

@@ -16,7 +16,9 @@ async fn concurrent_appends_leave_no_gap_or_duplicate() {
     let setup: Vec<_> = (0..4)
         .map(|p| json!({"type": "place_registered", "id": format!("p{p}"), "occurred_at": "2023-01-01", "place": format!("place-{p}"), "name": "P"}))
         .collect();
-    log.append(AppendRequest::new(events(&setup))).await.unwrap();
+    log.append(AppendRequest::new(events(&setup)))
+        .await
+        .unwrap();
 
     let tasks: Vec<_> = (0..16)
         .map(|t| {
@@ -46,9 +48,17 @@ async fn concurrent_appends_leave_no_gap_or_duplicate() {
         }
     }
     let all = read_all(log.as_ref()).await;
-    assert_eq!(all.len(), 4 + acked.len(), "exactly the acknowledged events, no duplicates");
+    assert_eq!(
+        all.len(),
+        4 + acked.len(),
+        "exactly the acknowledged events, no duplicates"
+    );
     for (id, pos) in &acked {
-        assert_eq!(all[(pos.0 - 1) as usize].id().as_str(), id, "acknowledged at {pos}");
+        assert_eq!(
+            all[(pos.0 - 1) as usize].id().as_str(),
+            id,
+            "acknowledged at {pos}"
+        );
     }
     // Each batch is contiguous in the log: batches are never interleaved.
     for w in all.windows(2) {
@@ -67,7 +77,9 @@ async fn optimistic_concurrency_lets_one_writer_win_each_version() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(SledLog::open(dir.path()).unwrap());
     let reg = json!({"type": "place_registered", "id": "p", "occurred_at": "2023-01-01", "place": "northbrook", "name": "N"});
-    log.append(AppendRequest::new(events(&[reg]))).await.unwrap();
+    log.append(AppendRequest::new(events(&[reg])))
+        .await
+        .unwrap();
     let place = Stream::Place("northbrook".parse().unwrap());
     let tasks: Vec<_> = (0..8)
         .map(|t| {
@@ -97,7 +109,11 @@ async fn optimistic_concurrency_lets_one_writer_win_each_version() {
         conflicts += c;
     }
     assert_eq!(wins + conflicts, 320);
-    assert_eq!(log.version(&place).await.unwrap(), 1 + wins as u64, "every win, and only wins, moved the version");
+    assert_eq!(
+        log.version(&place).await.unwrap(),
+        1 + wins as u64,
+        "every win, and only wins, moved the version"
+    );
     assert_eq!(log.head(), Position(1 + wins as u64));
 }
 
@@ -108,8 +124,14 @@ async fn a_retried_append_succeeds_even_though_its_first_attempt_moved_the_versi
     let batch = events(&[
         json!({"type": "place_registered", "id": "p", "occurred_at": "2023-01-01", "place": "northbrook", "name": "N"}),
     ]);
-    let first = log.append(AppendRequest::new(batch.clone()).expect(place.clone(), 0)).await.unwrap();
-    let retry = log.append(AppendRequest::new(batch).expect(place.clone(), 0)).await.unwrap();
+    let first = log
+        .append(AppendRequest::new(batch.clone()).expect(place.clone(), 0))
+        .await
+        .unwrap();
+    let retry = log
+        .append(AppendRequest::new(batch).expect(place.clone(), 0))
+        .await
+        .unwrap();
     assert_eq!(first.appended(), 1);
     assert_eq!(retry.already_present(), 1);
 }

@@ -16,7 +16,9 @@ async fn run_rejections(make: &dyn Fn() -> Box<dyn EventLog>) {
         let name = case["name"].as_str().unwrap();
         let log = make();
         let first = events(case["accepted_first"].as_array().unwrap());
-        log.append(AppendRequest::new(first)).await.unwrap_or_else(|e| panic!("{name}: accepted_first: {e}"));
+        log.append(AppendRequest::new(first))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: accepted_first: {e}"));
         let before = read_all(log.as_ref()).await;
         let place = Stream::Place("northbrook".parse().unwrap());
         let version_before = log.version(&place).await.unwrap();
@@ -49,8 +51,16 @@ async fn run_rejections(make: &dyn Fn() -> Box<dyn EventLog>) {
                 other => panic!("{name}: expected a rejection, got {other:?}"),
             },
         }
-        assert_eq!(read_all(log.as_ref()).await, before, "{name}: the log is unchanged");
-        assert_eq!(log.version(&place).await.unwrap(), version_before, "{name}: the version is unchanged");
+        assert_eq!(
+            read_all(log.as_ref()).await,
+            before,
+            "{name}: the log is unchanged"
+        );
+        assert_eq!(
+            log.version(&place).await.unwrap(),
+            version_before,
+            "{name}: the version is unchanged"
+        );
     }
 }
 
@@ -79,7 +89,10 @@ async fn every_conformance_log_is_accepted_with_dense_positions() {
         let n = log_events.len() as u64;
         let dir = tempfile::tempdir().unwrap();
         let log = sled_log(dir.path());
-        let out = log.append(AppendRequest::new(log_events.clone())).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = log
+            .append(AppendRequest::new(log_events.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.head, Position(n), "{name}");
         let back: Vec<_> = read_all(&log).await.into_iter().map(|r| r.event).collect();
         assert_eq!(back, log_events, "{name}: read back as appended");
@@ -91,9 +104,15 @@ async fn retraction_without_place_belongs_to_its_targets_place() {
     let case = &conformance()["cases"][2];
     assert_eq!(case["name"], "retraction counts only once known");
     let log = memory_log();
-    log.append(AppendRequest::new(events(case["log"].as_array().unwrap()))).await.unwrap();
+    log.append(AppendRequest::new(events(case["log"].as_array().unwrap())))
+        .await
+        .unwrap();
     let place = Stream::Place("northbrook".parse().unwrap());
-    assert_eq!(log.version(&place).await.unwrap(), 7, "the retraction counts in the place's version");
+    assert_eq!(
+        log.version(&place).await.unwrap(),
+        7,
+        "the retraction counts in the place's version"
+    );
     let stream = log.read_stream(&place, Position(1), 100).await.unwrap();
     assert_eq!(stream.last().unwrap().id().as_str(), "x1");
     assert_eq!(log.version(&Stream::Unplaced).await.unwrap(), 0);

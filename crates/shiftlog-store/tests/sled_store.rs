@@ -6,7 +6,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use shiftlog_store::{codec, AppendError, AppendRequest, EventLog, EventOutcome, Position, SledLog, StoreError, Stream};
+use shiftlog_store::{
+    codec, AppendError, AppendRequest, EventLog, EventOutcome, Position, SledLog, StoreError,
+    Stream,
+};
 
 fn place_and_actors() -> Vec<serde_json::Value> {
     vec![
@@ -25,7 +28,9 @@ async fn a_flipped_byte_in_a_record_is_reported_as_damage() {
     let dir = tempfile::tempdir().unwrap();
     {
         let log = sled_log(dir.path());
-        log.append(AppendRequest::new(events(&place_and_actors()))).await.unwrap();
+        log.append(AppendRequest::new(events(&place_and_actors())))
+            .await
+            .unwrap();
     }
     // Flip one byte of the record at position 2, through sled itself (the key layout is
     // `e` + position).
@@ -47,23 +52,36 @@ async fn a_flipped_byte_in_a_record_is_reported_as_damage() {
         }
         other => panic!("expected damage at position 2, got {other:?}"),
     }
-    assert!(matches!(log.event(&"a1".parse().unwrap()).await, Err(StoreError::Damaged { .. })));
+    assert!(matches!(
+        log.event(&"a1".parse().unwrap()).await,
+        Err(StoreError::Damaged { .. })
+    ));
     // The undamaged records are still readable on their own.
-    assert_eq!(log.read(Position(3), 1).await.unwrap()[0].id().as_str(), "a2");
+    assert_eq!(
+        log.read(Position(3), 1).await.unwrap()[0].id().as_str(),
+        "a2"
+    );
 }
 
 #[test]
 fn every_single_byte_flip_in_a_stored_record_is_detected() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let log = memory_log();
-    rt.block_on(log.append(AppendRequest::new(events(&place_and_actors())))).unwrap();
+    rt.block_on(log.append(AppendRequest::new(events(&place_and_actors()))))
+        .unwrap();
     for rec in rt.block_on(log.read(Position(1), 10)).unwrap() {
         let bytes = codec::encode(&rec);
         assert_eq!(codec::decode(&bytes).unwrap(), rec);
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] = b[i].wrapping_add(1);
-            assert!(codec::decode(&b).is_err(), "changed byte {i} of record {} went unnoticed", rec.position);
+            assert!(
+                codec::decode(&b).is_err(),
+                "changed byte {i} of record {} went unnoticed",
+                rec.position
+            );
         }
     }
 }
@@ -89,7 +107,10 @@ async fn a_newer_store_format_is_refused() {
     }
     assert!(matches!(
         SledLog::open(dir.path()),
-        Err(StoreError::UnsupportedFormat { found: 99, supported: 1 })
+        Err(StoreError::UnsupportedFormat {
+            found: 99,
+            supported: 1
+        })
     ));
 }
 
@@ -98,7 +119,9 @@ async fn an_append_cut_short_before_its_head_moved_is_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let log = sled_log(dir.path());
-        log.append(AppendRequest::new(events(&place_and_actors()))).await.unwrap();
+        log.append(AppendRequest::new(events(&place_and_actors())))
+            .await
+            .unwrap();
     }
     // Forge what a crash in the middle of a large append leaves: records and index
     // entries past the committed head, and no new head.
@@ -126,9 +149,15 @@ async fn an_append_cut_short_before_its_head_moved_is_removed_on_open() {
     assert!(log.event(&"l0".parse().unwrap()).await.unwrap().is_none());
     // The forged join is gone too: naming `youth` is rejected.
     let rel = json!({"type": "relationship_formed", "id": "r1", "occurred_at": "2023-03-01", "place": "northbrook", "from": "council", "to": "youth", "kind": "trust"});
-    assert!(matches!(log.append(AppendRequest::new(events(&[rel]))).await, Err(AppendError::Rejected(_))));
+    assert!(matches!(
+        log.append(AppendRequest::new(events(&[rel]))).await,
+        Err(AppendError::Rejected(_))
+    ));
     // And the next append takes position 4 with the id that was cut short.
-    let out = log.append(AppendRequest::new(events(&[learning(0)]))).await.unwrap();
+    let out = log
+        .append(AppendRequest::new(events(&[learning(0)])))
+        .await
+        .unwrap();
     assert_eq!(out.events, vec![EventOutcome::Appended(Position(4))]);
 }
 
@@ -138,11 +167,20 @@ async fn a_retracted_join_stops_counting_for_validation_across_reopen() {
     let rel = |id: &str| json!({"type": "relationship_formed", "id": id, "occurred_at": "2023-03-01", "place": "northbrook", "from": "council", "to": "tenants", "kind": "trust"});
     {
         let log = sled_log(dir.path());
-        log.append(AppendRequest::new(events(&place_and_actors()))).await.unwrap();
-        log.append(AppendRequest::new(events(&[rel("r1")]))).await.unwrap();
+        log.append(AppendRequest::new(events(&place_and_actors())))
+            .await
+            .unwrap();
+        log.append(AppendRequest::new(events(&[rel("r1")])))
+            .await
+            .unwrap();
         let retract = json!({"type": "event_retracted", "id": "x1", "occurred_at": "2023-04-01", "target": "a2", "reason": "recorded twice"});
-        log.append(AppendRequest::new(events(&[retract]))).await.unwrap();
-        assert!(matches!(log.append(AppendRequest::new(events(&[rel("r2")]))).await, Err(AppendError::Rejected(_))));
+        log.append(AppendRequest::new(events(&[retract])))
+            .await
+            .unwrap();
+        assert!(matches!(
+            log.append(AppendRequest::new(events(&[rel("r2")]))).await,
+            Err(AppendError::Rejected(_))
+        ));
     }
     let log = sled_log(dir.path());
     match log.append(AppendRequest::new(events(&[rel("r2")]))).await {
@@ -151,7 +189,10 @@ async fn a_retracted_join_stops_counting_for_validation_across_reopen() {
     }
     // A retraction may not be retracted.
     let again = json!({"type": "event_retracted", "id": "x2", "occurred_at": "2023-04-02", "target": "x1", "reason": "oops"});
-    assert!(matches!(log.append(AppendRequest::new(events(&[again]))).await, Err(AppendError::Rejected(_))));
+    assert!(matches!(
+        log.append(AppendRequest::new(events(&[again]))).await,
+        Err(AppendError::Rejected(_))
+    ));
 }
 
 #[tokio::test]
@@ -164,22 +205,42 @@ async fn state_survives_reopening() {
         evs.extend((0..10).map(learning));
         log.append(AppendRequest::new(events(&evs))).await.unwrap();
         let redact = json!({"type": "actor_redacted", "id": "red1", "occurred_at": "2023-05-01", "actor": "tenants"});
-        log.append(AppendRequest::new(events(&[redact]))).await.unwrap();
+        log.append(AppendRequest::new(events(&[redact])))
+            .await
+            .unwrap();
         (read_all(&log).await, log.stats().await.unwrap())
     };
     let log = sled_log(dir.path());
     assert_eq!(read_all(&log).await, before.0);
     let stats = log.stats().await.unwrap();
     assert_eq!((stats.events, stats.places, stats.actors), (14, 1, 2));
-    assert_eq!((before.1.events, before.1.places, before.1.actors), (14, 1, 2));
+    assert_eq!(
+        (before.1.events, before.1.places, before.1.actors),
+        (14, 1, 2)
+    );
     assert_eq!(log.version(&place).await.unwrap(), 13);
     assert_eq!(log.version(&Stream::Unplaced).await.unwrap(), 1);
     // Idempotency holds across the reopen, and the version check still bites.
-    let again = log.append(AppendRequest::new(events(&place_and_actors()))).await.unwrap();
+    let again = log
+        .append(AppendRequest::new(events(&place_and_actors())))
+        .await
+        .unwrap();
     assert_eq!(again.appended(), 0);
-    let conflict = log.append(AppendRequest::new(events(&[learning(99)])).expect(place.clone(), 12)).await;
-    assert!(matches!(conflict, Err(AppendError::VersionConflict { expected: 12, actual: 13, .. })));
-    let ok = log.append(AppendRequest::new(events(&[learning(99)])).expect(place.clone(), 13)).await.unwrap();
+    let conflict = log
+        .append(AppendRequest::new(events(&[learning(99)])).expect(place.clone(), 12))
+        .await;
+    assert!(matches!(
+        conflict,
+        Err(AppendError::VersionConflict {
+            expected: 12,
+            actual: 13,
+            ..
+        })
+    ));
+    let ok = log
+        .append(AppendRequest::new(events(&[learning(99)])).expect(place.clone(), 13))
+        .await
+        .unwrap();
     assert_eq!(ok.head, Position(15));
 }
 
@@ -195,13 +256,19 @@ async fn large_batches_span_several_sled_batches_and_stay_whole() {
     let mut bad: Vec<_> = (5000..9000).map(learning).collect();
     bad.push(json!({"type": "learning_recorded", "id": "bad", "occurred_at": "2023-02-01", "place": "atlantis", "text": "x"}));
     match log.append(AppendRequest::new(events(&bad))).await {
-        Err(AppendError::Rejected(rs)) => assert_eq!(rs[0].location, shiftlog_model::Location::Index(4000)),
+        Err(AppendError::Rejected(rs)) => {
+            assert_eq!(rs[0].location, shiftlog_model::Location::Index(4000))
+        }
         other => panic!("expected a rejection, got {other:?}"),
     }
     drop(log);
     let log = sled_log(dir.path());
     assert_eq!(read_all(&log).await.len(), 5003);
-    assert!(log.event(&"l5000".parse().unwrap()).await.unwrap().is_none());
+    assert!(log
+        .event(&"l5000".parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

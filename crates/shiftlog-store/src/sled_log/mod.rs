@@ -133,6 +133,8 @@ pub struct SledLog {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Held for as long as the log is open; declared last so it is released last.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for SledLog {
@@ -154,19 +156,12 @@ impl SledLog {
     pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let lock = take_lock(&dir)?;
         let sled_dir = dir.join(SLED_DIR);
-        let db = sled::Config::new()
-            .path(&sled_dir)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if is_lock_error(&io) => {
-                    StoreError::Locked { path: dir.clone() }
-                }
-                sled::Error::Io(io) => StoreError::io(&sled_dir, io),
-                other => StoreError::Sled(other),
-            })?;
+        let db = open_sled(&sled_dir).map_err(|e| match e {
+            sled::Error::Io(io) => StoreError::io(&sled_dir, io),
+            other => StoreError::Sled(other),
+        })?;
         let shared = Arc::new(Shared::default());
         let writer = writer::Writer::open(
             db.clone(),
@@ -187,6 +182,7 @@ impl SledLog {
             shared,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            _lock: lock,
         })
     }
 
@@ -230,6 +226,49 @@ impl Drop for SledLog {
     }
 }
 
+/// The file whose exclusive lock says "this data directory is open".
+const LOCK_FILE: &str = "LOCK";
+
+/// Takes the data directory's lock, or reports who has it.
+fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+    }
+}
+
+/// Opens sled. We hold the directory's lock, so if sled finds its own files locked it is
+/// by this process: sled's I/O threads can outlive a closed log by a moment. Wait for them.
+fn open_sled(sled_dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let config = sled::Config::new()
+            .path(sled_dir)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None);
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if is_lock_error(&e) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn is_lock_error(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
 }
@@ -268,12 +307,11 @@ impl Reader {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(limit.min((self.head - from + 1) as usize).min(1 << 16));
-        let mut expected = from;
-        for item in self
+        let range = self
             .tree
             .range(keys::event(from)..=keys::event(self.head))
-            .take(limit)
-        {
+            .take(limit);
+        for (expected, item) in (from..).zip(range) {
             let (k, v) = item?;
             let p = keys::event_position(&k)
                 .ok_or_else(|| StoreError::Corrupt("malformed event key".into()))?;
@@ -283,7 +321,6 @@ impl Reader {
                 )));
             }
             out.push(codec::decode_at(Position(p), &v)?);
-            expected += 1;
         }
         Ok(out)
     }

@@ -4,7 +4,7 @@ use super::{keys, Durability, Request, Shared, STORE_FORMAT};
 use crate::codec;
 use crate::error::{AppendError, StoreError};
 use crate::log::Clock;
-use crate::plan::{plan_request, Committed, Overlay};
+use crate::plan::{plan_request, Committed, JoinIndex, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId, Timestamp};
 use std::cell::RefCell;
@@ -43,7 +43,7 @@ pub(super) struct Writer {
     versions: HashMap<Stream, Version>,
     registrations: HashMap<PlaceId, Vec<Position>>,
     places: HashSet<PlaceId>,
-    joins: RefCell<HashMap<(PlaceId, ActorId), Vec<(Timestamp, Position)>>>,
+    joins: RefCell<JoinIndex>,
     actors: RefCell<HashSet<ActorId>>,
     poisoned: Option<String>,
 }

@@ -1,0 +1,412 @@
+//! The `shiftlog` binary as users run it: exit codes, messages, files and stdin.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample() -> PathBuf {
+    root().join("examples/data/generated-inquiry.ndjson")
+}
+
+/// Runs `shiftlog --data-dir DIR ARGS`, feeding `stdin` when given.
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiftlog"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SHIFTLOG_DATA")
+        .env_remove("RUST_LOG");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn log_lines(dir: &Path, args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["log"];
+    a.extend_from_slice(args);
+    let out = run(dir, &a, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ndjson(vs: &[Value]) -> String {
+    vs.iter().map(|v| format!("{v}\n")).collect()
+}
+
+fn conformance() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/data/conformance.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn appending_a_file_twice_appends_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::fs::read_to_string(sample()).unwrap().lines().count();
+    let first = run(dir.path(), &["append", sample().to_str().unwrap()], None);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(
+        text(&first.stdout),
+        format!("appended {n} events, 0 already present; last position {n}\n")
+    );
+    let again = run(dir.path(), &["append", sample().to_str().unwrap()], None);
+    assert!(again.status.success());
+    assert_eq!(
+        text(&again.stdout),
+        format!("appended 0 events, {n} already present; last position {n}\n")
+    );
+    assert_eq!(log_lines(dir.path(), &[]).len(), n);
+}
+
+#[test]
+fn a_rejected_input_writes_nothing_and_names_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = [
+        r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"northbrook","name":"N"}"#,
+        r#"{"type":"actor_joined","id":"a1","occurred_at":"2023-01-02","place":"northbrook","actor":"council","kind":"organisation"}"#,
+        r#"{"type":"relationship_formed","id":"r1","occurred_at":"2023-02-01","place":"northbrook","from":"council","to":"tenants","kind":"trust"}"#,
+        "",
+        r#"{"type":"relationship_formed","id":"r2","occurred_at":"2023-02-01","place":"northbrook","from":"council","to":"council","kind":"trust"}"#,
+        r#"{"type":"learning_recorded","id":"l1","occurred_at":"2023-13-01","place":"northbrook","text":"x"}"#,
+        "{not json",
+    ]
+    .join("\n");
+    let out = run(dir.path(), &["append", "-"], Some(&input));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let expected_lines = [
+        "error: line 3 (event \"r1\"): field `to`: actor `tenants` has not joined `northbrook`",
+        "error: line 5 (event \"r2\"): field `to`: `from` and `to` are the same actor (council)",
+        "error: line 6 (event \"l1\"): field `occurred_at`:",
+        "error: line 7: invalid JSON at column 2",
+        "rejected: 4 of 6 events have errors; nothing was written",
+    ];
+    for l in expected_lines {
+        assert!(err.contains(l), "stderr lacks `{l}`:\n{err}");
+    }
+    assert!(text(&out.stdout).is_empty());
+    assert!(log_lines(dir.path(), &[]).is_empty(), "nothing was written");
+}
+
+#[test]
+fn every_conformance_rejection_is_reported_at_its_line_and_field() {
+    for case in conformance()["rejections"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let first = run(
+            dir.path(),
+            &["append"],
+            Some(&ndjson(case["accepted_first"].as_array().unwrap())),
+        );
+        assert!(first.status.success(), "{name}: {}", text(&first.stderr));
+        let before = log_lines(dir.path(), &[]);
+        let out = run(
+            dir.path(),
+            &["append", "-"],
+            Some(&ndjson(case["input"].as_array().unwrap())),
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = text(&out.stderr);
+        let line = case["rejected_index"].as_u64().unwrap() + 1;
+        let id = case["input"][line as usize - 1]["id"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .take(140)
+            .collect::<String>();
+        let wanted = match case["field"].as_str() {
+            Some(f) => format!("line {line} (event {id:?}): field `{f}`:"),
+            None => format!("line {line} (event {id:?}): "),
+        };
+        assert!(
+            err.contains(&wanted),
+            "{name}: stderr lacks `{wanted}`:\n{err}"
+        );
+        assert!(err.contains("nothing was written"), "{name}");
+        assert_eq!(
+            log_lines(dir.path(), &[]),
+            before,
+            "{name}: the log is unchanged"
+        );
+    }
+}
+
+#[test]
+fn json_arrays_are_accepted_and_errors_name_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"[{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"x","name":"X"},
+                   {"type":"learning_recorded","id":"l1","occurred_at":"2023-01-02","place":"x","text":"t"}]"#;
+    let out = run(dir.path(), &["append"], Some(good));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bad = r#"[{"type":"learning_recorded","id":"l2","occurred_at":"2023-01-02","place":"x","text":"t"},
+                  {"type":"learning_recorded","id":"l3","occurred_at":"2023-01-02","place":"y","text":"t"}]"#;
+    let out = run(dir.path(), &["append"], Some(bad));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr)
+        .contains("index 1 (event \"l3\"): field `place`: place `y` is not registered"));
+}
+
+#[test]
+fn log_output_round_trips_into_append() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    assert!(run(a.path(), &["append", sample().to_str().unwrap()], None)
+        .status
+        .success());
+    let out = run(a.path(), &["log"], None);
+    let dump = text(&out.stdout);
+    // Into the same store: every event is already there.
+    let again = run(a.path(), &["append", "-"], Some(&dump));
+    assert!(
+        text(&again.stdout).starts_with("appended 0 events,"),
+        "{}",
+        text(&again.stderr)
+    );
+    // Into an empty store: the same log, position for position.
+    let restored = run(b.path(), &["append", "-"], Some(&dump));
+    assert!(restored.status.success(), "{}", text(&restored.stderr));
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("recorded_at");
+        v
+    };
+    let la: Vec<_> = log_lines(a.path(), &[]).into_iter().map(strip).collect();
+    let lb: Vec<_> = log_lines(b.path(), &[]).into_iter().map(strip).collect();
+    assert_eq!(la, lb);
+}
+
+#[test]
+fn batch_mode_reports_exactly_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> =
+        vec![r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"x","name":"X"}"#.into()];
+    for i in 0..9 {
+        let place = if i == 5 { "nowhere" } else { "x" };
+        lines.push(format!(
+            r#"{{"type":"learning_recorded","id":"l{i}","occurred_at":"2023-01-02","place":"{place}","text":"t"}}"#
+        ));
+    }
+    let out = run(
+        dir.path(),
+        &["append", "--batch", "3"],
+        Some(&lines.join("\n")),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 7 (event \"l5\"): field `place`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("batch 3 (lines 7-9) was not written; the import stopped there"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "written: lines 1-6 in 2 batches (6 appended, 0 already present; last position 6)"
+        ),
+        "{err}"
+    );
+    assert_eq!(log_lines(dir.path(), &[]).len(), 6);
+
+    // Fixed and re-run: what was written is recognised, the rest goes in.
+    let fixed = lines.join("\n").replace("nowhere", "x");
+    let out = run(dir.path(), &["append", "--batch", "4"], Some(&fixed));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "appended 4 events, 6 already present, in 3 batches; last position 10\n"
+    );
+}
+
+#[test]
+fn log_filters_by_place_position_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        run(dir.path(), &["append", sample().to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let all = log_lines(dir.path(), &[]);
+    let place: Vec<_> = all
+        .iter()
+        .filter(|e| e["place"] == "place-002")
+        .cloned()
+        .collect();
+    assert!(place.len() > 20);
+    assert_eq!(log_lines(dir.path(), &["--place", "place-002"]), place);
+    let from = place[10]["position"].as_u64().unwrap().to_string();
+    assert_eq!(
+        log_lines(
+            dir.path(),
+            &["--place", "place-002", "--from", &from, "--limit", "5"]
+        ),
+        place[10..15].to_vec()
+    );
+    assert_eq!(
+        log_lines(dir.path(), &["--from", "100", "--limit", "3"]),
+        all[99..102].to_vec()
+    );
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e["position"], i as u64 + 1);
+        assert!(e["recorded_at"].is_string());
+    }
+    let missing = run(dir.path(), &["log", "--place", "atlantis"], None);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("place `atlantis` has no events"));
+}
+
+#[test]
+fn stats_describe_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        run(dir.path(), &["append", sample().to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let out = run(dir.path(), &["stats", "--json"], None);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = std::fs::read_to_string(sample()).unwrap();
+    let actors: std::collections::BTreeSet<_> = input
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "actor_joined")
+        .map(|v| v["actor"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(s["events"], input.lines().count() as u64);
+    assert_eq!(s["places"], 4);
+    assert_eq!(s["actors"], actors.len() as u64);
+    assert_eq!(s["first_position"], 1);
+    assert!(s["size_on_disk"].as_u64().unwrap() > 0);
+    let table = text(&run(dir.path(), &["stats"], None).stdout);
+    assert!(table.contains("places          4"), "{table}");
+}
+
+#[test]
+fn the_data_directory_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("from-env");
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .args(["append", sample().to_str().unwrap()])
+        .env("SHIFTLOG_DATA", &store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(store.join("log").is_dir());
+    // With neither flag nor variable: ./shiftlog-data in the working directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .args(["append", sample().to_str().unwrap()])
+        .env_remove("SHIFTLOG_DATA")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(dir.path().join("shiftlog-data/log").is_dir());
+}
+
+#[test]
+fn reading_a_missing_store_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["log", "stats"] {
+        let out = run(&dir.path().join("nothing-here"), &[cmd], None);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("no shiftlog store at"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(
+            !dir.path().join("nothing-here").exists(),
+            "`{cmd}` must not create a store"
+        );
+    }
+}
+
+#[test]
+fn expected_versions_guard_against_other_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"x","name":"X"}"#;
+    assert!(run(dir.path(), &["append", "--expect", "x=0"], Some(reg))
+        .status
+        .success());
+    let note = r#"{"type":"learning_recorded","id":"l1","occurred_at":"2023-01-02","place":"x","text":"t"}"#;
+    let out = run(dir.path(), &["append", "--expect", "x=0"], Some(note));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("version conflict on place `x`: expected 0, found 1"),
+        "{err}"
+    );
+    assert!(run(dir.path(), &["append", "--expect", "x=1"], Some(note))
+        .status
+        .success());
+    let bad = run(dir.path(), &["append", "--expect", "x"], Some(note));
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a malformed flag is a usage error"
+    );
+}
+
+#[test]
+fn dry_run_checks_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["append", "--dry-run", sample().to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("would be accepted"));
+    let stats: Value =
+        serde_json::from_slice(&run(dir.path(), &["stats", "--json"], None).stdout).unwrap();
+    assert_eq!(stats["events"], 0);
+    let bad = r#"{"type":"learning_recorded","id":"l1","occurred_at":"2023-01-02","place":"x","text":"t"}"#;
+    let out = run(dir.path(), &["append", "--dry-run"], Some(bad));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("line 1 (event \"l1\"): field `place`"));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        run(dir.path(), &["append", sample().to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("log")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
