@@ -3,8 +3,8 @@
 use crate::ingest::{self, IngestError};
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position,
-    RecordedEvent, SledLog, SledOptions, StoreError, Stream, Version,
+    AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
+    SledOptions, StoreError, Stream, Version,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,10 +74,7 @@ impl Engine {
     }
 
     /// Checks events as an append would, writing nothing.
-    pub async fn check(
-        &self,
-        events: Vec<shiftlog_model::Event>,
-    ) -> Result<Vec<Rejection>, StoreError> {
+    pub async fn check(&self, events: Vec<shiftlog_model::Event>) -> Result<Vec<Rejection>, StoreError> {
         self.log.check(events).await
     }
 
@@ -104,11 +101,7 @@ impl Engine {
     }
 
     /// Up to `limit` events from position `from` on.
-    pub async fn read(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.log.read(from, limit).await
     }
 
@@ -129,9 +122,7 @@ impl Engine {
         from: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.log
-            .read_stream(&Stream::Place(place.clone()), from, limit)
-            .await
+        self.log.read_stream(&Stream::Place(place.clone()), from, limit).await
     }
 
     /// The event with this id.

@@ -1,9 +1,7 @@
 //! Appending user input: every rejection reported against the input's own lines.
 
 use shiftlog_model::{LocatedEvent, Location, Rejection};
-use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, StoreError, Stream, Version,
-};
+use shiftlog_store::{AppendError, AppendOutcome, AppendRequest, EventLog, StoreError, Stream, Version};
 
 /// Why an input was not appended. In every case nothing of it was written.
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +12,7 @@ pub enum IngestError {
     #[error("{} events were rejected; nothing was written", .0.len())]
     Rejected(Vec<Rejection>),
     /// Another writer got to a stream first.
-    #[error(
-        "version conflict on {stream}: expected {expected}, found {actual}; nothing was written"
-    )]
+    #[error("version conflict on {stream}: expected {expected}, found {actual}; nothing was written")]
     VersionConflict {
         /// The stream.
         stream: Stream,

@@ -42,10 +42,10 @@ pub mod store {
 }
 
 pub use shiftlog_model::{
-    parse_input, ActorId, Event, EventBody, EventId, EventType, FieldError, LocatedEvent, Location,
-    NdjsonReader, ParsedInput, PlaceId, ReadError, Rejection, Timestamp,
+    parse_input, ActorId, Event, EventBody, EventId, EventType, FieldError, LocatedEvent, Location, NdjsonReader,
+    ParsedInput, PlaceId, ReadError, Rejection, Timestamp,
 };
 pub use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, Durability, EventLog, EventOutcome, LogStats,
-    MemoryLog, Position, RecordedEvent, SledLog, SledOptions, StoreError, Stream, Version,
+    AppendError, AppendOutcome, AppendRequest, Durability, EventLog, EventOutcome, LogStats, MemoryLog, Position,
+    RecordedEvent, SledLog, SledOptions, StoreError, Stream, Version,
 };

@@ -3,8 +3,8 @@
 use crate::progress::Progress;
 use anyhow::Context;
 use shiftlog::{
-    parse_input, Engine, IngestError, LocatedEvent, Location, NdjsonReader, ParsedInput, PlaceId,
-    ReadError, Rejection, Stream, Version,
+    parse_input, Engine, IngestError, LocatedEvent, Location, NdjsonReader, ParsedInput, PlaceId, ReadError, Rejection,
+    Stream, Version,
 };
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -50,8 +50,7 @@ fn parse_expectation(s: &str) -> Result<(Stream, Version), String> {
 pub(crate) async fn run(engine: &Engine, args: AppendArgs) -> anyhow::Result<ExitCode> {
     let (raw, total, name): (Box<dyn Read>, Option<u64>, String) = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
-            let f =
-                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             let len = f.metadata().ok().map(|m| m.len());
             (Box::new(f), len, p.display().to_string())
         }
@@ -59,8 +58,7 @@ pub(crate) async fn run(engine: &Engine, args: AppendArgs) -> anyhow::Result<Exi
     };
     let mut progress = Progress::new(total);
     let mut input = BufReader::with_capacity(1 << 20, progress.reader(raw));
-    let is_array =
-        first_byte(&mut input).with_context(|| format!("cannot read {name}"))? == Some(b'[');
+    let is_array = first_byte(&mut input).with_context(|| format!("cannot read {name}"))? == Some(b'[');
 
     let mut expected = args.expect.clone();
     if let Some(v) = args.expect_unplaced {
@@ -68,15 +66,7 @@ pub(crate) async fn run(engine: &Engine, args: AppendArgs) -> anyhow::Result<Exi
     }
 
     if let Some(n) = args.batch.filter(|_| !args.dry_run) {
-        let result = batches(
-            engine,
-            input,
-            is_array,
-            n as usize,
-            &expected,
-            &mut progress,
-        )
-        .await;
+        let result = batches(engine, input, is_array, n as usize, &expected, &mut progress).await;
         progress.finish();
         return result;
     }
@@ -169,10 +159,7 @@ fn print_rejections(rs: &[Rejection]) {
         eprintln!("error: {r}");
     }
     if rs.len() > MAX_ERRORS_SHOWN {
-        eprintln!(
-            "... and {} more errors not shown",
-            rs.len() - MAX_ERRORS_SHOWN
-        );
+        eprintln!("... and {} more errors not shown", rs.len() - MAX_ERRORS_SHOWN);
     }
 }
 
@@ -220,10 +207,7 @@ async fn batches(
             .read_to_string(&mut text)
             .context("cannot read the input as UTF-8 text")?;
         let parsed = parse_input(&text);
-        let rejected = parsed
-            .rejections
-            .into_iter()
-            .map(|r| Err(ReadError::Rejected(r)));
+        let rejected = parsed.rejections.into_iter().map(|r| Err(ReadError::Rejected(r)));
         let mut all: Vec<_> = parsed.events.into_iter().map(Ok).chain(rejected).collect();
         all.sort_by_key(|x| match x {
             Ok(e) => e.location,
@@ -270,9 +254,7 @@ async fn batches(
         let result = if rejections.is_empty() {
             engine.ingest_located(events, expect).await
         } else {
-            engine
-                .ingest(ParsedInput { events, rejections }, expect)
-                .await
+            engine.ingest(ParsedInput { events, rejections }, expect).await
         };
         match result {
             Ok(out) => {

@@ -28,12 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Cli {
     /// The data directory holding the store.
-    #[arg(
-        long,
-        global = true,
-        env = "SHIFTLOG_DATA",
-        default_value = "./shiftlog-data"
-    )]
+    #[arg(long, global = true, env = "SHIFTLOG_DATA", default_value = "./shiftlog-data")]
     data_dir: PathBuf,
 
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides it.
@@ -80,10 +75,7 @@ struct StatsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -119,9 +111,7 @@ fn init_tracing(verbose: u8) {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         let io = c.downcast_ref::<std::io::Error>().map(|io| io.kind());
-        let json = c
-            .downcast_ref::<serde_json::Error>()
-            .and_then(|j| j.io_error_kind());
+        let json = c.downcast_ref::<serde_json::Error>().and_then(|j| j.io_error_kind());
         io.or(json) == Some(std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -19,18 +19,13 @@ impl Progress {
     /// `total` is the input's size in bytes when known (a file), `None` for stdin.
     pub(crate) fn new(total: Option<u64>) -> Self {
         let bar = match total {
-            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::hidden())
-                .with_style(
-                    ProgressStyle::with_template(
-                        "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})",
-                    )
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::hidden()).with_style(
+                ProgressStyle::with_template("{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})")
                     .expect("valid template")
                     .progress_chars("=> "),
-                ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
-                ProgressStyle::with_template("{spinner} {msg:>10} {bytes} read")
-                    .expect("valid template"),
             ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+                .with_style(ProgressStyle::with_template("{spinner} {msg:>10} {bytes} read").expect("valid template")),
         };
         bar.set_message("reading");
         Progress {

@@ -21,11 +21,7 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .env_remove("SHIFTLOG_DATA")
         .env_remove("RUST_LOG");
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(s) = stdin {
@@ -54,10 +50,7 @@ fn ndjson(vs: &[Value]) -> String {
 }
 
 fn conformance() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/data/conformance.json")).unwrap(),
-    )
-    .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/data/conformance.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -139,16 +132,9 @@ fn every_conformance_rejection_is_reported_at_its_line_and_field() {
             Some(f) => format!("line {line} (event {id:?}): field `{f}`:"),
             None => format!("line {line} (event {id:?}): "),
         };
-        assert!(
-            err.contains(&wanted),
-            "{name}: stderr lacks `{wanted}`:\n{err}"
-        );
+        assert!(err.contains(&wanted), "{name}: stderr lacks `{wanted}`:\n{err}");
         assert!(err.contains("nothing was written"), "{name}");
-        assert_eq!(
-            log_lines(dir.path(), &[]),
-            before,
-            "{name}: the log is unchanged"
-        );
+        assert_eq!(log_lines(dir.path(), &[]), before, "{name}: the log is unchanged");
     }
 }
 
@@ -163,8 +149,7 @@ fn json_arrays_are_accepted_and_errors_name_the_index() {
                   {"type":"learning_recorded","id":"l3","occurred_at":"2023-01-02","place":"y","text":"t"}]"#;
     let out = run(dir.path(), &["append"], Some(bad));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr)
-        .contains("index 1 (event \"l3\"): field `place`: place `y` is not registered"));
+    assert!(text(&out.stderr).contains("index 1 (event \"l3\"): field `place`: place `y` is not registered"));
 }
 
 #[test]
@@ -206,25 +191,16 @@ fn batch_mode_reports_exactly_what_was_written() {
             r#"{{"type":"learning_recorded","id":"l{i}","occurred_at":"2023-01-02","place":"{place}","text":"t"}}"#
         ));
     }
-    let out = run(
-        dir.path(),
-        &["append", "--batch", "3"],
-        Some(&lines.join("\n")),
-    );
+    let out = run(dir.path(), &["append", "--batch", "3"], Some(&lines.join("\n")));
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("line 7 (event \"l5\"): field `place`"),
-        "{err}"
-    );
+    assert!(err.contains("line 7 (event \"l5\"): field `place`"), "{err}");
     assert!(
         err.contains("batch 3 (lines 7-9) was not written; the import stopped there"),
         "{err}"
     );
     assert!(
-        err.contains(
-            "written: lines 1-6 in 2 batches (6 appended, 0 already present; last position 6)"
-        ),
+        err.contains("written: lines 1-6 in 2 batches (6 appended, 0 already present; last position 6)"),
         "{err}"
     );
     assert_eq!(log_lines(dir.path(), &[]).len(), 6);
@@ -242,25 +218,16 @@ fn batch_mode_reports_exactly_what_was_written() {
 #[test]
 fn log_filters_by_place_position_and_limit() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(dir.path(), &["append", sample().to_str().unwrap()], None)
-            .status
-            .success()
-    );
+    assert!(run(dir.path(), &["append", sample().to_str().unwrap()], None)
+        .status
+        .success());
     let all = log_lines(dir.path(), &[]);
-    let place: Vec<_> = all
-        .iter()
-        .filter(|e| e["place"] == "place-002")
-        .cloned()
-        .collect();
+    let place: Vec<_> = all.iter().filter(|e| e["place"] == "place-002").cloned().collect();
     assert!(place.len() > 20);
     assert_eq!(log_lines(dir.path(), &["--place", "place-002"]), place);
     let from = place[10]["position"].as_u64().unwrap().to_string();
     assert_eq!(
-        log_lines(
-            dir.path(),
-            &["--place", "place-002", "--from", &from, "--limit", "5"]
-        ),
+        log_lines(dir.path(), &["--place", "place-002", "--from", &from, "--limit", "5"]),
         place[10..15].to_vec()
     );
     assert_eq!(
@@ -279,11 +246,9 @@ fn log_filters_by_place_position_and_limit() {
 #[test]
 fn stats_describe_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(dir.path(), &["append", sample().to_str().unwrap()], None)
-            .status
-            .success()
-    );
+    assert!(run(dir.path(), &["append", sample().to_str().unwrap()], None)
+        .status
+        .success());
     let out = run(dir.path(), &["stats", "--json"], None);
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     let input = std::fs::read_to_string(sample()).unwrap();
@@ -361,25 +326,16 @@ fn expected_versions_guard_against_other_writers() {
         .status
         .success());
     let bad = run(dir.path(), &["append", "--expect", "x"], Some(note));
-    assert_eq!(
-        bad.status.code(),
-        Some(2),
-        "a malformed flag is a usage error"
-    );
+    assert_eq!(bad.status.code(), Some(2), "a malformed flag is a usage error");
 }
 
 #[test]
 fn dry_run_checks_without_writing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        dir.path(),
-        &["append", "--dry-run", sample().to_str().unwrap()],
-        None,
-    );
+    let out = run(dir.path(), &["append", "--dry-run", sample().to_str().unwrap()], None);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("would be accepted"));
-    let stats: Value =
-        serde_json::from_slice(&run(dir.path(), &["stats", "--json"], None).stdout).unwrap();
+    let stats: Value = serde_json::from_slice(&run(dir.path(), &["stats", "--json"], None).stdout).unwrap();
     assert_eq!(stats["events"], 0);
     let bad = r#"{"type":"learning_recorded","id":"l1","occurred_at":"2023-01-02","place":"x","text":"t"}"#;
     let out = run(dir.path(), &["append", "--dry-run"], Some(bad));
@@ -390,11 +346,9 @@ fn dry_run_checks_without_writing() {
 #[test]
 fn a_closed_pipe_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(dir.path(), &["append", sample().to_str().unwrap()], None)
-            .status
-            .success()
-    );
+    assert!(run(dir.path(), &["append", sample().to_str().unwrap()], None)
+        .status
+        .success());
     let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
         .arg("--data-dir")
         .arg(dir.path())

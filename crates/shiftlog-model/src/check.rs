@@ -27,12 +27,7 @@ pub trait LogView {
 
     /// Whether `actor` has an `actor_joined` event in `place` (not retracted) with
     /// `occurred_at` at or before `at`.
-    fn actor_joined_by(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-        at: Timestamp,
-    ) -> Result<bool, Self::Error>;
+    fn actor_joined_by(&self, place: &PlaceId, actor: &ActorId, at: Timestamp) -> Result<bool, Self::Error>;
 
     /// Whether `actor` has joined any place.
     fn actor_known(&self, actor: &ActorId) -> Result<bool, Self::Error>;
@@ -50,10 +45,7 @@ pub trait LogView {
 ///   redaction (and, when it names a place, one of that place).
 ///
 /// The outer `Result` is the view's own failure; the inner one is the verdict.
-pub fn check_against_log<V: LogView>(
-    event: &Event,
-    view: &V,
-) -> Result<Result<(), FieldError>, V::Error> {
+pub fn check_against_log<V: LogView>(event: &Event, view: &V) -> Result<Result<(), FieldError>, V::Error> {
     let ty = event.event_type();
     if let Some(place) = &event.place {
         if ty != EventType::PlaceRegistered && !view.place_registered(place)? {
@@ -83,26 +75,19 @@ pub fn check_against_log<V: LogView>(
         }
     }
     match &event.body {
-        EventBody::ActorRedacted { actor, .. } if !view.actor_known(actor)? => Ok(Err(
-            FieldError::new("actor", format!("actor `{actor}` has not joined any place")),
-        )),
+        EventBody::ActorRedacted { actor, .. } if !view.actor_known(actor)? => Ok(Err(FieldError::new(
+            "actor",
+            format!("actor `{actor}` has not joined any place"),
+        ))),
         EventBody::EventRetracted { target, .. } => Ok(match view.event(target)? {
             None => Err(FieldError::new(
                 "target",
                 format!("no event with id `{target}` is in the log"),
             )),
-            Some(s)
-                if matches!(
-                    s.event_type,
-                    EventType::EventRetracted | EventType::ActorRedacted
-                ) =>
-            {
+            Some(s) if matches!(s.event_type, EventType::EventRetracted | EventType::ActorRedacted) => {
                 Err(FieldError::new(
                     "target",
-                    format!(
-                        "`{target}` is a {}, which cannot be retracted",
-                        s.event_type
-                    ),
+                    format!("`{target}` is a {}, which cannot be retracted", s.event_type),
                 ))
             }
             Some(s) => match (&event.place, &s.place) {

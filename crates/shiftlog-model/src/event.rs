@@ -205,11 +205,7 @@ pub enum EventBody {
         value: Option<f64>,
     },
     /// A relationship ends.
-    RelationshipEnded {
-        from: ActorId,
-        to: ActorId,
-        kind: String,
-    },
+    RelationshipEnded { from: ActorId, to: ActorId, kind: String },
     /// Power in a domain moves from one actor to another, or into or out of the system.
     PowerShifted {
         domain: String,
@@ -250,10 +246,7 @@ pub enum EventBody {
     /// An earlier event stops counting in every projection; the log keeps both.
     EventRetracted { target: EventId, reason: String },
     /// An actor's personal data is to be erased; the actor stays as an anonymous node.
-    ActorRedacted {
-        actor: ActorId,
-        reason: Option<String>,
-    },
+    ActorRedacted { actor: ActorId, reason: Option<String> },
 }
 
 impl EventBody {
@@ -306,8 +299,9 @@ impl EventBody {
                 v
             }
             EventBody::SessionHeld { participants, .. } => list("participants", participants),
-            EventBody::LearningRecorded { actors, .. }
-            | EventBody::OutcomeHarvested { actors, .. } => list("actors", actors),
+            EventBody::LearningRecorded { actors, .. } | EventBody::OutcomeHarvested { actors, .. } => {
+                list("actors", actors)
+            }
             EventBody::PlaceRegistered { .. }
             | EventBody::ActorJoined { .. }
             | EventBody::EventRetracted { .. }

@@ -113,9 +113,6 @@ mod tests {
         assert_eq!(PlaceId::new(""), Err(IdError::Empty));
         assert!(PlaceId::new("é".repeat(128)).is_ok());
         assert_eq!(PlaceId::new("é".repeat(129)), Err(IdError::TooLong(129)));
-        assert_eq!(
-            ActorId::new("a\u{0}b"),
-            Err(IdError::ControlCharacter(0, 2))
-        );
+        assert_eq!(ActorId::new("a\u{0}b"), Err(IdError::ControlCharacter(0, 2)));
     }
 }

@@ -42,9 +42,7 @@ fn syntax_error(location: Location, e: &serde_json::Error) -> Rejection {
     // serde_json says "... at line 1 column 7"; the line is already in `location` for
     // NDJSON, so keep only the column there.
     let text = e.to_string();
-    let what = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(w, _)| w);
+    let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
     let place = if location == Location::Line(e.line()) || e.line() == 1 {
         format!("column {}", e.column())
     } else {
@@ -98,9 +96,7 @@ fn parse_array(text: &str) -> ParsedInput {
                 }
             }
         }
-        Err(e) => out
-            .rejections
-            .push(syntax_error(Location::Line(e.line()), &e)),
+        Err(e) => out.rejections.push(syntax_error(Location::Line(e.line()), &e)),
     }
     out
 }
@@ -168,8 +164,7 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.buf.clear();
-            let read = std::io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut self.buf);
+            let read = std::io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.buf);
             match read {
                 Err(e) => return Some(Err(ReadError::Io(e))),
                 Ok(0) => return None,

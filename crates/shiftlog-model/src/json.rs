@@ -29,11 +29,7 @@ impl Event {
             };
         }
         match &self.body {
-            EventBody::PlaceRegistered {
-                name,
-                region,
-                parent,
-            } => {
+            EventBody::PlaceRegistered { name, region, parent } => {
                 put("name", json!(name));
                 opt!("region", region);
                 opt!("parent", parent.as_ref().map(|p| p.as_str()));

@@ -1,8 +1,6 @@
 //! From interchange JSON to typed events, with errors that name the field.
 
-use crate::event::{
-    ActorKind, Event, EventBody, EventType, ExtraFields, PowerExpression, PowerForm, PowerSpace,
-};
+use crate::event::{ActorKind, Event, EventBody, EventType, ExtraFields, PowerExpression, PowerForm, PowerSpace};
 use crate::id::{ActorId, EventId, IdError, PlaceId, SessionId};
 use crate::rejection::FieldError;
 use crate::time::Timestamp;
@@ -10,15 +8,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Envelope fields, common to every type.
-const ENVELOPE: &[&str] = &[
-    "type",
-    "id",
-    "occurred_at",
-    "place",
-    "recorded_by",
-    "source",
-    "tags",
-];
+const ENVELOPE: &[&str] = &["type", "id", "occurred_at", "place", "recorded_by", "source", "tags"];
 
 /// Fields the engine adds on output (`shiftlog log`); ignored on input so that a log
 /// round-trips into `append`.
@@ -27,20 +17,10 @@ pub const ENGINE_FIELDS: &[&str] = &["position", "recorded_at"];
 fn type_fields(t: EventType) -> &'static [&'static str] {
     match t {
         EventType::PlaceRegistered => &["name", "region", "parent"],
-        EventType::ActorJoined => &[
-            "actor",
-            "name",
-            "kind",
-            "sector",
-            "roles",
-            "power",
-            "attributes",
-        ],
+        EventType::ActorJoined => &["actor", "name", "kind", "sector", "roles", "power", "attributes"],
         EventType::ActorUpdated => &["actor", "name", "kind", "sector", "roles", "attributes"],
         EventType::ActorLeft => &["actor"],
-        EventType::RelationshipFormed => &[
-            "from", "to", "kind", "strength", "directed", "trust", "value",
-        ],
+        EventType::RelationshipFormed => &["from", "to", "kind", "strength", "directed", "trust", "value"],
         EventType::RelationshipChanged => &["from", "to", "kind", "strength", "trust", "value"],
         EventType::RelationshipEnded => &["from", "to", "kind"],
         EventType::PowerShifted => &[
@@ -80,10 +60,7 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Value) -> FieldError {
-    FieldError::new(
-        field,
-        format!("expected {expected}, got {}", json_type(got)),
-    )
+    FieldError::new(field, format!("expected {expected}, got {}", json_type(got)))
 }
 
 /// Reads the fields of one JSON object; `null` counts as absent.
@@ -121,11 +98,7 @@ impl<'a> Fields<'a> {
         make(s).map_err(|e| FieldError::new(field, format!("invalid id: {e}")))
     }
 
-    fn opt_id<T>(
-        &self,
-        field: &str,
-        make: fn(String) -> Result<T, IdError>,
-    ) -> Result<Option<T>, FieldError> {
+    fn opt_id<T>(&self, field: &str, make: fn(String) -> Result<T, IdError>) -> Result<Option<T>, FieldError> {
         match self.get(field) {
             None => Ok(None),
             Some(_) => self.id(field, make).map(Some),
@@ -165,11 +138,7 @@ impl<'a> Fields<'a> {
         items
             .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                make(s).map_err(|e| {
-                    FieldError::new(format!("{field}[{i}]"), format!("invalid id: {e}"))
-                })
-            })
+            .map(|(i, s)| make(s).map_err(|e| FieldError::new(format!("{field}[{i}]"), format!("invalid id: {e}"))))
             .collect()
     }
 
@@ -189,10 +158,7 @@ impl<'a> Fields<'a> {
         let x = self.opt_f64(field)?;
         if let Some(x) = x {
             if !(0.0..=1.0).contains(&x) {
-                return Err(FieldError::new(
-                    field,
-                    format!("must be between 0 and 1, got {x}"),
-                ));
+                return Err(FieldError::new(field, format!("must be between 0 and 1, got {x}")));
             }
         }
         Ok(x)
@@ -240,29 +206,19 @@ impl<'a> Fields<'a> {
                 Some(n) if n >= 0.0 => {
                     out.insert(k.clone(), n);
                 }
-                Some(n) => {
-                    return Err(FieldError::new(
-                        path,
-                        format!("must not be negative, got {n}"),
-                    ))
-                }
+                Some(n) => return Err(FieldError::new(path, format!("must not be negative, got {n}"))),
                 None => return Err(FieldError::new(path, "number out of range")),
             }
         }
         Ok(out)
     }
 
-    fn named<T>(
-        &self,
-        field: &str,
-        from_name: fn(&str) -> Option<T>,
-        all: &[&str],
-    ) -> Result<Option<T>, FieldError> {
+    fn named<T>(&self, field: &str, from_name: fn(&str) -> Option<T>, all: &[&str]) -> Result<Option<T>, FieldError> {
         match self.opt_str(field)? {
             None => Ok(None),
-            Some(s) => from_name(&s).map(Some).ok_or_else(|| {
-                FieldError::new(field, format!("`{s}` is not one of {}", all.join(", ")))
-            }),
+            Some(s) => from_name(&s)
+                .map(Some)
+                .ok_or_else(|| FieldError::new(field, format!("`{s}` is not one of {}", all.join(", ")))),
         }
     }
 }
@@ -305,12 +261,10 @@ impl Event {
             )
         })?;
         let id = f.opt_id("id", EventId::new)?;
-        let occurred_at: Timestamp =
-            f.str("occurred_at")?
-                .parse()
-                .map_err(|e: crate::time::TimestampError| {
-                    FieldError::new("occurred_at", e.to_string())
-                })?;
+        let occurred_at: Timestamp = f
+            .str("occurred_at")?
+            .parse()
+            .map_err(|e: crate::time::TimestampError| FieldError::new("occurred_at", e.to_string()))?;
         let place = if event_type.requires_place() {
             Some(f.id("place", PlaceId::new)?)
         } else {
@@ -325,9 +279,7 @@ impl Event {
         let extra: ExtraFields = obj
             .iter()
             .filter(|(k, _)| {
-                !ENVELOPE.contains(&k.as_str())
-                    && !known.contains(&k.as_str())
-                    && !ENGINE_FIELDS.contains(&k.as_str())
+                !ENVELOPE.contains(&k.as_str()) && !known.contains(&k.as_str()) && !ENGINE_FIELDS.contains(&k.as_str())
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -357,8 +309,7 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
             name: f.opt_str("name")?,
             kind: {
                 f.required("kind")?;
-                f.named("kind", ActorKind::from_name, &kinds)?
-                    .expect("kind is present")
+                f.named("kind", ActorKind::from_name, &kinds)?.expect("kind is present")
             },
             sector: f.opt_str("sector")?,
             roles: f.str_list("roles", false)?.unwrap_or_default(),
@@ -422,9 +373,7 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
             let to = f.opt_id("to", ActorId::new)?;
             match (&from, &to) {
                 (None, None) => {
-                    return Err(FieldError::whole(
-                        "a power shift needs at least one of `from` and `to`",
-                    ));
+                    return Err(FieldError::whole("a power shift needs at least one of `from` and `to`"));
                 }
                 (Some(a), Some(b)) if a == b => {
                     return Err(FieldError::new(
@@ -439,11 +388,7 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
                 amount,
                 from,
                 to,
-                form: f.named(
-                    "form",
-                    PowerForm::from_name,
-                    &names(PowerForm::ALL, PowerForm::as_str),
-                )?,
+                form: f.named("form", PowerForm::from_name, &names(PowerForm::ALL, PowerForm::as_str))?,
                 space: f.named(
                     "space",
                     PowerSpace::from_name,

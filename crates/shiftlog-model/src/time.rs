@@ -98,21 +98,12 @@ impl std::str::FromStr for Timestamp {
         // The shape is checked by hand first: chrono alone accepts signs, years of
         // more than four digits and other forms the spec does not allow.
         let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-        if b.len() < 10
-            || !digits(0..4)
-            || b[4] != b'-'
-            || !digits(5..7)
-            || b[7] != b'-'
-            || !digits(8..10)
-        {
+        if b.len() < 10 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
             return Err(TimestampError::new(s, "expected YYYY-MM-DD at the start"));
         }
         if b.len() == 10 {
-            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|e| TimestampError::new(s, &e.to_string()))?;
-            return Ok(Timestamp(
-                d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
-            ));
+            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| TimestampError::new(s, &e.to_string()))?;
+            return Ok(Timestamp(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
         }
         if !matches!(b[10], b'T' | b't' | b' ') {
             return Err(TimestampError::new(s, "expected `T` after the date"));
@@ -160,10 +151,7 @@ mod tests {
         assert_eq!(midnight, ts("2023-05-01T00:00:00Z").unwrap());
         assert_eq!(midnight, ts("2023-05-01T00:00:00").unwrap());
         assert_eq!(midnight, ts("2023-05-01T02:00:00+02:00").unwrap());
-        assert_eq!(
-            ts("2023-05-01T00:00:00.5Z").unwrap().subsec_nanos(),
-            500_000_000
-        );
+        assert_eq!(ts("2023-05-01T00:00:00.5Z").unwrap().subsec_nanos(), 500_000_000);
         assert_eq!(
             ts("2023-05-01T10:00:00.123456789Z").unwrap().to_string(),
             "2023-05-01T10:00:00.123456789Z"

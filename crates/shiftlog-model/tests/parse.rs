@@ -52,10 +52,7 @@ fn examples() -> Vec<Value> {
             "relationship_changed",
             json!({"from": "a", "to": "b", "kind": "trust", "trust": 0.4}),
         ),
-        with(
-            "relationship_ended",
-            json!({"from": "a", "to": "b", "kind": "trust"}),
-        ),
+        with("relationship_ended", json!({"from": "a", "to": "b", "kind": "trust"})),
         with(
             "power_shifted",
             json!({"from": "a", "domain": "budget", "amount": 0.5, "form": "hidden",
@@ -92,11 +89,7 @@ fn every_event_type_parses_and_round_trips() {
             e.event_type()
         })
         .collect();
-    assert_eq!(
-        types.len(),
-        EventType::ALL.len(),
-        "an example for every type"
-    );
+    assert_eq!(types.len(), EventType::ALL.len(), "an example for every type");
 }
 
 #[test]
@@ -129,10 +122,7 @@ fn null_optional_fields_are_absent() {
         json!({"name": "N", "region": null, "tags": null}),
     ))
     .unwrap();
-    assert!(matches!(
-        e.body,
-        EventBody::PlaceRegistered { region: None, .. }
-    ));
+    assert!(matches!(e.body, EventBody::PlaceRegistered { region: None, .. }));
 }
 
 #[test]
@@ -148,21 +138,14 @@ fn parse_level_rejections_name_the_field() {
             Some("type"),
             "missing",
         ),
-        (
-            json!({"type": 7, "id": "e1"}),
-            Some("type"),
-            "expected a string",
-        ),
+        (json!({"type": 7, "id": "e1"}), Some("type"), "expected a string"),
         (
             json!({"type": "actor_left", "id": "e1", "place": "p", "actor": "a"}),
             Some("occurred_at"),
             "missing",
         ),
         (
-            with(
-                "actor_left",
-                json!({"occurred_at": "2023-02-30", "actor": "a"}),
-            ),
+            with("actor_left", json!({"occurred_at": "2023-02-30", "actor": "a"})),
             Some("occurred_at"),
             "2023-02-30",
         ),
@@ -177,11 +160,7 @@ fn parse_level_rejections_name_the_field() {
             "missing",
         ),
         (with("actor_left", json!({})), Some("actor"), "missing"),
-        (
-            with("actor_left", json!({"actor": ""})),
-            Some("actor"),
-            "empty",
-        ),
+        (with("actor_left", json!({"actor": ""})), Some("actor"), "empty"),
         (
             with("actor_left", json!({"actor": "a\u{7}b"})),
             Some("actor"),
@@ -202,11 +181,7 @@ fn parse_level_rejections_name_the_field() {
             Some("kind"),
             "robot",
         ),
-        (
-            with("actor_joined", json!({"actor": "a"})),
-            Some("kind"),
-            "missing",
-        ),
+        (with("actor_joined", json!({"actor": "a"})), Some("kind"), "missing"),
         (
             with(
                 "actor_joined",
@@ -280,10 +255,7 @@ fn parse_level_rejections_name_the_field() {
             "true or false",
         ),
         (
-            with(
-                "relationship_formed",
-                json!({"from": "a", "to": "a", "kind": "trust"}),
-            ),
+            with("relationship_formed", json!({"from": "a", "to": "a", "kind": "trust"})),
             Some("to"),
             "same actor",
         ),
@@ -340,18 +312,11 @@ fn parse_level_rejections_name_the_field() {
             "missing",
         ),
         (
-            with(
-                "session_held",
-                json!({"session": "s", "participants": ["a", 3]}),
-            ),
+            with("session_held", json!({"session": "s", "participants": ["a", 3]})),
             Some("participants[1]"),
             "expected a string",
         ),
-        (
-            with("learning_recorded", json!({})),
-            Some("text"),
-            "missing",
-        ),
+        (with("learning_recorded", json!({})), Some("text"), "missing"),
         (
             with("outcome_harvested", json!({"description": "d"})),
             Some("actors"),
@@ -413,11 +378,7 @@ fn ndjson_locations_count_blank_lines() {
 
 #[test]
 fn arrays_use_indices() {
-    let input = json!([
-        with("actor_left", json!({"actor": "a"})),
-        with("actor_left", json!({}))
-    ])
-    .to_string();
+    let input = json!([with("actor_left", json!({"actor": "a"})), with("actor_left", json!({}))]).to_string();
     let parsed = parse_input(&input);
     assert_eq!(parsed.rejections[0].location, Location::Index(1));
     let broken = parse_input("[\n{\"type\": \n");

@@ -11,8 +11,8 @@
 
 use crate::types::{Position, RecordedEvent, Stream};
 use shiftlog_model::{
-    ActorId, ActorKind, Event, EventBody, EventId, PlaceId, PowerExpression, PowerForm, PowerSpace,
-    SessionId, Timestamp,
+    ActorId, ActorKind, Event, EventBody, EventId, PlaceId, PowerExpression, PowerForm, PowerSpace, SessionId,
+    Timestamp,
 };
 
 /// The record format this build writes.
@@ -63,8 +63,7 @@ pub fn encode(rec: &RecordedEvent) -> Vec<u8> {
     let payload = v1::Record::from_recorded(rec);
     let mut out = vec![0u8; 5];
     out[4] = RECORD_FORMAT;
-    bincode::encode_into_std_write(&payload, &mut out, config())
-        .expect("writing to a Vec cannot fail");
+    bincode::encode_into_std_write(&payload, &mut out, config()).expect("writing to a Vec cannot fail");
     let crc = crc32fast::hash(&out[4..]);
     out[..4].copy_from_slice(&crc.to_le_bytes());
     out
@@ -83,8 +82,7 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
     match bytes[4] {
         1 => {
             let (rec, used): (v1::Record, usize) =
-                bincode::decode_from_slice(&bytes[5..], config())
-                    .map_err(|e| DecodeError::Payload(e.to_string()))?;
+                bincode::decode_from_slice(&bytes[5..], config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
             if used != bytes.len() - 5 {
                 return Err(DecodeError::Payload(format!(
                     "{} trailing bytes",
@@ -98,17 +96,11 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
 }
 
 /// Decodes the record stored at `position`, checking that it says it is that position.
-pub(crate) fn decode_at(
-    position: Position,
-    bytes: &[u8],
-) -> Result<RecordedEvent, crate::StoreError> {
+pub(crate) fn decode_at(position: Position, bytes: &[u8]) -> Result<RecordedEvent, crate::StoreError> {
     let damaged = |reason: String| crate::StoreError::Damaged { position, reason };
     let rec = decode(bytes).map_err(|e| damaged(e.to_string()))?;
     if rec.position != position {
-        return Err(damaged(format!(
-            "record says it is position {}",
-            rec.position
-        )));
+        return Err(damaged(format!("record says it is position {}", rec.position)));
     }
     Ok(rec)
 }
@@ -242,9 +234,7 @@ mod v1 {
     ];
 
     fn code<T: PartialEq>(list: &[T], x: &T) -> u8 {
-        list.iter()
-            .position(|y| y == x)
-            .expect("every value is listed") as u8
+        list.iter().position(|y| y == x).expect("every value is listed") as u8
     }
 
     fn from_code<T: Copy>(list: &[T], c: u8, what: &str) -> Result<T, DecodeError> {
@@ -261,17 +251,11 @@ mod v1 {
         xs.iter().map(s).collect()
     }
 
-    fn id<T>(
-        x: String,
-        make: fn(String) -> Result<T, shiftlog_model::IdError>,
-    ) -> Result<T, DecodeError> {
+    fn id<T>(x: String, make: fn(String) -> Result<T, shiftlog_model::IdError>) -> Result<T, DecodeError> {
         make(x).map_err(|e| DecodeError::Invalid(format!("id: {e}")))
     }
 
-    fn ids<T>(
-        xs: Vec<String>,
-        make: fn(String) -> Result<T, shiftlog_model::IdError>,
-    ) -> Result<Vec<T>, DecodeError> {
+    fn ids<T>(xs: Vec<String>, make: fn(String) -> Result<T, shiftlog_model::IdError>) -> Result<Vec<T>, DecodeError> {
         xs.into_iter().map(|x| id(x, make)).collect()
     }
 
@@ -283,8 +267,7 @@ mod v1 {
     }
 
     fn time((secs, nanos): (i64, u32)) -> Result<Timestamp, DecodeError> {
-        Timestamp::from_unix(secs, nanos)
-            .ok_or_else(|| DecodeError::Invalid(format!("timestamp {secs}.{nanos}")))
+        Timestamp::from_unix(secs, nanos).ok_or_else(|| DecodeError::Invalid(format!("timestamp {secs}.{nanos}")))
     }
 
     fn time_parts(t: &Timestamp) -> (i64, u32) {
@@ -295,11 +278,7 @@ mod v1 {
         pub(super) fn from_recorded(r: &RecordedEvent) -> Self {
             let e = &r.event;
             let body = match &e.body {
-                EventBody::PlaceRegistered {
-                    name,
-                    region,
-                    parent,
-                } => Body::PlaceRegistered {
+                EventBody::PlaceRegistered { name, region, parent } => Body::PlaceRegistered {
                     name: name.clone(),
                     region: region.clone(),
                     parent: parent.as_ref().map(s),
@@ -319,10 +298,7 @@ mod v1 {
                     sector: sector.clone(),
                     roles: roles.clone(),
                     power: power.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                    attributes: attributes
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
+                    attributes: attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 },
                 EventBody::ActorUpdated {
                     actor,
@@ -470,11 +446,7 @@ mod v1 {
 
         pub(super) fn into_recorded(self) -> Result<RecordedEvent, DecodeError> {
             let body = match self.body {
-                Body::PlaceRegistered {
-                    name,
-                    region,
-                    parent,
-                } => EventBody::PlaceRegistered {
+                Body::PlaceRegistered { name, region, parent } => EventBody::PlaceRegistered {
                     name,
                     region,
                     parent: opt_id(parent, PlaceId::new)?,
@@ -506,9 +478,7 @@ mod v1 {
                 } => EventBody::ActorUpdated {
                     actor: id(actor, ActorId::new)?,
                     name,
-                    kind: kind
-                        .map(|k| from_code(&KINDS, k, "actor kind"))
-                        .transpose()?,
+                    kind: kind.map(|k| from_code(&KINDS, k, "actor kind")).transpose()?,
                     sector,
                     roles,
                     attributes: attributes.map(|a| a.into_iter().collect()),
@@ -567,12 +537,8 @@ mod v1 {
                     amount,
                     from: opt_id(from, ActorId::new)?,
                     to: opt_id(to, ActorId::new)?,
-                    form: form
-                        .map(|c| from_code(&FORMS, c, "power form"))
-                        .transpose()?,
-                    space: space
-                        .map(|c| from_code(&SPACES, c, "power space"))
-                        .transpose()?,
+                    form: form.map(|c| from_code(&FORMS, c, "power form")).transpose()?,
+                    space: space.map(|c| from_code(&SPACES, c, "power space")).transpose()?,
                     expression: expression
                         .map(|c| from_code(&EXPRESSIONS, c, "power expression"))
                         .transpose()?,
@@ -629,8 +595,7 @@ mod v1 {
             let extra = if self.extra.is_empty() {
                 Default::default()
             } else {
-                serde_json::from_str(&self.extra)
-                    .map_err(|e| DecodeError::Invalid(format!("unknown fields: {e}")))?
+                serde_json::from_str(&self.extra).map_err(|e| DecodeError::Invalid(format!("unknown fields: {e}")))?
             };
             let event = Event {
                 id: Some(id(self.id, EventId::new)?),
@@ -688,10 +653,7 @@ mod tests {
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
-                assert!(
-                    decode(&b).is_err(),
-                    "flip of bit {bit} in byte {i} went unnoticed"
-                );
+                assert!(decode(&b).is_err(), "flip of bit {bit} in byte {i} went unnoticed");
             }
         }
     }

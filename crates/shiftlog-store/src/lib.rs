@@ -42,6 +42,10 @@ pub use crate::error::{AppendError, StoreError};
 pub use crate::log::{system_clock, Clock, EventLog};
 pub use crate::memory::MemoryLog;
 pub use crate::sled_log::{Durability, SledLog, SledOptions, STORE_FORMAT};
+
+/// Fault injection for tests (damaging a closed store); not part of the supported API.
+#[doc(hidden)]
+pub use crate::sled_log::fault;
 pub use crate::types::{
     AppendOutcome, AppendRequest, EventOutcome, LogStats, Position, RecordedEvent, Stream, Version,
 };

@@ -1,9 +1,7 @@
 //! The log as embedders and the other crates see it.
 
 use crate::error::{AppendError, StoreError};
-use crate::types::{
-    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
-};
+use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{Event, EventId, Rejection, Timestamp};
 use std::sync::Arc;

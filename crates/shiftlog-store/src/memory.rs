@@ -3,9 +3,7 @@
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
 use crate::plan::{plan_request, Committed, JoinIndex, Overlay};
-use crate::types::{
-    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
-};
+use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{ActorId, Event, EventId, PlaceId, Rejection, Timestamp};
 use std::collections::{HashMap, HashSet};
@@ -32,9 +30,7 @@ pub struct MemoryLog {
 
 impl std::fmt::Debug for MemoryLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryLog")
-            .field("head", &self.head())
-            .finish()
+        f.debug_struct("MemoryLog").field("head", &self.head()).finish()
     }
 }
 
@@ -63,11 +59,7 @@ impl Committed for State {
     fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError> {
         Ok(self.registrations.get(place).cloned().unwrap_or_default())
     }
-    fn joins(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-    ) -> Result<Vec<(Timestamp, Position)>, StoreError> {
+    fn joins(&self, place: &PlaceId, actor: &ActorId) -> Result<Vec<(Timestamp, Position)>, StoreError> {
         Ok(self
             .joins
             .get(&(place.clone(), actor.clone()))
@@ -167,13 +159,7 @@ impl EventLog for MemoryLog {
     async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let state = self.state();
         let start = (from.0.max(1) - 1) as usize;
-        Ok(state
-            .events
-            .iter()
-            .skip(start)
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(state.events.iter().skip(start).take(limit).cloned().collect())
     }
 
     async fn read_stream(

@@ -7,12 +7,10 @@
 //! rejected request leaves no trace.
 
 use crate::error::{AppendError, StoreError};
-use crate::types::{
-    AppendOutcome, AppendRequest, EventOutcome, Position, RecordedEvent, Stream, Version,
-};
+use crate::types::{AppendOutcome, AppendRequest, EventOutcome, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{
-    check_against_log, ActorId, EventBody, EventId, EventSummary, FieldError, Location, LogView,
-    PlaceId, Rejection, Timestamp,
+    check_against_log, ActorId, EventBody, EventId, EventSummary, FieldError, Location, LogView, PlaceId, Rejection,
+    Timestamp,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,11 +28,7 @@ pub(crate) trait Committed {
     /// Positions of the place's non-retracted `place_registered` events.
     fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError>;
     /// The actor's non-retracted joins of the place: (occurred_at, position).
-    fn joins(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-    ) -> Result<Vec<(Timestamp, Position)>, StoreError>;
+    fn joins(&self, place: &PlaceId, actor: &ActorId) -> Result<Vec<(Timestamp, Position)>, StoreError>;
     /// Whether the actor ever joined any place.
     fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError>;
     /// Whether the place was ever registered.
@@ -151,11 +145,7 @@ impl<C: Committed> View<'_, C> {
         self.committed.version(stream)
     }
 
-    fn joins(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-    ) -> Result<Vec<(Timestamp, Position)>, StoreError> {
+    fn joins(&self, place: &PlaceId, actor: &ActorId) -> Result<Vec<(Timestamp, Position)>, StoreError> {
         let key = (place.clone(), actor.clone());
         let mut all = self.committed.joins(place, actor)?;
         for o in self.layers() {
@@ -168,19 +158,11 @@ impl<C: Committed> View<'_, C> {
     }
 
     fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError> {
-        Ok(self
-            .layers()
-            .iter()
-            .any(|o| o.new_actor_set.contains(actor))
-            || self.committed.actor_known(actor)?)
+        Ok(self.layers().iter().any(|o| o.new_actor_set.contains(actor)) || self.committed.actor_known(actor)?)
     }
 
     fn place_known(&self, place: &PlaceId) -> Result<bool, StoreError> {
-        Ok(self
-            .layers()
-            .iter()
-            .any(|o| o.new_place_set.contains(place))
-            || self.committed.place_known(place)?)
+        Ok(self.layers().iter().any(|o| o.new_place_set.contains(place)) || self.committed.place_known(place)?)
     }
 }
 
@@ -201,12 +183,7 @@ impl<C: Committed> LogView for View<'_, C> {
                 .any(|p| !self.is_retracted(*p)))
     }
 
-    fn actor_joined_by(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
+    fn actor_joined_by(&self, place: &PlaceId, actor: &ActorId, at: Timestamp) -> Result<bool, StoreError> {
         Ok(self.joins(place, actor)?.iter().any(|(t, _)| *t <= at))
     }
 
@@ -250,14 +227,13 @@ pub(crate) fn plan_request<C: Committed>(
     };
 
     for (index, mut event) in request.events.into_iter().enumerate() {
-        let reject =
-            |rejections: &mut Vec<Rejection>, event_id: Option<&EventId>, error: FieldError| {
-                rejections.push(Rejection {
-                    location: Location::Index(index),
-                    event_id: event_id.map(|i| i.to_string()),
-                    error,
-                })
-            };
+        let reject = |rejections: &mut Vec<Rejection>, event_id: Option<&EventId>, error: FieldError| {
+            rejections.push(Rejection {
+                location: Location::Index(index),
+                event_id: event_id.map(|i| i.to_string()),
+                error,
+            })
+        };
         let view = View {
             committed,
             group,
@@ -323,18 +299,12 @@ pub(crate) fn plan_request<C: Committed>(
                     if !view.is_retracted(t.position) {
                         match &t.event.body {
                             EventBody::ActorJoined { actor, .. } => {
-                                let place =
-                                    t.event.place.clone().expect("actor_joined has a place");
-                                req.removed_joins.push((
-                                    place,
-                                    actor.clone(),
-                                    t.event.occurred_at,
-                                    t.position,
-                                ));
+                                let place = t.event.place.clone().expect("actor_joined has a place");
+                                req.removed_joins
+                                    .push((place, actor.clone(), t.event.occurred_at, t.position));
                             }
                             EventBody::PlaceRegistered { .. } => {
-                                let place =
-                                    t.event.place.clone().expect("place_registered has a place");
+                                let place = t.event.place.clone().expect("place_registered has a place");
                                 req.removed_registrations.push((place, t.position));
                             }
                             _ => {}
@@ -347,10 +317,7 @@ pub(crate) fn plan_request<C: Committed>(
         }
         req.ids.insert(id, req.events.len());
         req.versions.insert(stream.clone(), version);
-        req.stream_positions
-            .entry(stream.clone())
-            .or_default()
-            .push(position);
+        req.stream_positions.entry(stream.clone()).or_default().push(position);
         req.events.push(RecordedEvent {
             position,
             recorded_at,
@@ -367,9 +334,7 @@ pub(crate) fn plan_request<C: Committed>(
     // A retry of a batch that is already wholly in the log succeeds whatever the
     // versions: its own first attempt moved them.
     if !req.is_empty() {
-        if let Some((stream, expected, actual)) =
-            versions_before.into_iter().find(|(_, e, a)| e != a)
-        {
+        if let Some((stream, expected, actual)) = versions_before.into_iter().find(|(_, e, a)| e != a) {
             return Err(AppendError::VersionConflict {
                 stream,
                 expected,
@@ -379,10 +344,7 @@ pub(crate) fn plan_request<C: Committed>(
     }
     group.absorb(req);
     let head = Position(group.next - 1);
-    Ok(AppendOutcome {
-        events: outcomes,
-        head,
-    })
+    Ok(AppendOutcome { events: outcomes, head })
 }
 
 /// An id for an event that came without one: `auto-<position>`, or with a suffix in the

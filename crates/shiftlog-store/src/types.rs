@@ -55,10 +55,7 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The event's id.
     pub fn id(&self) -> &EventId {
-        self.event
-            .id
-            .as_ref()
-            .expect("recorded events always carry an id")
+        self.event.id.as_ref().expect("recorded events always carry an id")
     }
 
     /// The event in the interchange format with `position` and `recorded_at` added: what

@@ -16,9 +16,7 @@ async fn concurrent_appends_leave_no_gap_or_duplicate() {
     let setup: Vec<_> = (0..4)
         .map(|p| json!({"type": "place_registered", "id": format!("p{p}"), "occurred_at": "2023-01-01", "place": format!("place-{p}"), "name": "P"}))
         .collect();
-    log.append(AppendRequest::new(events(&setup)))
-        .await
-        .unwrap();
+    log.append(AppendRequest::new(events(&setup))).await.unwrap();
 
     let tasks: Vec<_> = (0..16)
         .map(|t| {
@@ -54,11 +52,7 @@ async fn concurrent_appends_leave_no_gap_or_duplicate() {
         "exactly the acknowledged events, no duplicates"
     );
     for (id, pos) in &acked {
-        assert_eq!(
-            all[(pos.0 - 1) as usize].id().as_str(),
-            id,
-            "acknowledged at {pos}"
-        );
+        assert_eq!(all[(pos.0 - 1) as usize].id().as_str(), id, "acknowledged at {pos}");
     }
     // Each batch is contiguous in the log: batches are never interleaved.
     for w in all.windows(2) {
@@ -76,10 +70,9 @@ async fn concurrent_appends_leave_no_gap_or_duplicate() {
 async fn optimistic_concurrency_lets_one_writer_win_each_version() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(SledLog::open(dir.path()).unwrap());
-    let reg = json!({"type": "place_registered", "id": "p", "occurred_at": "2023-01-01", "place": "northbrook", "name": "N"});
-    log.append(AppendRequest::new(events(&[reg])))
-        .await
-        .unwrap();
+    let reg =
+        json!({"type": "place_registered", "id": "p", "occurred_at": "2023-01-01", "place": "northbrook", "name": "N"});
+    log.append(AppendRequest::new(events(&[reg]))).await.unwrap();
     let place = Stream::Place("northbrook".parse().unwrap());
     let tasks: Vec<_> = (0..8)
         .map(|t| {

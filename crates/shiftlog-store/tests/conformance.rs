@@ -51,11 +51,7 @@ async fn run_rejections(make: &dyn Fn() -> Box<dyn EventLog>) {
                 other => panic!("{name}: expected a rejection, got {other:?}"),
             },
         }
-        assert_eq!(
-            read_all(log.as_ref()).await,
-            before,
-            "{name}: the log is unchanged"
-        );
+        assert_eq!(read_all(log.as_ref()).await, before, "{name}: the log is unchanged");
         assert_eq!(
             log.version(&place).await.unwrap(),
             version_before,

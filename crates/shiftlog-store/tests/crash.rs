@@ -150,10 +150,7 @@ fn verify(dir: &std::path::Path, acked: &BTreeMap<String, u64>) -> Result<usize,
         }
         for (b, (n, seen)) in &batches {
             if seen.len() as u64 != *n {
-                return Err(format!(
-                    "batch {b} is half-written: {} of {n} events",
-                    seen.len()
-                ));
+                return Err(format!("batch {b} is half-written: {} of {n} events", seen.len()));
             }
         }
         for (b, n) in acked {

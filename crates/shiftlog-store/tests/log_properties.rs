@@ -10,8 +10,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use shiftlog_model::{EventId, Rejection};
 use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, EventOutcome, Position, RecordedEvent,
-    Stream,
+    AppendError, AppendOutcome, AppendRequest, EventLog, EventOutcome, Position, RecordedEvent, Stream,
 };
 
 #[derive(Debug, Clone)]
@@ -43,28 +42,18 @@ fn event_value() -> impl Strategy<Value = Value> {
         1 => (0u32..12).prop_map(|t| json!({"type": "event_retracted", "target": format!("e{t}"), "reason": "r"})),
         1 => actor.prop_map(|a| json!({"type": "actor_redacted", "actor": a})),
     ];
-    (
-        body,
-        place,
-        0u32..60,
-        prop::option::of(0u32..12),
-        any::<bool>(),
-    )
-        .prop_map(|(mut b, p, day, id, with_place)| {
-            let m = b.as_object_mut().unwrap();
-            let placeless = matches!(
-                m["type"].as_str(),
-                Some("event_retracted" | "actor_redacted")
-            );
-            if !placeless || with_place {
-                m.insert("place".into(), json!(p));
-            }
-            m.insert("occurred_at".into(), json!(date(day)));
-            if let Some(i) = id {
-                m.insert("id".into(), json!(format!("e{i}")));
-            }
-            b
-        })
+    (body, place, 0u32..60, prop::option::of(0u32..12), any::<bool>()).prop_map(|(mut b, p, day, id, with_place)| {
+        let m = b.as_object_mut().unwrap();
+        let placeless = matches!(m["type"].as_str(), Some("event_retracted" | "actor_redacted"));
+        if !placeless || with_place {
+            m.insert("place".into(), json!(p));
+        }
+        m.insert("occurred_at".into(), json!(date(day)));
+        if let Some(i) = id {
+            m.insert("id".into(), json!(format!("e{i}")));
+        }
+        b
+    })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -101,16 +90,8 @@ async fn same_log(sled: &dyn EventLog, mem: &dyn EventLog, model: &[RecordedEven
         .map(|p| Stream::Place(p.parse().unwrap()))
         .chain([Stream::Unplaced])
     {
-        let s = sled
-            .read_stream(&stream, Position(1), usize::MAX)
-            .await
-            .unwrap();
-        assert_eq!(
-            s,
-            mem.read_stream(&stream, Position(1), usize::MAX)
-                .await
-                .unwrap()
-        );
+        let s = sled.read_stream(&stream, Position(1), usize::MAX).await.unwrap();
+        assert_eq!(s, mem.read_stream(&stream, Position(1), usize::MAX).await.unwrap());
         assert_eq!(
             sled.version(&stream).await.unwrap(),
             s.len() as u64,
@@ -128,16 +109,10 @@ async fn same_log(sled: &dyn EventLog, mem: &dyn EventLog, model: &[RecordedEven
     }
     for i in 0..12 {
         let id: EventId = format!("e{i}").parse().unwrap();
-        assert_eq!(
-            sled.event(&id).await.unwrap(),
-            mem.event(&id).await.unwrap()
-        );
+        assert_eq!(sled.event(&id).await.unwrap(), mem.event(&id).await.unwrap());
     }
     let (sa, sb) = (sled.stats().await.unwrap(), mem.stats().await.unwrap());
-    assert_eq!(
-        (sa.events, sa.places, sa.actors),
-        (sb.events, sb.places, sb.actors)
-    );
+    assert_eq!((sa.events, sa.places, sa.actors), (sb.events, sb.places, sb.actors));
 }
 
 proptest! {

@@ -3,7 +3,7 @@
 //! | key | value | what |
 //! |---|---|---|
 //! | `m` name | varies | metadata: `mformat` (u32), `mhead` (u64), `mplaces`, `mactors` (u64 counts) |
-//! | `e` position (u64 BE) | record ([`crate::codec`]) | the log itself |
+//! | `e` page (u64 BE) | up to 16 records ([`super::pages`]) | the log itself |
 //! | `i` event id | position (u64 BE) | idempotency and reads by id |
 //! | `c` stream 0x00 first-version (u64 BE) | positions (varints) | a stream's events, one entry per commit; the last one gives the stream's version |
 //! | `r` place 0x00 position | empty | non-retracted `place_registered` events |
@@ -22,24 +22,12 @@ pub(crate) const META_HEAD: &[u8] = b"mhead";
 pub(crate) const META_PLACES: &[u8] = b"mplaces";
 pub(crate) const META_ACTORS: &[u8] = b"mactors";
 
-pub(crate) const EVENT: u8 = b'e';
 pub(crate) const ID: u8 = b'i';
 pub(crate) const CHUNK: u8 = b'c';
 pub(crate) const REGISTRATION: u8 = b'r';
 pub(crate) const JOIN: u8 = b'j';
 pub(crate) const PLACE: u8 = b'p';
 pub(crate) const ACTOR: u8 = b'a';
-
-pub(crate) fn event(position: u64) -> [u8; 9] {
-    let mut k = [EVENT; 9];
-    k[1..].copy_from_slice(&position.to_be_bytes());
-    k
-}
-
-pub(crate) fn event_position(key: &[u8]) -> Option<u64> {
-    (key.len() == 9 && key[0] == EVENT)
-        .then(|| u64::from_be_bytes(key[1..].try_into().expect("8 bytes")))
-}
 
 fn tagged(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -66,10 +54,7 @@ pub(crate) fn chunk_prefix(stream: &Stream) -> Vec<u8> {
 }
 
 pub(crate) fn chunk(stream: &Stream, first_version: u64) -> Vec<u8> {
-    tagged(
-        CHUNK,
-        &[stream_bytes(stream), &[0], &first_version.to_be_bytes()],
-    )
+    tagged(CHUNK, &[stream_bytes(stream), &[0], &first_version.to_be_bytes()])
 }
 
 pub(crate) fn registration(place: &PlaceId, position: u64) -> Vec<u8> {
@@ -93,12 +78,7 @@ pub(crate) fn parse_registration(key: &[u8]) -> Option<(PlaceId, u64)> {
 pub(crate) fn join_prefix(place: &PlaceId, actor: &ActorId) -> Vec<u8> {
     tagged(
         JOIN,
-        &[
-            place.as_str().as_bytes(),
-            &[0],
-            actor.as_str().as_bytes(),
-            &[0],
-        ],
+        &[place.as_str().as_bytes(), &[0], actor.as_str().as_bytes(), &[0]],
     )
 }
 

@@ -9,15 +9,16 @@
 //! never look past the committed head, and opening the store deletes anything written
 //! past it (a group cut short by a crash): so a group is all there or not at all.
 
+#[doc(hidden)]
+pub mod fault;
 mod keys;
+mod pages;
 mod writer;
 
 use crate::codec;
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
-use crate::types::{
-    AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version,
-};
+use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{Event, EventId, Rejection};
 use std::collections::HashMap;
@@ -99,14 +100,8 @@ struct Shared {
 }
 
 enum Request {
-    Append(
-        AppendRequest,
-        oneshot::Sender<Result<AppendOutcome, AppendError>>,
-    ),
-    Check(
-        Vec<Event>,
-        oneshot::Sender<Result<Vec<Rejection>, StoreError>>,
-    ),
+    Append(AppendRequest, oneshot::Sender<Result<AppendOutcome, AppendError>>),
+    Check(Vec<Event>, oneshot::Sender<Result<Vec<Rejection>, StoreError>>),
 }
 
 /// The durable event log, in a data directory.
@@ -163,13 +158,7 @@ impl SledLog {
             other => StoreError::Sled(other),
         })?;
         let shared = Arc::new(Shared::default());
-        let writer = writer::Writer::open(
-            db.clone(),
-            &sled_dir,
-            shared.clone(),
-            options.clock,
-            options.durability,
-        )?;
+        let writer = writer::Writer::open(db.clone(), &sled_dir, shared.clone(), options.clock, options.durability)?;
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("shiftlog-writer".into())
@@ -258,9 +247,7 @@ fn open_sled(sled_dir: &Path) -> sled::Result<sled::Db> {
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(None);
         match config.open() {
-            Err(sled::Error::Io(e))
-                if is_lock_error(&e) && std::time::Instant::now() < deadline =>
-            {
+            Err(sled::Error::Io(e)) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(50));
             }
@@ -278,9 +265,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
 }
@@ -292,13 +277,8 @@ struct Reader {
 }
 
 impl Reader {
-    fn record(&self, position: u64) -> Result<RecordedEvent, StoreError> {
-        match self.tree.get(keys::event(position))? {
-            Some(bytes) => codec::decode_at(Position(position), &bytes),
-            None => Err(StoreError::Corrupt(format!(
-                "position {position} is indexed but missing from the log"
-            ))),
-        }
+    fn missing(position: u64) -> StoreError {
+        StoreError::Corrupt(format!("position {position} is missing from the log"))
     }
 
     fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -306,48 +286,61 @@ impl Reader {
         if from > self.head || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(limit.min((self.head - from + 1) as usize).min(1 << 16));
-        let range = self
-            .tree
-            .range(keys::event(from)..=keys::event(self.head))
-            .take(limit);
-        for (expected, item) in (from..).zip(range) {
+        let wanted = limit.min((self.head - from + 1) as usize);
+        let mut out = Vec::with_capacity(wanted.min(1 << 16));
+        let mut expected = from;
+        let range = pages::key(pages::page_of(from))..=pages::key(pages::page_of(self.head));
+        for item in self.tree.range(range) {
             let (k, v) = item?;
-            let p = keys::event_position(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed event key".into()))?;
-            if p != expected {
-                return Err(StoreError::Corrupt(format!(
-                    "position {expected} is missing from the log"
-                )));
+            let page = pages::page_number(&k).ok_or_else(|| StoreError::Corrupt("malformed page key".into()))?;
+            if page != pages::page_of(expected) {
+                return Err(Self::missing(expected));
             }
-            out.push(codec::decode_at(Position(p), &v)?);
+            for (p, rec) in pages::split(page, &v)? {
+                if p < expected {
+                    continue;
+                }
+                out.push(codec::decode_at(Position(p), rec)?);
+                expected += 1;
+                if out.len() == wanted {
+                    return Ok(out);
+                }
+            }
         }
-        Ok(out)
+        Err(Self::missing(expected))
     }
 
-    fn read_stream(
-        &self,
-        stream: &Stream,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn read_stream(&self, stream: &Stream, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
+        // Consecutive events of a stream often share a page: keep the last one read.
+        let mut page: Option<(u64, sled::IVec)> = None;
         for item in self.tree.scan_prefix(keys::chunk_prefix(stream)) {
             let (_, v) = item?;
-            let ps = keys::decode_positions(&v)
-                .ok_or_else(|| StoreError::Corrupt(format!("stream index of {stream}")))?;
+            let ps =
+                keys::decode_positions(&v).ok_or_else(|| StoreError::Corrupt(format!("stream index of {stream}")))?;
             for p in ps {
                 if p > self.head {
                     return Ok(out);
                 }
-                if p >= from.0 {
-                    out.push(self.record(p)?);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
+                if p < from.0 {
+                    continue;
+                }
+                let n = pages::page_of(p);
+                if page.as_ref().map(|(m, _)| *m) != Some(n) {
+                    let bytes = self.tree.get(pages::key(n))?.ok_or_else(|| Self::missing(p))?;
+                    page = Some((n, bytes));
+                }
+                let (_, bytes) = page.as_ref().expect("just set");
+                let (_, rec) = pages::split(n, bytes)?
+                    .into_iter()
+                    .find(|(q, _)| *q == p)
+                    .ok_or_else(|| Self::missing(p))?;
+                out.push(codec::decode_at(Position(p), rec)?);
+                if out.len() == limit {
+                    return Ok(out);
                 }
             }
         }
@@ -358,12 +351,11 @@ impl Reader {
         match self.tree.get(keys::id(id))? {
             None => Ok(None),
             Some(v) => {
-                let p = keys::u64_value(&v)
-                    .ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
+                let p = keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
                 if p > self.head {
                     return Ok(None);
                 }
-                self.record(p).map(Some)
+                pages::record(&self.tree, p).map(Some)
             }
         }
     }
@@ -408,11 +400,7 @@ impl EventLog for SledLog {
     }
 
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
-        let versions = self
-            .shared
-            .versions
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let versions = self.shared.versions.read().unwrap_or_else(|e| e.into_inner());
         Ok(versions.get(stream).copied().unwrap_or(0))
     }
 

@@ -1,6 +1,6 @@
 //! The writer thread: planning, group commit, recovery of an unfinished group.
 
-use super::{keys, Durability, Request, Shared, STORE_FORMAT};
+use super::{keys, pages, Durability, Request, Shared, STORE_FORMAT};
 use crate::codec;
 use crate::error::{AppendError, StoreError};
 use crate::log::Clock;
@@ -43,6 +43,9 @@ pub(super) struct Writer {
     versions: HashMap<Stream, Version>,
     registrations: HashMap<PlaceId, Vec<Position>>,
     places: HashSet<PlaceId>,
+    /// The head's page when partly filled (page number, bytes), so that appending to it
+    /// does not read it back from sled.
+    tail: Option<(u64, Vec<u8>)>,
     joins: RefCell<JoinIndex>,
     actors: RefCell<HashSet<ActorId>>,
     poisoned: Option<String>,
@@ -51,9 +54,8 @@ pub(super) struct Writer {
 fn meta_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
     match tree.get(key)? {
         None => Ok(0),
-        Some(v) => keys::u64_value(&v).ok_or_else(|| {
-            StoreError::Corrupt(format!("metadata {:?}", String::from_utf8_lossy(key)))
-        }),
+        Some(v) => keys::u64_value(&v)
+            .ok_or_else(|| StoreError::Corrupt(format!("metadata {:?}", String::from_utf8_lossy(key)))),
     }
 }
 
@@ -84,11 +86,7 @@ impl Writer {
                 tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
                 db.flush()?;
             }
-            None => {
-                return Err(StoreError::Corrupt(
-                    "the store has data but no format marker".into(),
-                ))
-            }
+            None => return Err(StoreError::Corrupt("the store has data but no format marker".into())),
         }
         let head = meta_u64(&tree, keys::META_HEAD)?;
         recover(&db, &tree, head)?;
@@ -96,25 +94,19 @@ impl Writer {
         let mut registrations: HashMap<PlaceId, Vec<Position>> = HashMap::new();
         for item in tree.scan_prefix([keys::REGISTRATION]) {
             let (k, _) = item?;
-            let (place, p) = keys::parse_registration(&k)
-                .ok_or_else(|| StoreError::Corrupt("registration key".into()))?;
+            let (place, p) =
+                keys::parse_registration(&k).ok_or_else(|| StoreError::Corrupt("registration key".into()))?;
             registrations.entry(place).or_default().push(Position(p));
         }
         let mut places = HashSet::new();
         let mut versions = HashMap::new();
         for item in tree.scan_prefix([keys::PLACE]) {
             let (k, _) = item?;
-            let name = std::str::from_utf8(&k[1..])
-                .ok()
-                .and_then(|s| PlaceId::new(s).ok());
+            let name = std::str::from_utf8(&k[1..]).ok().and_then(|s| PlaceId::new(s).ok());
             places.insert(name.ok_or_else(|| StoreError::Corrupt("place key".into()))?);
         }
         // A stream's version is where its last index chunk ends: one seek per stream.
-        let streams = places
-            .iter()
-            .cloned()
-            .map(Stream::Place)
-            .chain([Stream::Unplaced]);
+        let streams = places.iter().cloned().map(Stream::Place).chain([Stream::Unplaced]);
         for stream in streams {
             if let Some(item) = tree.scan_prefix(keys::chunk_prefix(&stream)).next_back() {
                 let (k, v) = item?;
@@ -124,9 +116,17 @@ impl Writer {
                 versions.insert(stream, first + n - 1);
             }
         }
-        let last_recorded = match tree.get(keys::event(head))? {
-            Some(bytes) if head > 0 => Some(codec::decode_at(Position(head), &bytes)?.recorded_at),
-            _ => None,
+        let last_recorded = match head {
+            0 => None,
+            h => Some(pages::record(&tree, h)?.recorded_at),
+        };
+        // The head's page, when partly filled: the next group adds to it.
+        let tail = match head % pages::PAGE_EVENTS {
+            0 => None,
+            _ => {
+                let n = pages::page_of(head);
+                tree.get(pages::key(n))?.map(|b| (n, b.to_vec()))
+            }
         };
         let places_count = meta_u64(&tree, keys::META_PLACES)?;
         let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
@@ -156,6 +156,7 @@ impl Writer {
             versions,
             registrations,
             places,
+            tail,
             joins: RefCell::default(),
             actors: RefCell::default(),
             poisoned: None,
@@ -219,12 +220,11 @@ impl Writer {
             }
             Request::Check(events, reply) => {
                 let mut scratch = Overlay::starting_at(self.head + 1);
-                let verdict =
-                    match plan_request(&*self, &mut scratch, AppendRequest::new(events), now) {
-                        Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
-                        Err(AppendError::Rejected(r)) => Ok(r),
-                        Err(AppendError::Store(e)) => Err(e),
-                    };
+                let verdict = match plan_request(&*self, &mut scratch, AppendRequest::new(events), now) {
+                    Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
+                    Err(AppendError::Rejected(r)) => Ok(r),
+                    Err(AppendError::Store(e)) => Err(e),
+                };
                 let _ = reply.send(verdict);
             }
         }
@@ -232,9 +232,7 @@ impl Writer {
 
     /// Writes a group, makes it durable, lets readers see it, and answers its appends.
     fn finish(&mut self, group: Group, now: Timestamp) {
-        let Group {
-            planned, replies, ..
-        } = group;
+        let Group { planned, replies, .. } = group;
         if !planned.is_empty() {
             let n = planned.events.len();
             if let Err(e) = self.write(&planned).and_then(|()| self.sync()) {
@@ -246,12 +244,7 @@ impl Writer {
                 return;
             }
             self.absorb(planned, now);
-            tracing::debug!(
-                events = n,
-                appends = replies.len(),
-                head = self.head,
-                "group committed"
-            );
+            tracing::debug!(events = n, appends = replies.len(), head = self.head, "group committed");
         }
         for (reply, outcome) in replies {
             let _ = reply.send(Ok(outcome));
@@ -262,71 +255,85 @@ impl Writer {
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         if let (Durability::Full, Some(f)) = (self.durability, &self.data_file) {
-            f.sync_data()
-                .map_err(|e| StoreError::io("sled data file", e))?;
+            f.sync_data().map_err(|e| StoreError::io("sled data file", e))?;
         }
         Ok(())
     }
 
     /// Writes a planned group to sled (not yet flushed).
+    ///
+    /// Records go into pages of 16 positions; the head's page, if partly filled, is
+    /// rewritten with the new records added. A large group is cut into several sled
+    /// batches at page boundaries; only the last moves the head.
     fn write(&mut self, g: &Overlay) -> Result<(), StoreError> {
-        let parts: Vec<&[RecordedEvent]> = g.events.chunks(SUB_BATCH).collect();
-        let last = parts.len() - 1;
-        for (i, part) in parts.into_iter().enumerate() {
-            let mut b = sled::Batch::default();
-            for e in part {
-                let p = e.position.0;
-                b.insert(&keys::event(p), codec::encode(e));
-                b.insert(keys::id(e.id()), &p.to_be_bytes());
-                match &e.event.body {
-                    EventBody::PlaceRegistered { .. } => {
-                        b.insert(
-                            keys::registration(e.event.place.as_ref().expect("has place"), p),
-                            &[],
-                        );
-                    }
-                    EventBody::ActorJoined { actor, .. } => {
-                        let place = e.event.place.as_ref().expect("has place");
-                        b.insert(keys::join(place, actor, e.event.occurred_at, p), &[]);
-                    }
-                    _ => {}
+        let first = g.events[0].position.0;
+        let mut page = pages::page_of(first);
+        let mut buf = match self.tail.take() {
+            Some((n, bytes)) if n == page => bytes,
+            _ if pages::first_position(page) == first => Vec::new(),
+            _ => self.tree.get(pages::key(page))?.map(|b| b.to_vec()).unwrap_or_default(),
+        };
+        let mut b = sled::Batch::default();
+        let mut in_batch = 0;
+        for e in &g.events {
+            let p = e.position.0;
+            if pages::page_of(p) != page {
+                b.insert(&pages::key(page), std::mem::take(&mut buf));
+                page = pages::page_of(p);
+                if in_batch >= SUB_BATCH {
+                    self.tree.apply_batch(std::mem::take(&mut b))?;
+                    in_batch = 0;
                 }
             }
-            if i == last {
-                for (place, actor, at, p) in &g.removed_joins {
-                    b.remove(keys::join(place, actor, *at, p.0));
+            pages::push(&mut buf, &codec::encode(e));
+            in_batch += 1;
+            b.insert(keys::id(e.id()), &p.to_be_bytes());
+            match &e.event.body {
+                EventBody::PlaceRegistered { .. } => {
+                    b.insert(keys::registration(e.event.place.as_ref().expect("has place"), p), &[]);
                 }
-                for (place, p) in &g.removed_registrations {
-                    b.remove(keys::registration(place, p.0));
+                EventBody::ActorJoined { actor, .. } => {
+                    let place = e.event.place.as_ref().expect("has place");
+                    b.insert(keys::join(place, actor, e.event.occurred_at, p), &[]);
                 }
-                for (stream, ps) in &g.stream_positions {
-                    let after = g.versions[stream];
-                    let first = after - ps.len() as u64 + 1;
-                    let raw: Vec<u64> = ps.iter().map(|p| p.0).collect();
-                    b.insert(keys::chunk(stream, first), keys::encode_positions(&raw));
-                }
-                for (place, p) in &g.new_places {
-                    b.insert(keys::place(place), &p.0.to_be_bytes());
-                }
-                for (actor, p) in &g.new_actors {
-                    b.insert(keys::actor(actor), &p.0.to_be_bytes());
-                }
-                if !g.new_places.is_empty() {
-                    b.insert(
-                        keys::META_PLACES,
-                        &(self.places_count + g.new_places.len() as u64).to_be_bytes(),
-                    );
-                }
-                if !g.new_actors.is_empty() {
-                    b.insert(
-                        keys::META_ACTORS,
-                        &(self.actors_count + g.new_actors.len() as u64).to_be_bytes(),
-                    );
-                }
-                b.insert(keys::META_HEAD, &(g.next - 1).to_be_bytes());
+                _ => {}
             }
-            self.tree.apply_batch(b)?;
         }
+        b.insert(&pages::key(page), buf.as_slice());
+        for (place, actor, at, p) in &g.removed_joins {
+            b.remove(keys::join(place, actor, *at, p.0));
+        }
+        for (place, p) in &g.removed_registrations {
+            b.remove(keys::registration(place, p.0));
+        }
+        for (stream, ps) in &g.stream_positions {
+            let after = g.versions[stream];
+            let first = after - ps.len() as u64 + 1;
+            let raw: Vec<u64> = ps.iter().map(|p| p.0).collect();
+            b.insert(keys::chunk(stream, first), keys::encode_positions(&raw));
+        }
+        for (place, p) in &g.new_places {
+            b.insert(keys::place(place), &p.0.to_be_bytes());
+        }
+        for (actor, p) in &g.new_actors {
+            b.insert(keys::actor(actor), &p.0.to_be_bytes());
+        }
+        if !g.new_places.is_empty() {
+            b.insert(
+                keys::META_PLACES,
+                &(self.places_count + g.new_places.len() as u64).to_be_bytes(),
+            );
+        }
+        if !g.new_actors.is_empty() {
+            b.insert(
+                keys::META_ACTORS,
+                &(self.actors_count + g.new_actors.len() as u64).to_be_bytes(),
+            );
+        }
+        b.insert(keys::META_HEAD, &(g.next - 1).to_be_bytes());
+        self.tree.apply_batch(b)?;
+        let full = (g.next - 1) % pages::PAGE_EVENTS == 0;
+        self.tail = (!full).then_some((page, buf));
         Ok(())
     }
 
@@ -359,24 +366,15 @@ impl Writer {
         self.actors
             .borrow_mut()
             .extend(g.new_actors.into_iter().map(|(a, _)| a));
-        self.versions
-            .extend(g.versions.iter().map(|(k, v)| (k.clone(), *v)));
+        self.versions.extend(g.versions.iter().map(|(k, v)| (k.clone(), *v)));
         self.head = g.next - 1;
         self.last_recorded = Some(now);
 
-        let mut shared_versions = self
-            .shared
-            .versions
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut shared_versions = self.shared.versions.write().unwrap_or_else(|e| e.into_inner());
         shared_versions.extend(g.versions);
         drop(shared_versions);
-        self.shared
-            .places
-            .store(self.places_count, Ordering::Release);
-        self.shared
-            .actors
-            .store(self.actors_count, Ordering::Release);
+        self.shared.places.store(self.places_count, Ordering::Release);
+        self.shared.actors.store(self.actors_count, Ordering::Release);
         self.shared.head.store(self.head, Ordering::Release);
     }
 }
@@ -386,10 +384,7 @@ struct Group {
     requests: usize,
     events: usize,
     planned: Overlay,
-    replies: Vec<(
-        oneshot::Sender<Result<AppendOutcome, AppendError>>,
-        AppendOutcome,
-    )>,
+    replies: Vec<(oneshot::Sender<Result<AppendOutcome, AppendError>>, AppendOutcome)>,
 }
 
 impl Group {
@@ -416,25 +411,15 @@ impl Committed for Writer {
         let Some(v) = self.tree.get(keys::id(id))? else {
             return Ok(None);
         };
-        let p = keys::u64_value(&v)
-            .ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
-        match self.tree.get(keys::event(p))? {
-            Some(bytes) => codec::decode_at(Position(p), &bytes).map(Some),
-            None => Err(StoreError::Corrupt(format!(
-                "id `{id}` points at missing position {p}"
-            ))),
-        }
+        let p = keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
+        pages::record(&self.tree, p).map(Some)
     }
 
     fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError> {
         Ok(self.registrations.get(place).cloned().unwrap_or_default())
     }
 
-    fn joins(
-        &self,
-        place: &PlaceId,
-        actor: &ActorId,
-    ) -> Result<Vec<(Timestamp, Position)>, StoreError> {
+    fn joins(&self, place: &PlaceId, actor: &ActorId) -> Result<Vec<(Timestamp, Position)>, StoreError> {
         let key = (place.clone(), actor.clone());
         if let Some(js) = self.joins.borrow().get(&key) {
             return Ok(js.clone());
@@ -442,8 +427,7 @@ impl Committed for Writer {
         let mut js = Vec::new();
         for item in self.tree.scan_prefix(keys::join_prefix(place, actor)) {
             let (k, _) = item?;
-            let (at, p) =
-                keys::parse_join_tail(&k).ok_or_else(|| StoreError::Corrupt("join key".into()))?;
+            let (at, p) = keys::parse_join_tail(&k).ok_or_else(|| StoreError::Corrupt("join key".into()))?;
             js.push((at, Position(p)));
         }
         self.joins.borrow_mut().insert(key, js.clone());
@@ -466,40 +450,57 @@ impl Committed for Writer {
     }
 }
 
-/// Deletes whatever an unfinished group wrote past the committed head: its records and
-/// the index entries that point at them. Bounded by one group, so opening stays fast.
+/// Deletes whatever an unfinished group wrote past the committed head: its records (the
+/// head's page is cut back to the head) and the index entries that point at them. Bounded
+/// by one group, so opening stays fast.
 fn recover(db: &sled::Db, tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
     let mut b = sled::Batch::default();
     let mut orphans = 0u64;
     let mut undecodable = false;
-    for item in tree.range(keys::event(head + 1)..keys::event(u64::MAX)) {
+    for item in tree.range(pages::from(pages::page_of(head + 1))) {
         let (k, v) = item?;
-        let Some(p) = keys::event_position(&k) else {
-            continue;
-        };
-        orphans += 1;
-        b.remove(k);
-        match codec::decode_at(Position(p), &v) {
-            Ok(rec) => {
-                b.remove(keys::id(rec.id()));
-                match &rec.event.body {
-                    EventBody::PlaceRegistered { .. } => {
-                        b.remove(keys::registration(
-                            rec.event.place.as_ref().expect("has place"),
-                            p,
-                        ));
-                    }
-                    EventBody::ActorJoined { actor, .. } => {
-                        let place = rec.event.place.as_ref().expect("has place");
-                        b.remove(keys::join(place, actor, rec.event.occurred_at, p));
-                    }
-                    _ => {}
-                }
+        let Some(page) = pages::page_number(&k) else { continue };
+        let records = match pages::split(page, &v) {
+            Ok(rs) => rs,
+            Err(_) if pages::first_position(page) > head => {
+                // A torn page wholly past the head: drop it, sweep the indexes below.
+                undecodable = true;
+                b.remove(&k);
+                continue;
             }
-            Err(_) => undecodable = true,
+            Err(e) => return Err(e),
+        };
+        let mut kept = Vec::new();
+        for (p, rec) in records {
+            if p <= head {
+                pages::push(&mut kept, rec);
+                continue;
+            }
+            orphans += 1;
+            match codec::decode_at(Position(p), rec) {
+                Ok(r) => {
+                    b.remove(keys::id(r.id()));
+                    match &r.event.body {
+                        EventBody::PlaceRegistered { .. } => {
+                            b.remove(keys::registration(r.event.place.as_ref().expect("has place"), p));
+                        }
+                        EventBody::ActorJoined { actor, .. } => {
+                            let place = r.event.place.as_ref().expect("has place");
+                            b.remove(keys::join(place, actor, r.event.occurred_at, p));
+                        }
+                        _ => {}
+                    }
+                }
+                Err(_) => undecodable = true,
+            }
+        }
+        if kept.is_empty() {
+            b.remove(&k);
+        } else {
+            b.insert(&k, kept);
         }
     }
-    if orphans == 0 {
+    if orphans == 0 && !undecodable {
         return Ok(());
     }
     if undecodable {

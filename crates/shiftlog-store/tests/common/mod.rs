@@ -15,12 +15,8 @@ pub fn events(vs: &[Value]) -> Vec<Event> {
 }
 
 pub fn conformance() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/conformance.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("tests/data/conformance.json"))
-        .unwrap()
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/conformance.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("tests/data/conformance.json")).unwrap()
 }
 
 /// A clock that always says the same time, so that two logs record identical events.

@@ -1,0 +1,55 @@
+//! Fault injection for tests: damaging a closed store the way failing disks and crashes
+//! do, without the tests having to know the key layout. Not part of the supported API.
+
+use super::{keys, pages, SLED_DIR};
+use crate::codec;
+use crate::error::StoreError;
+use crate::types::RecordedEvent;
+use shiftlog_model::EventBody;
+use std::path::Path;
+
+fn open(dir: &Path) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new().path(dir.join(SLED_DIR)).open()?)
+}
+
+/// Flips the bits of `mask` in byte `offset` of the stored record at `position`.
+pub fn flip_record_byte(dir: &Path, position: u64, offset: usize, mask: u8) -> Result<(), StoreError> {
+    let db = open(dir)?;
+    let page = pages::page_of(position);
+    let bytes = db
+        .get(pages::key(page))?
+        .ok_or_else(|| StoreError::Corrupt("no such page".into()))?;
+    // Records start after their 4-byte length; find where this one starts in the page.
+    let mut start = 0;
+    for (p, rec) in pages::split(page, &bytes)? {
+        if p == position {
+            let mut changed = bytes.to_vec();
+            changed[start + 4 + offset.min(rec.len() - 1)] ^= mask;
+            db.insert(pages::key(page), changed)?;
+            db.flush()?;
+            return Ok(());
+        }
+        start += 4 + rec.len();
+    }
+    Err(StoreError::Corrupt(format!("no record at {position}")))
+}
+
+/// Writes records past the committed head, with their index entries, and leaves the head
+/// where it is: what an append cut short by a crash leaves behind.
+pub fn write_uncommitted(dir: &Path, records: &[RecordedEvent]) -> Result<(), StoreError> {
+    let db = open(dir)?;
+    for r in records {
+        let p = r.position.0;
+        let page = pages::page_of(p);
+        let mut bytes = db.get(pages::key(page))?.map(|b| b.to_vec()).unwrap_or_default();
+        pages::push(&mut bytes, &codec::encode(r));
+        db.insert(pages::key(page), bytes)?;
+        db.insert(keys::id(r.id()), &p.to_be_bytes())?;
+        if let EventBody::ActorJoined { actor, .. } = &r.event.body {
+            let place = r.event.place.as_ref().expect("has place");
+            db.insert(keys::join(place, actor, r.event.occurred_at, p), &[])?;
+        }
+    }
+    db.flush()?;
+    Ok(())
+}
