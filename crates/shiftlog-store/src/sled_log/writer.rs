@@ -332,7 +332,7 @@ impl Writer {
         }
         b.insert(keys::META_HEAD, &(g.next - 1).to_be_bytes());
         self.tree.apply_batch(b)?;
-        let full = (g.next - 1) % pages::PAGE_EVENTS == 0;
+        let full = (g.next - 1).is_multiple_of(pages::PAGE_EVENTS);
         self.tail = (!full).then_some((page, buf));
         Ok(())
     }
