@@ -1,6 +1,6 @@
 //! The engine: one handle on a log and everything derived from it.
 
-use crate::ingest::{self, IngestError};
+use crate::ingest;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
@@ -86,7 +86,7 @@ impl Engine {
         &self,
         input: ParsedInput,
         expected: &[(Stream, Version)],
-    ) -> Result<AppendOutcome, IngestError> {
+    ) -> Result<AppendOutcome, AppendError> {
         ingest::ingest(self.log.as_ref(), input.events, input.rejections, expected).await
     }
 
@@ -96,7 +96,7 @@ impl Engine {
         &self,
         events: Vec<LocatedEvent>,
         expected: &[(Stream, Version)],
-    ) -> Result<AppendOutcome, IngestError> {
+    ) -> Result<AppendOutcome, AppendError> {
         ingest::ingest(self.log.as_ref(), events, Vec::new(), expected).await
     }
 

@@ -29,7 +29,6 @@ mod engine;
 mod ingest;
 
 pub use engine::{Engine, EngineError};
-pub use ingest::IngestError;
 
 /// The domain model (re-exported from `shiftlog-model`).
 pub mod model {

@@ -3,7 +3,7 @@
 use crate::progress::Progress;
 use anyhow::Context;
 use shiftlog::{
-    parse_input, Engine, IngestError, LocatedEvent, Location, NdjsonReader, ParsedInput, PlaceId, ReadError, Rejection,
+    parse_input, AppendError, Engine, LocatedEvent, Location, NdjsonReader, ParsedInput, PlaceId, ReadError, Rejection,
     Stream, Version,
 };
 use std::io::{BufRead, BufReader, Read};
@@ -135,9 +135,9 @@ pub(crate) async fn run(engine: &Engine, args: AppendArgs) -> anyhow::Result<Exi
     }
 }
 
-fn report_failure(e: IngestError, total_events: usize) -> anyhow::Result<ExitCode> {
+fn report_failure(e: AppendError, total_events: usize) -> anyhow::Result<ExitCode> {
     match e {
-        IngestError::Rejected(rs) => {
+        AppendError::Rejected(rs) => {
             print_rejections(&rs);
             let events: std::collections::BTreeSet<_> = rs.iter().map(|r| r.location).collect();
             eprintln!(
@@ -146,7 +146,7 @@ fn report_failure(e: IngestError, total_events: usize) -> anyhow::Result<ExitCod
             );
             Ok(ExitCode::FAILURE)
         }
-        IngestError::VersionConflict { .. } => {
+        AppendError::VersionConflict { .. } => {
             eprintln!("error: {e}");
             Ok(ExitCode::FAILURE)
         }
@@ -266,11 +266,11 @@ async fn batches(
             Err(e) => {
                 progress.finish();
                 let code = match e {
-                    IngestError::Rejected(rs) => {
+                    AppendError::Rejected(rs) => {
                         print_rejections(&rs);
                         ExitCode::FAILURE
                     }
-                    IngestError::VersionConflict { .. } => {
+                    AppendError::VersionConflict { .. } => {
                         eprintln!("error: {e}");
                         ExitCode::FAILURE
                     }

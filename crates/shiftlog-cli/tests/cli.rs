@@ -319,7 +319,7 @@ fn expected_versions_guard_against_other_writers() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("version conflict on place `x`: expected 0, found 1"),
+        err.contains("version conflict on place `x`: expected version 0, but it is at 1; nothing was written"),
         "{err}"
     );
     assert!(run(dir.path(), &["append", "--expect", "x=1"], Some(note))

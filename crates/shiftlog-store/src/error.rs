@@ -66,7 +66,8 @@ impl StoreError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
-    /// Some events break the format's rules; each is listed with its index in the batch.
+    /// Some events break the format's rules; each is listed with its location: its index
+    /// in the batch, or its line when the input was ingested with line numbers.
     #[error("{} of the batch's events were rejected; nothing was written (first: {})", .0.len(), .0[0])]
     Rejected(Vec<Rejection>),
     /// Another writer appended to the stream first.

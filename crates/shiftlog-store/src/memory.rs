@@ -2,7 +2,7 @@
 
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
-use crate::plan::{plan_request, Committed, JoinIndex, Overlay};
+use crate::plan::{check, plan_request, Committed, JoinIndex, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{ActorId, Event, EventId, PlaceId, Rejection, Timestamp};
@@ -147,13 +147,8 @@ impl EventLog for MemoryLog {
 
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {
         let state = self.state();
-        let mut group = Overlay::starting_at(state.head() + 1);
         let now = self.now(&state);
-        match plan_request(&*state, &mut group, AppendRequest::new(events), now) {
-            Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
-            Err(AppendError::Rejected(r)) => Ok(r),
-            Err(AppendError::Store(e)) => Err(e),
-        }
+        check(&*state, events, now)
     }
 
     async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

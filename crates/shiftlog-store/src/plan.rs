@@ -347,6 +347,21 @@ pub(crate) fn plan_request<C: Committed>(
     Ok(AppendOutcome { events: outcomes, head })
 }
 
+/// Checks events as an append would, on top of the committed log alone, writing
+/// nothing: every rejection (none when the batch would be accepted now).
+pub(crate) fn check<C: Committed>(
+    committed: &C,
+    events: Vec<shiftlog_model::Event>,
+    now: Timestamp,
+) -> Result<Vec<Rejection>, StoreError> {
+    let mut scratch = Overlay::starting_at(committed.head() + 1);
+    match plan_request(committed, &mut scratch, AppendRequest::new(events), now) {
+        Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
+        Err(AppendError::Rejected(r)) => Ok(r),
+        Err(AppendError::Store(e)) => Err(e),
+    }
+}
+
 /// An id for an event that came without one: `auto-<position>`, or with a suffix in the
 /// unlikely case that a producer already used that id.
 fn assign_id<C: Committed>(view: &View<'_, C>, position: Position) -> Result<EventId, StoreError> {

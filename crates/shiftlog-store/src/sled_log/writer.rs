@@ -4,8 +4,8 @@ use super::{keys, pages, Durability, Request, Shared, STORE_FORMAT};
 use crate::codec;
 use crate::error::{AppendError, StoreError};
 use crate::log::Clock;
-use crate::plan::{plan_request, Committed, JoinIndex, Overlay};
-use crate::types::{AppendOutcome, AppendRequest, Position, RecordedEvent, Stream, Version};
+use crate::plan::{check, plan_request, Committed, JoinIndex, Overlay};
+use crate::types::{AppendOutcome, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId, Timestamp};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -219,13 +219,7 @@ impl Writer {
                 }
             }
             Request::Check(events, reply) => {
-                let mut scratch = Overlay::starting_at(self.head + 1);
-                let verdict = match plan_request(&*self, &mut scratch, AppendRequest::new(events), now) {
-                    Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
-                    Err(AppendError::Rejected(r)) => Ok(r),
-                    Err(AppendError::Store(e)) => Err(e),
-                };
-                let _ = reply.send(verdict);
+                let _ = reply.send(check(&*self, events, now));
             }
         }
     }
