@@ -364,3 +364,48 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 }
+
+/// Runs the command under `script`, which gives it a pseudo-terminal, and returns all it
+/// wrote there (stdout and stderr together).
+fn in_terminal(command: &str) -> Option<String> {
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    Some(text(&out.stdout))
+}
+
+#[test]
+fn large_inputs_show_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.ndjson");
+    let mut lines =
+        vec![r#"{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}"#.to_string()];
+    lines.extend((0..20_000).map(|i| {
+        format!(
+            r#"{{"type":"learning_recorded","id":"l{i}","occurred_at":"2023-01-02","place":"x","text":"note {i}"}}"#
+        )
+    }));
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    // Not a terminal: nothing but the summary.
+    let out = run(&dir.path().join("a"), &["append", input.to_str().unwrap()], None);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    // A terminal: a progress bar on stderr.
+    let cmd = format!(
+        "{} --data-dir {} append {}",
+        env!("CARGO_BIN_EXE_shiftlog"),
+        dir.path().join("b").display(),
+        input.display()
+    );
+    let Some(screen) = in_terminal(&cmd) else {
+        eprintln!("`script` is not installed: the terminal half of this test did not run");
+        return;
+    };
+    assert!(screen.contains("appended 20001 events"), "{screen}");
+    assert!(
+        screen.contains("reading") || screen.contains("writing"),
+        "no progress bar in: {screen}"
+    );
+}

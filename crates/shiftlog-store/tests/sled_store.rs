@@ -245,3 +245,91 @@ async fn events_without_ids_get_unique_ones() {
     assert_eq!(all[4].id().as_str(), "auto-5-1");
     assert_eq!(all[3].id().as_str(), "auto-5");
 }
+
+#[tokio::test]
+async fn rules_beyond_the_conformance_vectors() {
+    let log = memory_log();
+    log.append(AppendRequest::new(events(&place_and_actors())))
+        .await
+        .unwrap();
+    let other =
+        json!({"type": "place_registered", "id": "p2", "occurred_at": "2023-01-01", "place": "eastmere", "name": "E"});
+    let redact = json!({"type": "actor_redacted", "id": "red", "occurred_at": "2023-05-01", "actor": "tenants"});
+    log.append(AppendRequest::new(events(&[other, redact]))).await.unwrap();
+    let cases = [
+        (
+            json!({"type": "actor_redacted", "id": "b", "occurred_at": "2023-05-01", "actor": "nobody"}),
+            "actor",
+            "has not joined any place",
+        ),
+        (
+            json!({"type": "event_retracted", "id": "b", "occurred_at": "2023-05-01", "target": "red", "reason": "r"}),
+            "target",
+            "cannot be retracted",
+        ),
+        (
+            json!({"type": "event_retracted", "id": "b", "occurred_at": "2023-05-01", "place": "eastmere", "target": "a1", "reason": "r"}),
+            "place",
+            "belongs to `northbrook`",
+        ),
+        (
+            json!({"type": "actor_updated", "id": "b", "occurred_at": "2023-01-02T12:00:00Z", "place": "northbrook", "actor": "tenants", "sector": "x"}),
+            "actor",
+            "at or before",
+        ),
+        (
+            json!({"type": "session_held", "id": "b", "occurred_at": "2023-05-01", "place": "northbrook", "session": "s", "participants": ["council", "ghost"]}),
+            "participants[1]",
+            "has not joined",
+        ),
+        (
+            json!({"type": "learning_recorded", "id": "b", "occurred_at": "2023-05-01", "place": "eastmere", "text": "t", "actors": ["council"]}),
+            "actors[0]",
+            "has not joined `eastmere`",
+        ),
+        (
+            json!({"type": "power_shifted", "id": "b", "occurred_at": "2023-05-01", "place": "northbrook", "from": "mayor", "domain": "budget", "amount": 0.1}),
+            "from",
+            "has not joined",
+        ),
+    ];
+    for (event, field, needle) in cases {
+        match log.append(AppendRequest::new(events(&[event.clone()]))).await {
+            Err(AppendError::Rejected(rs)) => {
+                assert_eq!(rs[0].field(), Some(field), "{event}");
+                assert!(rs[0].error.message.contains(needle), "{event}: {}", rs[0]);
+            }
+            other => panic!("{event}: expected a rejection, got {other:?}"),
+        }
+    }
+    // The same id twice in one batch: same body is one event, another body a rejection.
+    let twice = events(&[learning(1), learning(1)]);
+    let out = log.append(AppendRequest::new(twice)).await.unwrap();
+    assert_eq!(
+        out.events,
+        vec![
+            EventOutcome::Appended(Position(6)),
+            EventOutcome::AlreadyPresent(Position(6))
+        ]
+    );
+    let mut changed = learning(2);
+    changed["text"] = json!("another text");
+    match log.append(AppendRequest::new(events(&[learning(2), changed]))).await {
+        Err(AppendError::Rejected(rs)) => assert_eq!(
+            (rs[0].location, rs[0].field()),
+            (shiftlog_model::Location::Index(1), Some("id"))
+        ),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // A retraction of an event earlier in the same batch is fine; the retracted join no
+    // longer lets the actor take part.
+    let batch = events(&[
+        json!({"type": "actor_joined", "id": "j", "occurred_at": "2023-01-05", "place": "eastmere", "actor": "council", "kind": "organisation"}),
+        json!({"type": "event_retracted", "id": "xj", "occurred_at": "2023-01-06", "target": "j", "reason": "wrong place"}),
+        json!({"type": "learning_recorded", "id": "lj", "occurred_at": "2023-02-01", "place": "eastmere", "text": "t", "actors": ["council"]}),
+    ]);
+    match log.append(AppendRequest::new(batch)).await {
+        Err(AppendError::Rejected(rs)) => assert_eq!((rs.len(), rs[0].field()), (1, Some("actors[0]"))),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
