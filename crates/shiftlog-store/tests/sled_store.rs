@@ -294,7 +294,10 @@ async fn rules_beyond_the_conformance_vectors() {
         ),
     ];
     for (event, field, needle) in cases {
-        match log.append(AppendRequest::new(events(&[event.clone()]))).await {
+        match log
+            .append(AppendRequest::new(events(std::slice::from_ref(&event))))
+            .await
+        {
             Err(AppendError::Rejected(rs)) => {
                 assert_eq!(rs[0].field(), Some(field), "{event}");
                 assert!(rs[0].error.message.contains(needle), "{event}: {}", rs[0]);
