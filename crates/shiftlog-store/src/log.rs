@@ -3,7 +3,7 @@
 use crate::error::{AppendError, StoreError};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
-use shiftlog_model::{Event, EventId, Rejection, Timestamp};
+use shiftlog_model::{Event, EventId, PlaceId, Rejection, Timestamp};
 use std::sync::Arc;
 
 /// Where recorded times come from; tests substitute a fixed clock.
@@ -56,4 +56,7 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
 
     /// Counts for `shiftlog stats`.
     async fn stats(&self) -> Result<LogStats, StoreError>;
+
+    /// Every place ever registered, in id order.
+    async fn places(&self) -> Result<Vec<PlaceId>, StoreError>;
 }

@@ -187,6 +187,12 @@ impl EventLog for MemoryLog {
         self.state().version(stream)
     }
 
+    async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {
+        let mut ps: Vec<_> = self.state().places.iter().cloned().collect();
+        ps.sort();
+        Ok(ps)
+    }
+
     async fn stats(&self) -> Result<LogStats, StoreError> {
         let s = self.state();
         let n = s.events.len() as u64;

@@ -20,7 +20,7 @@ use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
-use shiftlog_model::{Event, EventId, Rejection};
+use shiftlog_model::{Event, EventId, PlaceId, Rejection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -402,6 +402,23 @@ impl EventLog for SledLog {
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
         let versions = self.shared.versions.read().unwrap_or_else(|e| e.into_inner());
         Ok(versions.get(stream).copied().unwrap_or(0))
+    }
+
+    async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {
+        let r = self.reader();
+        blocking(move || {
+            let mut out = Vec::new();
+            for item in r.tree.scan_prefix([keys::PLACE]) {
+                let (k, v) = item?;
+                // Only places registered by committed events.
+                if keys::u64_value(&v).is_some_and(|p| p <= r.head) {
+                    let name = std::str::from_utf8(&k[1..]).ok().and_then(|s| PlaceId::new(s).ok());
+                    out.push(name.ok_or_else(|| StoreError::Corrupt("place key".into()))?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn stats(&self) -> Result<LogStats, StoreError> {

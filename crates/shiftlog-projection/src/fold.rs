@@ -1,0 +1,269 @@
+//! Folding a place's events, in (occurred_at, position) order, into the state of its
+//! system, with the interchange format's fixed rules for events that make no sense at
+//! their moment (they do nothing and are reported as anomalies).
+
+use serde::Serialize;
+use shiftlog_model::{ActorId, ActorKind, Event, EventBody, Timestamp};
+use shiftlog_store::Position;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An actor's membership of the place.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActorState {
+    /// Whether it is active in the place now.
+    pub active: bool,
+    /// When its current membership began (valid time).
+    pub since: Timestamp,
+    /// Its display name, if recorded.
+    pub name: Option<String>,
+    /// Person, organisation, group or network.
+    #[serde(serialize_with = "kind_name")]
+    pub kind: ActorKind,
+    /// Its sector, if recorded.
+    pub sector: Option<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Free attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Holdings per power domain (a domain is present once starting power or a shift named
+    /// it, even when the holding has fallen to 0).
+    pub power: BTreeMap<String, f64>,
+}
+
+fn kind_name<S: serde::Serializer>(k: &ActorKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
+}
+
+/// An active relationship's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelationshipState {
+    /// In [0, 1].
+    pub strength: f64,
+    /// In [0, 1], if recorded.
+    pub trust: Option<f64>,
+    /// In [0, 1], if recorded.
+    pub value: Option<f64>,
+    /// Whether it runs one way.
+    pub directed: bool,
+    /// When it formed (valid time).
+    pub since: Timestamp,
+}
+
+/// A relationship's identity: (from, to, kind).
+pub type RelationshipKey = (ActorId, ActorId, String);
+
+/// What made an event an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// `actor_joined` for an actor already active: it did nothing.
+    AlreadyActive,
+    /// An event naming an actor not active at that moment: it did nothing.
+    ActorNotActive,
+    /// `relationship_formed` on an active relationship: it set its values.
+    RelationshipAlreadyActive,
+    /// `relationship_changed` or `relationship_ended` on an inactive one: it did nothing.
+    RelationshipNotActive,
+    /// A power shift larger than the giver held: only what it held moved.
+    PowerShortfall,
+}
+
+/// An event that the fold's rules treated specially.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    /// The event's id.
+    pub event_id: String,
+    /// Its position in the log.
+    pub position: u64,
+    /// Its valid time.
+    pub occurred_at: Timestamp,
+    /// The rule that applied.
+    pub kind: AnomalyKind,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// The state of one place's system after folding events up to some valid time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaceState {
+    /// Every actor that ever joined the place (active or not).
+    pub actors: BTreeMap<ActorId, ActorState>,
+    /// Active relationships.
+    pub relationships: BTreeMap<RelationshipKey, RelationshipState>,
+    /// Sessions held so far.
+    pub sessions: u64,
+    /// Distinct voices recorded as absent so far.
+    pub absent_voices: BTreeSet<String>,
+    /// Learning records so far.
+    pub learning_records: u64,
+    /// Outcomes harvested so far.
+    pub outcomes: u64,
+    /// Anomalies so far, in fold order.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl PlaceState {
+    fn is_active(&self, a: &ActorId) -> bool {
+        self.actors.get(a).is_some_and(|s| s.active)
+    }
+
+    fn anomaly(&mut self, e: &Event, position: Position, kind: AnomalyKind, message: String) {
+        self.anomalies.push(Anomaly {
+            event_id: e.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+            position: position.0,
+            occurred_at: e.occurred_at,
+            kind,
+            message,
+        });
+    }
+
+    /// The first actor among `actors` that is not active, if any.
+    fn inactive<'a>(&self, actors: impl IntoIterator<Item = &'a ActorId>) -> Option<&'a ActorId> {
+        actors.into_iter().find(|a| !self.is_active(a))
+    }
+
+    /// Applies one event (already known not to be retracted, and in fold order).
+    pub fn apply(&mut self, e: &Event, position: Position) {
+        use AnomalyKind::*;
+        match &e.body {
+            EventBody::ActorJoined { actor, name, kind, sector, roles, power, attributes } => {
+                if self.is_active(actor) {
+                    self.anomaly(e, position, AlreadyActive, format!("`{actor}` joined but was already active"));
+                    return;
+                }
+                self.actors.insert(
+                    actor.clone(),
+                    ActorState {
+                        active: true,
+                        since: e.occurred_at,
+                        name: name.clone(),
+                        kind: *kind,
+                        sector: sector.clone(),
+                        roles: roles.clone(),
+                        attributes: attributes.clone(),
+                        power: power.clone(),
+                    },
+                );
+            }
+            EventBody::ActorUpdated { actor, name, kind, sector, roles, attributes } => {
+                let Some(s) = self.actors.get_mut(actor).filter(|s| s.active) else {
+                    self.anomaly(e, position, ActorNotActive, format!("`{actor}` was updated but is not active"));
+                    return;
+                };
+                if let Some(x) = name {
+                    s.name = Some(x.clone());
+                }
+                if let Some(x) = kind {
+                    s.kind = *x;
+                }
+                if let Some(x) = sector {
+                    s.sector = Some(x.clone());
+                }
+                if let Some(x) = roles {
+                    s.roles = x.clone();
+                }
+                if let Some(x) = attributes {
+                    s.attributes = x.clone();
+                }
+            }
+            EventBody::ActorLeft { actor } => {
+                let Some(s) = self.actors.get_mut(actor).filter(|s| s.active) else {
+                    self.anomaly(e, position, ActorNotActive, format!("`{actor}` left but was not active"));
+                    return;
+                };
+                s.active = false;
+                self.relationships.retain(|(f, t, _), _| f != actor && t != actor);
+            }
+            EventBody::RelationshipFormed { from, to, kind, strength, directed, trust, value } => {
+                if let Some(a) = self.inactive([from, to]) {
+                    let msg = format!("relationship {from} -> {to} ({kind}) names `{a}`, who is not active");
+                    self.anomaly(e, position, ActorNotActive, msg);
+                    return;
+                }
+                let key = (from.clone(), to.clone(), kind.clone());
+                if let Some(r) = self.relationships.get_mut(&key) {
+                    set_values(r, *strength, *trust, *value);
+                    let msg = format!("relationship {from} -> {to} ({kind}) formed again while active: values set");
+                    self.anomaly(e, position, RelationshipAlreadyActive, msg);
+                    return;
+                }
+                self.relationships.insert(
+                    key,
+                    RelationshipState {
+                        strength: strength.unwrap_or(0.5),
+                        trust: *trust,
+                        value: *value,
+                        directed: directed.unwrap_or(true),
+                        since: e.occurred_at,
+                    },
+                );
+            }
+            EventBody::RelationshipChanged { from, to, kind, strength, trust, value } => {
+                if let Some(a) = self.inactive([from, to]) {
+                    let msg = format!("relationship {from} -> {to} ({kind}) names `{a}`, who is not active");
+                    self.anomaly(e, position, ActorNotActive, msg);
+                    return;
+                }
+                match self.relationships.get_mut(&(from.clone(), to.clone(), kind.clone())) {
+                    Some(r) => set_values(r, *strength, *trust, *value),
+                    None => {
+                        let msg = format!("relationship {from} -> {to} ({kind}) changed but is not active");
+                        self.anomaly(e, position, RelationshipNotActive, msg);
+                    }
+                }
+            }
+            EventBody::RelationshipEnded { from, to, kind } => {
+                if let Some(a) = self.inactive([from, to]) {
+                    let msg = format!("relationship {from} -> {to} ({kind}) names `{a}`, who is not active");
+                    self.anomaly(e, position, ActorNotActive, msg);
+                    return;
+                }
+                if self.relationships.remove(&(from.clone(), to.clone(), kind.clone())).is_none() {
+                    let msg = format!("relationship {from} -> {to} ({kind}) ended but is not active");
+                    self.anomaly(e, position, RelationshipNotActive, msg);
+                }
+            }
+            EventBody::PowerShifted { domain, amount, from, to, .. } => {
+                if let Some(a) = self.inactive(from.iter().chain(to.iter())) {
+                    let msg = format!("power shift in `{domain}` names `{a}`, who is not active");
+                    self.anomaly(e, position, ActorNotActive, msg);
+                    return;
+                }
+                let mut moved = *amount;
+                if let Some(f) = from {
+                    let held = self.actors.get(f).and_then(|s| s.power.get(domain)).copied().unwrap_or(0.0);
+                    if held < moved {
+                        let msg = format!("`{f}` gave {amount} of `{domain}` but held {held}: {held} moved");
+                        self.anomaly(e, position, PowerShortfall, msg);
+                        moved = held;
+                    }
+                    let s = self.actors.get_mut(f).expect("active");
+                    *s.power.entry(domain.clone()).or_insert(0.0) = held - moved;
+                }
+                if let Some(t) = to {
+                    let s = self.actors.get_mut(t).expect("active");
+                    *s.power.entry(domain.clone()).or_insert(0.0) += moved;
+                }
+            }
+            EventBody::SessionHeld { absent_voices, .. } => {
+                self.sessions += 1;
+                self.absent_voices.extend(absent_voices.iter().cloned());
+            }
+            EventBody::LearningRecorded { .. } => self.learning_records += 1,
+            EventBody::OutcomeHarvested { .. } => self.outcomes += 1,
+            EventBody::PlaceRegistered { .. } | EventBody::EventRetracted { .. } | EventBody::ActorRedacted { .. } => {}
+        }
+    }
+}
+
+fn set_values(r: &mut RelationshipState, strength: Option<f64>, trust: Option<f64>, value: Option<f64>) {
+    if let Some(s) = strength {
+        r.strength = s;
+    }
+    if trust.is_some() {
+        r.trust = trust;
+    }
+    if value.is_some() {
+        r.value = value;
+    }
+}

@@ -1,0 +1,57 @@
+//! shiftlog's network projections: what a place's network of actors, relationships and
+//! power looked like at a valid time, as known at a point in the log.
+//!
+//! It owns the fold rules of `spec/event-format.md` (including the anomaly rules,
+//! `actor_left` and retractions), the metrics the spec defines, and queries over a log:
+//! snapshots, one-pass evolution series, anomaly reports. It reads the log through the
+//! [`shiftlog_store::EventLog`] trait and never writes to it.
+//!
+//! **Invariant:** a projection is a pure function of the log prefix it is given; the same
+//! prefix always gives the same answer.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use shiftlog_projection::{history, KnownAt};
+//! use shiftlog_store::{AppendRequest, EventLog, MemoryLog};
+//! let log = MemoryLog::new();
+//! let events = shiftlog_model::parse_input(r#"
+//! {"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+//! {"type":"actor_joined","id":"a","occurred_at":"2023-01-02","place":"x","actor":"council","kind":"organisation","power":{"budget":1}}
+//! {"type":"actor_joined","id":"b","occurred_at":"2023-01-03","place":"x","actor":"forum","kind":"network"}
+//! {"type":"relationship_formed","id":"r","occurred_at":"2023-02-01","place":"x","from":"council","to":"forum","kind":"trust"}
+//! "#).events.into_iter().map(|e| e.event).collect();
+//! log.append(AppendRequest::new(events)).await.unwrap();
+//! let h = history(&log, &"x".parse().unwrap(), KnownAt::Everything).await.unwrap();
+//! let snap = h.snapshot("2023-03-01".parse().unwrap());
+//! assert_eq!((snap.metrics.actors, snap.metrics.relationships), (2, 1));
+//! assert_eq!(snap.metrics.power_gini["budget"], 0.5);
+//! # });
+//! ```
+#![warn(missing_docs)]
+
+mod fold;
+mod metrics;
+mod period;
+mod query;
+mod snapshot;
+
+pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
+pub use metrics::{compute, gini, ActorMeasures, Metrics};
+pub use period::{steps, Every};
+pub use query::{history, KnownAt, PlaceHistory, Step};
+pub use snapshot::{ActorView, RelationshipView, Snapshot};
+
+use shiftlog_model::PlaceId;
+use shiftlog_store::StoreError;
+
+/// Why a projection could not be answered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectionError {
+    /// The place has no events in the log.
+    #[error("place `{0}` has no events in the log")]
+    UnknownPlace(PlaceId),
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

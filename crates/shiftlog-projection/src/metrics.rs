@@ -1,0 +1,181 @@
+//! Network metrics of a place's state, as `spec/event-format.md` defines them.
+
+use crate::fold::PlaceState;
+use petgraph::graph::{NodeIndex, UnGraph};
+use serde::Serialize;
+use shiftlog_model::ActorId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The metrics of one snapshot. Field names are the JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Active actors.
+    pub actors: usize,
+    /// Active actors with at least one active relationship.
+    pub connected_actors: usize,
+    /// Active (from, to, kind) relationships.
+    pub relationships: usize,
+    /// Distinct ordered pairs (u, v) with a relationship from u to v, over n(n-1).
+    pub density: f64,
+    /// Weakly connected components among connected actors (isolates are not components).
+    pub components: usize,
+    /// The most distinct neighbours any actor has, either direction, any kind.
+    pub max_degree: usize,
+    /// Share of related ordered pairs whose reverse pair is also related.
+    pub reciprocity: f64,
+    /// Gini coefficient of holdings over active actors, per domain any of them holds.
+    pub power_gini: BTreeMap<String, f64>,
+    /// Articulation points of the undirected network of active actors.
+    pub brokers: Vec<String>,
+    /// Active actors with no active relationship.
+    pub isolates: Vec<String>,
+    /// Sessions held up to the snapshot's date.
+    pub sessions: u64,
+    /// Distinct voices recorded as absent up to the snapshot's date.
+    pub absent_voices: usize,
+    /// Learning records up to the snapshot's date.
+    pub learning_records: u64,
+    /// Outcomes harvested up to the snapshot's date.
+    pub outcomes: u64,
+    /// Anomalies among the events folded.
+    pub anomalies: usize,
+}
+
+/// Per-actor measures in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActorMeasures {
+    /// Distinct neighbours, either direction.
+    pub degree: usize,
+    /// Degree over n - 1 (rustworkx-core).
+    pub degree_centrality: f64,
+    /// Normalised betweenness on the undirected network (rustworkx-core).
+    pub betweenness: f64,
+    /// Whether removing it would split a component.
+    pub broker: bool,
+}
+
+/// The Gini coefficient of `xs`: sum over i, j of |x_i - x_j| / (2 n^2 mean); 0 when the
+/// total is 0.
+pub fn gini(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let total: f64 = xs.iter().sum();
+    if xs.is_empty() || total == 0.0 {
+        return 0.0;
+    }
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    // Sum over i < j of (x_j - x_i), from the sorted order.
+    let pairs: f64 = sorted.iter().enumerate().map(|(i, x)| x * (2.0 * i as f64 - n + 1.0)).sum();
+    pairs / (n * total)
+}
+
+/// Computes a snapshot's metrics and per-actor measures.
+pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
+    let active: Vec<&ActorId> = state.actors.iter().filter(|(_, s)| s.active).map(|(a, _)| a).collect();
+    let index: BTreeMap<&ActorId, usize> = active.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let n = active.len();
+    let mut pairs = BTreeSet::new();
+    let mut neighbours = vec![BTreeSet::new(); n];
+    for (from, to, _) in state.relationships.keys() {
+        let (Some(&u), Some(&v)) = (index.get(from), index.get(to)) else { continue };
+        pairs.insert((u, v));
+        neighbours[u].insert(v);
+        neighbours[v].insert(u);
+    }
+
+    let mut graph = UnGraph::<(), ()>::with_capacity(n, pairs.len());
+    let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
+    for (u, ns) in neighbours.iter().enumerate() {
+        for &v in ns.iter().filter(|&&v| v > u) {
+            graph.add_edge(nodes[u], nodes[v], ());
+        }
+    }
+    let betweenness = rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX);
+    let degree_centrality = rustworkx_core::centrality::degree_centrality(&graph, None);
+    let brokers: BTreeSet<usize> =
+        rustworkx_core::connectivity::articulation_points(&graph, None).into_iter().map(|i| i.index()).collect();
+
+    let connected: Vec<usize> = (0..n).filter(|&i| !neighbours[i].is_empty()).collect();
+    let mut components = 0;
+    let mut seen = vec![false; n];
+    for &start in &connected {
+        if seen[start] {
+            continue;
+        }
+        components += 1;
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(u) = stack.pop() {
+            for &v in &neighbours[u] {
+                if !seen[v] {
+                    seen[v] = true;
+                    stack.push(v);
+                }
+            }
+        }
+    }
+
+    let reciprocated = pairs.iter().filter(|(u, v)| pairs.contains(&(*v, *u))).count();
+    let domains: BTreeSet<&String> =
+        active.iter().flat_map(|a| state.actors[*a].power.keys()).collect();
+    let power_gini = domains
+        .into_iter()
+        .map(|d| {
+            let xs: Vec<f64> = active.iter().map(|a| state.actors[*a].power.get(d).copied().unwrap_or(0.0)).collect();
+            (d.clone(), gini(&xs))
+        })
+        .collect();
+
+    let measures = active
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let m = ActorMeasures {
+                degree: neighbours[i].len(),
+                degree_centrality: degree_centrality.get(i).copied().unwrap_or(0.0),
+                betweenness: betweenness.get(i).copied().flatten().unwrap_or(0.0),
+                broker: brokers.contains(&i),
+            };
+            ((*a).clone(), m)
+        })
+        .collect();
+
+    let metrics = Metrics {
+        actors: n,
+        connected_actors: connected.len(),
+        relationships: state.relationships.len(),
+        density: if n < 2 { 0.0 } else { pairs.len() as f64 / (n * (n - 1)) as f64 },
+        components,
+        max_degree: neighbours.iter().map(BTreeSet::len).max().unwrap_or(0),
+        reciprocity: if pairs.is_empty() { 0.0 } else { reciprocated as f64 / pairs.len() as f64 },
+        power_gini,
+        brokers: brokers.iter().map(|&i| active[i].to_string()).collect(),
+        isolates: (0..n).filter(|&i| neighbours[i].is_empty()).map(|i| active[i].to_string()).collect(),
+        sessions: state.sessions,
+        absent_voices: state.absent_voices.len(),
+        learning_records: state.learning_records,
+        outcomes: state.outcomes,
+        anomalies: state.anomalies.len(),
+    };
+    (metrics, measures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gini;
+
+    #[test]
+    fn gini_matches_the_definition() {
+        let naive = |xs: &[f64]| {
+            let n = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / n;
+            let s: f64 = xs.iter().flat_map(|a| xs.iter().map(move |b| (a - b).abs())).sum();
+            s / (2.0 * n * n * mean)
+        };
+        for xs in [vec![1.0, 0.0, 0.0], vec![0.75, 0.0, 0.25], vec![1.0, 2.0, 0.0, 0.0], vec![3.0, 3.0]] {
+            assert!((gini(&xs) - naive(&xs)).abs() < 1e-12, "{xs:?}");
+        }
+        assert_eq!(gini(&[0.0, 0.0]), 0.0);
+        assert_eq!(gini(&[]), 0.0);
+    }
+}

@@ -1,0 +1,166 @@
+//! Reading a place's history from the log and answering questions about it.
+
+use crate::fold::{Anomaly, PlaceState};
+use crate::metrics::{compute, Metrics};
+use crate::snapshot::Snapshot;
+use crate::ProjectionError;
+use serde::Serialize;
+use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Timestamp};
+use shiftlog_store::{EventLog, Position, Stream};
+use std::collections::{BTreeSet, HashSet};
+
+/// How much of the log a view may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KnownAt {
+    /// Everything recorded (the default).
+    #[default]
+    Everything,
+    /// The events at positions 1..=K.
+    Position(u64),
+    /// The events recorded at or before this time.
+    Time(Timestamp),
+}
+
+/// A place's events as a view may see them: the retracted ones removed, the rest in fold
+/// order (occurred_at, position).
+#[derive(Debug, Clone)]
+pub struct PlaceHistory {
+    place: PlaceId,
+    known_at_position: u64,
+    events: Vec<(Position, Event)>,
+    redacted: BTreeSet<ActorId>,
+}
+
+/// Reads `place`'s history as known at `known`.
+pub async fn history(log: &dyn EventLog, place: &PlaceId, known: KnownAt) -> Result<PlaceHistory, ProjectionError> {
+    let head = log.head().0;
+    let limit = match known {
+        KnownAt::Everything => head,
+        KnownAt::Position(k) => k.min(head),
+        KnownAt::Time(r) => last_recorded_by(log, r, head).await?,
+    };
+    let stream = Stream::Place(place.clone());
+    if log.version(&stream).await? == 0 {
+        return Err(ProjectionError::UnknownPlace(place.clone()));
+    }
+    let recorded = read_until(log, &stream, limit).await?;
+    // A retraction counts from when it was recorded, whatever its valid time.
+    let retracted: HashSet<EventId> = recorded
+        .iter()
+        .filter_map(|(_, e)| match &e.body {
+            EventBody::EventRetracted { target, .. } => Some(target.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut events: Vec<(Position, Event)> = recorded
+        .into_iter()
+        .filter(|(_, e)| !matches!(e.body, EventBody::EventRetracted { .. }))
+        .filter(|(_, e)| e.id.as_ref().is_none_or(|id| !retracted.contains(id)))
+        .collect();
+    events.sort_by(|(p, a), (q, b)| (a.occurred_at, p).cmp(&(b.occurred_at, q)));
+    let redacted = read_until(log, &Stream::Unplaced, limit)
+        .await?
+        .into_iter()
+        .filter_map(|(_, e)| match e.body {
+            EventBody::ActorRedacted { actor, .. } => Some(actor),
+            _ => None,
+        })
+        .collect();
+    Ok(PlaceHistory { place: place.clone(), known_at_position: limit, events, redacted })
+}
+
+async fn read_until(log: &dyn EventLog, stream: &Stream, limit: u64) -> Result<Vec<(Position, Event)>, ProjectionError> {
+    let mut out = Vec::new();
+    let mut from = Position(1);
+    loop {
+        let page = log.read_stream(stream, from, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        from = Position(last.position.0 + 1);
+        let done = last.position.0 >= limit || page.len() < 10_000;
+        out.extend(page.into_iter().filter(|r| r.position.0 <= limit).map(|r| (r.position, r.event)));
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The last position recorded at or before `r` (0 if none), by binary search: recorded
+/// times never decrease along the log.
+async fn last_recorded_by(log: &dyn EventLog, r: Timestamp, head: u64) -> Result<u64, ProjectionError> {
+    let (mut lo, mut hi) = (0u64, head);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let rec = log.read(Position(mid), 1).await?;
+        if rec.first().is_some_and(|e| e.recorded_at <= r) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// One step of an evolution series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// The step's date (the last instant of its period).
+    pub at: Timestamp,
+    /// The metrics at that date.
+    pub metrics: Metrics,
+}
+
+impl PlaceHistory {
+    /// The place.
+    pub fn place(&self) -> &PlaceId {
+        &self.place
+    }
+
+    /// The last position this view includes.
+    pub fn known_at_position(&self) -> u64 {
+        self.known_at_position
+    }
+
+    /// The first and last valid times among the place's events.
+    pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
+        Some((self.events.first()?.1.occurred_at, self.events.last()?.1.occurred_at))
+    }
+
+    /// The state at valid time `at` (events with `occurred_at <= at`).
+    pub fn state_at(&self, at: Timestamp) -> PlaceState {
+        let mut state = PlaceState::default();
+        for (p, e) in self.events.iter().take_while(|(_, e)| e.occurred_at <= at) {
+            state.apply(e, *p);
+        }
+        state
+    }
+
+    /// The snapshot at valid time `at`.
+    pub fn snapshot(&self, at: Timestamp) -> Snapshot {
+        Snapshot::new(&self.place, at, self.known_at_position, &self.state_at(at), &self.redacted)
+    }
+
+    /// The metrics at each of `steps` (ascending), in one pass over the events.
+    pub fn evolve(&self, steps: &[Timestamp]) -> Vec<Step> {
+        let mut state = PlaceState::default();
+        let mut events = self.events.iter().peekable();
+        steps
+            .iter()
+            .map(|&at| {
+                while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
+                    state.apply(e, *p);
+                }
+                Step { at, metrics: compute(&state).0 }
+            })
+            .collect()
+    }
+
+    /// Every anomaly in the place's history as this view knows it.
+    pub fn anomalies(&self) -> Vec<Anomaly> {
+        let mut state = PlaceState::default();
+        for (p, e) in &self.events {
+            state.apply(e, *p);
+        }
+        state.anomalies
+    }
+}
