@@ -1,11 +1,16 @@
 //! The engine: one handle on a log and everything derived from it.
 
 use crate::ingest;
+use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
+use shiftlog_projection::{
+    self as projection, Anomaly, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step,
+};
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
     SledOptions, StoreError, Stream, Version,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -143,5 +148,74 @@ impl Engine {
     /// Counts for `shiftlog stats`.
     pub async fn stats(&self) -> Result<LogStats, StoreError> {
         self.log.stats().await
+    }
+
+    /// Every place ever registered.
+    pub async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {
+        self.log.places().await
+    }
+
+    /// A place's history as known at `known`: the basis of every projection.
+    pub async fn history(&self, place: &PlaceId, known: KnownAt) -> Result<PlaceHistory, ProjectionError> {
+        projection::history(self.log.as_ref(), place, known).await
+    }
+
+    /// The network of `place` at valid time `at`, as known at `known`.
+    pub async fn snapshot(&self, place: &PlaceId, at: Timestamp, known: KnownAt) -> Result<Snapshot, ProjectionError> {
+        Ok(self.history(place, known).await?.snapshot(at))
+    }
+
+    /// The metrics of `place` (or of every place) at the end of every period between
+    /// `from` and `to` (by default the place's first and last `occurred_at`), in one pass
+    /// per place.
+    pub async fn evolve(
+        &self,
+        place: Option<&PlaceId>,
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        known: KnownAt,
+    ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
+        let places = match place {
+            Some(p) => vec![p.clone()],
+            None => self.places().await?,
+        };
+        let mut out = BTreeMap::new();
+        for p in places {
+            let h = self.history(&p, known).await?;
+            let Some((first, last)) = h.span() else {
+                out.insert(p.to_string(), Vec::new());
+                continue;
+            };
+            let steps = projection::steps(every, from.unwrap_or(first), to.unwrap_or(last));
+            out.insert(p.to_string(), h.evolve(&steps));
+        }
+        Ok(out)
+    }
+
+    /// Every place's metrics at valid time `at`.
+    pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
+        let mut out = BTreeMap::new();
+        for p in self.places().await? {
+            out.insert(p.to_string(), self.snapshot(&p, at, known).await?.metrics);
+        }
+        Ok(out)
+    }
+
+    /// The anomaly report of `place` (or of every place).
+    pub async fn anomalies(
+        &self,
+        place: Option<&PlaceId>,
+        known: KnownAt,
+    ) -> Result<BTreeMap<String, Vec<Anomaly>>, ProjectionError> {
+        let places = match place {
+            Some(p) => vec![p.clone()],
+            None => self.places().await?,
+        };
+        let mut out = BTreeMap::new();
+        for p in places {
+            out.insert(p.to_string(), self.history(&p, known).await?.anomalies());
+        }
+        Ok(out)
     }
 }

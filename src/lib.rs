@@ -5,7 +5,8 @@
 //! re-exported from the crates below it:
 //!
 //! - [`model`]: inquiry events in the interchange format, parsing and validation rules;
-//! - [`store`]: the append-only log, the single source of truth.
+//! - [`store`]: the append-only log, the single source of truth;
+//! - [`projection`]: a place's network at any date, as known at any point in the log.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -39,6 +40,13 @@ pub mod model {
 pub mod store {
     pub use shiftlog_store::*;
 }
+
+/// Network projections (re-exported from `shiftlog-projection`).
+pub mod projection {
+    pub use shiftlog_projection::*;
+}
+
+pub use shiftlog_projection::{Anomaly, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step};
 
 pub use shiftlog_model::{
     parse_input, ActorId, Event, EventBody, EventId, EventType, FieldError, LocatedEvent, Location, NdjsonReader,

@@ -6,6 +6,7 @@
 
 mod append;
 mod progress;
+mod project;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,15 @@ enum Command {
     Log(LogArgs),
     /// Counts: events, places, actors, positions, size on disk.
     Stats(StatsArgs),
+    /// A place's network at a date (as known at a point in the log): actors,
+    /// relationships, metrics.
+    Snapshot(project::SnapshotArgs),
+    /// Metrics at the end of every day, week, month, quarter or year, for one place or all.
+    Evolve(project::EvolveArgs),
+    /// One row of metrics per place at a date.
+    Compare(project::CompareArgs),
+    /// Events that made no sense at their moment (late recording), per place.
+    Anomalies(project::AnomaliesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,6 +134,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Snapshot(args) => project::snapshot(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
     }
 }
 

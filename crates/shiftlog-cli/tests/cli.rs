@@ -1,6 +1,6 @@
 //! The `shiftlog` binary as users run it: exit codes, messages, files and stdin.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -25,7 +25,11 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        // A command that exits early (a usage error) may close its stdin first.
+        match child.stdin.take().unwrap().write_all(s.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.unwrap(),
+        }
     }
     child.wait_with_output().unwrap()
 }
@@ -408,4 +412,182 @@ fn large_inputs_show_progress_on_a_terminal_only() {
         screen.contains("reading") || screen.contains("writing"),
         "no progress bar in: {screen}"
     );
+}
+
+/// The "late recording and as-known-at" conformance case, appended to a fresh store.
+fn late_recording_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let case = &conformance()["cases"][1];
+    assert_eq!(case["name"], "late recording and as-known-at");
+    let out = run(dir.path(), &["append"], Some(&ndjson(case["log"].as_array().unwrap())));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+fn json_out(dir: &Path, args: &[&str]) -> Value {
+    let out = run(dir, args, None);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn snapshot_json_is_the_contract_and_honours_known_at() {
+    let dir = late_recording_store();
+    let now = json_out(dir.path(), &["snapshot", "--place", "northbrook", "--at", "2023-02-15"]);
+    for key in ["place", "at", "known_at_position", "actors", "relationships", "metrics"] {
+        assert!(now.get(key).is_some(), "snapshot JSON lacks `{key}`");
+    }
+    assert_eq!(now["known_at_position"], 6);
+    assert_eq!(now["metrics"]["relationships"], 1);
+    assert_eq!(now["relationships"][0]["from"], "tenants");
+    let then = json_out(
+        dir.path(),
+        &[
+            "snapshot",
+            "--place",
+            "northbrook",
+            "--at",
+            "2023-02-15",
+            "--known-at-position",
+            "5",
+        ],
+    );
+    assert_eq!(then["known_at_position"], 5);
+    assert_eq!(then["metrics"]["relationships"], 0, "the late record was not yet known");
+    for m in [
+        "actors",
+        "connected_actors",
+        "relationships",
+        "density",
+        "components",
+        "max_degree",
+        "reciprocity",
+        "power_gini",
+        "brokers",
+        "isolates",
+        "sessions",
+        "absent_voices",
+        "anomalies",
+    ] {
+        assert!(then["metrics"].get(m).is_some(), "metrics lack `{m}`");
+    }
+    // As known at a recorded time before anything was recorded: an empty network.
+    let args = [
+        "snapshot",
+        "--place",
+        "northbrook",
+        "--at",
+        "2023-02-15",
+        "--known-at",
+        "2000-01-01",
+    ];
+    let early = json_out(dir.path(), &args);
+    assert_eq!(
+        (early["known_at_position"].as_u64(), early["metrics"]["actors"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // As known at a recorded time after everything: all of it.
+    let args = [
+        "snapshot",
+        "--place",
+        "northbrook",
+        "--at",
+        "2023-02-15",
+        "--known-at",
+        "2999-01-01",
+    ];
+    assert_eq!(json_out(dir.path(), &args)["known_at_position"], 6);
+    let missing = run(
+        dir.path(),
+        &["snapshot", "--place", "atlantis", "--at", "2023-02-15"],
+        None,
+    );
+    assert!(
+        text(&missing.stderr).contains("place `atlantis` has no events"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let bad_date = run(
+        dir.path(),
+        &["snapshot", "--place", "northbrook", "--at", "2023-02-30"],
+        None,
+    );
+    assert_eq!(bad_date.status.code(), Some(2));
+}
+
+#[test]
+fn evolve_steps_end_each_period_and_match_snapshots() {
+    let dir = late_recording_store();
+    let series = json_out(dir.path(), &["evolve", "--place", "northbrook", "--every", "month"]);
+    let steps = series["northbrook"].as_array().unwrap();
+    let ats: Vec<_> = steps.iter().map(|s| s["at"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        ats,
+        [
+            "2023-01-31T23:59:59.999999999Z",
+            "2023-02-28T23:59:59.999999999Z",
+            "2023-03-31T23:59:59.999999999Z"
+        ]
+    );
+    for s in steps {
+        let snap = json_out(
+            dir.path(),
+            &["snapshot", "--place", "northbrook", "--at", s["at"].as_str().unwrap()],
+        );
+        assert_eq!(s["metrics"], snap["metrics"]);
+    }
+    let csv = run(dir.path(), &["evolve", "--every", "quarter", "--format", "csv"], None);
+    let csv = text(&csv.stdout);
+    assert!(
+        csv.starts_with("place,at,actors,connected_actors,relationships,density"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 2, "a header and one quarter: {csv}");
+}
+
+#[test]
+fn compare_and_anomalies_cover_every_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in conformance()["cases"].as_array().unwrap().iter().skip(3).take(3) {
+        // Each case's log into its own place name, so they sit side by side.
+        let name = case["name"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let log: Vec<Value> = case["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e["id"] = json!(format!("{name}-{}", e["id"].as_str().unwrap()));
+                if e.get("place").is_some() {
+                    e["place"] = json!(name);
+                }
+                if let Some(t) = e.get("target").and_then(Value::as_str) {
+                    e["target"] = json!(format!("{name}-{t}"));
+                }
+                e
+            })
+            .collect();
+        let out = run(dir.path(), &["append"], Some(&ndjson(&log)));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let rows = json_out(dir.path(), &["compare", "--at", "2023-12-31", "--format", "json"]);
+    assert_eq!(
+        rows.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["forming", "leaving", "power"]
+    );
+    let table = text(&run(dir.path(), &["compare", "--at", "2023-12-31"], None).stdout);
+    assert!(table.lines().next().unwrap().starts_with("place"), "{table}");
+    assert_eq!(table.lines().count(), 4);
+    let report = json_out(dir.path(), &["anomalies", "--format", "json"]);
+    assert_eq!(report["leaving"][0]["event_id"], "leaving-r3");
+    assert_eq!(report["power"][0]["kind"], "power_shortfall");
+    assert_eq!(report["forming"].as_array().unwrap().len(), 2);
+    let text_report = text(&run(dir.path(), &["anomalies", "--place", "power"], None).stdout);
+    assert!(text_report.contains("power: 1 anomalies"), "{text_report}");
 }

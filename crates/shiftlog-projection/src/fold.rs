@@ -126,9 +126,22 @@ impl PlaceState {
     pub fn apply(&mut self, e: &Event, position: Position) {
         use AnomalyKind::*;
         match &e.body {
-            EventBody::ActorJoined { actor, name, kind, sector, roles, power, attributes } => {
+            EventBody::ActorJoined {
+                actor,
+                name,
+                kind,
+                sector,
+                roles,
+                power,
+                attributes,
+            } => {
                 if self.is_active(actor) {
-                    self.anomaly(e, position, AlreadyActive, format!("`{actor}` joined but was already active"));
+                    self.anomaly(
+                        e,
+                        position,
+                        AlreadyActive,
+                        format!("`{actor}` joined but was already active"),
+                    );
                     return;
                 }
                 self.actors.insert(
@@ -145,9 +158,21 @@ impl PlaceState {
                     },
                 );
             }
-            EventBody::ActorUpdated { actor, name, kind, sector, roles, attributes } => {
+            EventBody::ActorUpdated {
+                actor,
+                name,
+                kind,
+                sector,
+                roles,
+                attributes,
+            } => {
                 let Some(s) = self.actors.get_mut(actor).filter(|s| s.active) else {
-                    self.anomaly(e, position, ActorNotActive, format!("`{actor}` was updated but is not active"));
+                    self.anomaly(
+                        e,
+                        position,
+                        ActorNotActive,
+                        format!("`{actor}` was updated but is not active"),
+                    );
                     return;
                 };
                 if let Some(x) = name {
@@ -168,13 +193,26 @@ impl PlaceState {
             }
             EventBody::ActorLeft { actor } => {
                 let Some(s) = self.actors.get_mut(actor).filter(|s| s.active) else {
-                    self.anomaly(e, position, ActorNotActive, format!("`{actor}` left but was not active"));
+                    self.anomaly(
+                        e,
+                        position,
+                        ActorNotActive,
+                        format!("`{actor}` left but was not active"),
+                    );
                     return;
                 };
                 s.active = false;
                 self.relationships.retain(|(f, t, _), _| f != actor && t != actor);
             }
-            EventBody::RelationshipFormed { from, to, kind, strength, directed, trust, value } => {
+            EventBody::RelationshipFormed {
+                from,
+                to,
+                kind,
+                strength,
+                directed,
+                trust,
+                value,
+            } => {
                 if let Some(a) = self.inactive([from, to]) {
                     let msg = format!("relationship {from} -> {to} ({kind}) names `{a}`, who is not active");
                     self.anomaly(e, position, ActorNotActive, msg);
@@ -198,7 +236,14 @@ impl PlaceState {
                     },
                 );
             }
-            EventBody::RelationshipChanged { from, to, kind, strength, trust, value } => {
+            EventBody::RelationshipChanged {
+                from,
+                to,
+                kind,
+                strength,
+                trust,
+                value,
+            } => {
                 if let Some(a) = self.inactive([from, to]) {
                     let msg = format!("relationship {from} -> {to} ({kind}) names `{a}`, who is not active");
                     self.anomaly(e, position, ActorNotActive, msg);
@@ -218,12 +263,22 @@ impl PlaceState {
                     self.anomaly(e, position, ActorNotActive, msg);
                     return;
                 }
-                if self.relationships.remove(&(from.clone(), to.clone(), kind.clone())).is_none() {
+                if self
+                    .relationships
+                    .remove(&(from.clone(), to.clone(), kind.clone()))
+                    .is_none()
+                {
                     let msg = format!("relationship {from} -> {to} ({kind}) ended but is not active");
                     self.anomaly(e, position, RelationshipNotActive, msg);
                 }
             }
-            EventBody::PowerShifted { domain, amount, from, to, .. } => {
+            EventBody::PowerShifted {
+                domain,
+                amount,
+                from,
+                to,
+                ..
+            } => {
                 if let Some(a) = self.inactive(from.iter().chain(to.iter())) {
                     let msg = format!("power shift in `{domain}` names `{a}`, who is not active");
                     self.anomaly(e, position, ActorNotActive, msg);
@@ -231,7 +286,12 @@ impl PlaceState {
                 }
                 let mut moved = *amount;
                 if let Some(f) = from {
-                    let held = self.actors.get(f).and_then(|s| s.power.get(domain)).copied().unwrap_or(0.0);
+                    let held = self
+                        .actors
+                        .get(f)
+                        .and_then(|s| s.power.get(domain))
+                        .copied()
+                        .unwrap_or(0.0);
                     if held < moved {
                         let msg = format!("`{f}` gave {amount} of `{domain}` but held {held}: {held} moved");
                         self.anomaly(e, position, PowerShortfall, msg);

@@ -65,7 +65,11 @@ pub fn gini(xs: &[f64]) -> f64 {
     let mut sorted = xs.to_vec();
     sorted.sort_by(f64::total_cmp);
     // Sum over i < j of (x_j - x_i), from the sorted order.
-    let pairs: f64 = sorted.iter().enumerate().map(|(i, x)| x * (2.0 * i as f64 - n + 1.0)).sum();
+    let pairs: f64 = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x * (2.0 * i as f64 - n + 1.0))
+        .sum();
     pairs / (n * total)
 }
 
@@ -77,7 +81,9 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
     let mut pairs = BTreeSet::new();
     let mut neighbours = vec![BTreeSet::new(); n];
     for (from, to, _) in state.relationships.keys() {
-        let (Some(&u), Some(&v)) = (index.get(from), index.get(to)) else { continue };
+        let (Some(&u), Some(&v)) = (index.get(from), index.get(to)) else {
+            continue;
+        };
         pairs.insert((u, v));
         neighbours[u].insert(v);
         neighbours[v].insert(u);
@@ -92,8 +98,10 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
     }
     let betweenness = rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX);
     let degree_centrality = rustworkx_core::centrality::degree_centrality(&graph, None);
-    let brokers: BTreeSet<usize> =
-        rustworkx_core::connectivity::articulation_points(&graph, None).into_iter().map(|i| i.index()).collect();
+    let brokers: BTreeSet<usize> = rustworkx_core::connectivity::articulation_points(&graph, None)
+        .into_iter()
+        .map(|i| i.index())
+        .collect();
 
     let connected: Vec<usize> = (0..n).filter(|&i| !neighbours[i].is_empty()).collect();
     let mut components = 0;
@@ -116,12 +124,14 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
     }
 
     let reciprocated = pairs.iter().filter(|(u, v)| pairs.contains(&(*v, *u))).count();
-    let domains: BTreeSet<&String> =
-        active.iter().flat_map(|a| state.actors[*a].power.keys()).collect();
+    let domains: BTreeSet<&String> = active.iter().flat_map(|a| state.actors[*a].power.keys()).collect();
     let power_gini = domains
         .into_iter()
         .map(|d| {
-            let xs: Vec<f64> = active.iter().map(|a| state.actors[*a].power.get(d).copied().unwrap_or(0.0)).collect();
+            let xs: Vec<f64> = active
+                .iter()
+                .map(|a| state.actors[*a].power.get(d).copied().unwrap_or(0.0))
+                .collect();
             (d.clone(), gini(&xs))
         })
         .collect();
@@ -144,13 +154,24 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
         actors: n,
         connected_actors: connected.len(),
         relationships: state.relationships.len(),
-        density: if n < 2 { 0.0 } else { pairs.len() as f64 / (n * (n - 1)) as f64 },
+        density: if n < 2 {
+            0.0
+        } else {
+            pairs.len() as f64 / (n * (n - 1)) as f64
+        },
         components,
         max_degree: neighbours.iter().map(BTreeSet::len).max().unwrap_or(0),
-        reciprocity: if pairs.is_empty() { 0.0 } else { reciprocated as f64 / pairs.len() as f64 },
+        reciprocity: if pairs.is_empty() {
+            0.0
+        } else {
+            reciprocated as f64 / pairs.len() as f64
+        },
         power_gini,
         brokers: brokers.iter().map(|&i| active[i].to_string()).collect(),
-        isolates: (0..n).filter(|&i| neighbours[i].is_empty()).map(|i| active[i].to_string()).collect(),
+        isolates: (0..n)
+            .filter(|&i| neighbours[i].is_empty())
+            .map(|i| active[i].to_string())
+            .collect(),
         sessions: state.sessions,
         absent_voices: state.absent_voices.len(),
         learning_records: state.learning_records,
@@ -172,7 +193,12 @@ mod tests {
             let s: f64 = xs.iter().flat_map(|a| xs.iter().map(move |b| (a - b).abs())).sum();
             s / (2.0 * n * n * mean)
         };
-        for xs in [vec![1.0, 0.0, 0.0], vec![0.75, 0.0, 0.25], vec![1.0, 2.0, 0.0, 0.0], vec![3.0, 3.0]] {
+        for xs in [
+            vec![1.0, 0.0, 0.0],
+            vec![0.75, 0.0, 0.25],
+            vec![1.0, 2.0, 0.0, 0.0],
+            vec![3.0, 3.0],
+        ] {
             assert!((gini(&xs) - naive(&xs)).abs() < 1e-12, "{xs:?}");
         }
         assert_eq!(gini(&[0.0, 0.0]), 0.0);

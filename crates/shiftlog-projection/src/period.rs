@@ -78,9 +78,19 @@ mod tests {
     fn month_ends() {
         let s = steps(Every::Month, t("2023-01-15"), t("2023-03-01"));
         let shown: Vec<String> = s.iter().map(|x| x.to_string()).collect();
-        assert_eq!(shown, ["2023-01-31T23:59:59.999999999Z", "2023-02-28T23:59:59.999999999Z", "2023-03-31T23:59:59.999999999Z"]);
+        assert_eq!(
+            shown,
+            [
+                "2023-01-31T23:59:59.999999999Z",
+                "2023-02-28T23:59:59.999999999Z",
+                "2023-03-31T23:59:59.999999999Z"
+            ]
+        );
         assert_eq!(steps(Every::Quarter, t("2023-02-01"), t("2023-12-31")).len(), 4);
-        assert_eq!(steps(Every::Week, t("2024-01-03"), t("2024-01-03"))[0].to_string(), "2024-01-07T23:59:59.999999999Z");
+        assert_eq!(
+            steps(Every::Week, t("2024-01-03"), t("2024-01-03"))[0].to_string(),
+            "2024-01-07T23:59:59.999999999Z"
+        );
         assert_eq!(steps(Every::Year, t("2023-05-01"), t("2024-01-01")).len(), 2);
         assert_eq!(steps(Every::Day, t("2023-05-01T10:00:00Z"), t("2023-05-03")).len(), 3);
     }

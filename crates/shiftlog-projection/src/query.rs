@@ -66,10 +66,19 @@ pub async fn history(log: &dyn EventLog, place: &PlaceId, known: KnownAt) -> Res
             _ => None,
         })
         .collect();
-    Ok(PlaceHistory { place: place.clone(), known_at_position: limit, events, redacted })
+    Ok(PlaceHistory {
+        place: place.clone(),
+        known_at_position: limit,
+        events,
+        redacted,
+    })
 }
 
-async fn read_until(log: &dyn EventLog, stream: &Stream, limit: u64) -> Result<Vec<(Position, Event)>, ProjectionError> {
+async fn read_until(
+    log: &dyn EventLog,
+    stream: &Stream,
+    limit: u64,
+) -> Result<Vec<(Position, Event)>, ProjectionError> {
     let mut out = Vec::new();
     let mut from = Position(1);
     loop {
@@ -77,7 +86,11 @@ async fn read_until(log: &dyn EventLog, stream: &Stream, limit: u64) -> Result<V
         let Some(last) = page.last() else { break };
         from = Position(last.position.0 + 1);
         let done = last.position.0 >= limit || page.len() < 10_000;
-        out.extend(page.into_iter().filter(|r| r.position.0 <= limit).map(|r| (r.position, r.event)));
+        out.extend(
+            page.into_iter()
+                .filter(|r| r.position.0 <= limit)
+                .map(|r| (r.position, r.event)),
+        );
         if done {
             break;
         }
@@ -137,7 +150,13 @@ impl PlaceHistory {
 
     /// The snapshot at valid time `at`.
     pub fn snapshot(&self, at: Timestamp) -> Snapshot {
-        Snapshot::new(&self.place, at, self.known_at_position, &self.state_at(at), &self.redacted)
+        Snapshot::new(
+            &self.place,
+            at,
+            self.known_at_position,
+            &self.state_at(at),
+            &self.redacted,
+        )
     }
 
     /// The metrics at each of `steps` (ascending), in one pass over the events.
@@ -150,7 +169,10 @@ impl PlaceHistory {
                 while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
                     state.apply(e, *p);
                 }
-                Step { at, metrics: compute(&state).0 }
+                Step {
+                    at,
+                    metrics: compute(&state).0,
+                }
             })
             .collect()
     }

@@ -123,6 +123,13 @@ impl Snapshot {
                 since: r.since,
             })
             .collect();
-        Snapshot { place: place.to_string(), at, known_at_position, actors, relationships, metrics }
+        Snapshot {
+            place: place.to_string(),
+            at,
+            known_at_position,
+            actors,
+            relationships,
+            metrics,
+        }
     }
 }

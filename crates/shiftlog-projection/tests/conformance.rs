@@ -13,7 +13,10 @@ fn conformance() -> Value {
 
 fn check(name: &str, expect: &Value, m: &Metrics) {
     let close = |what: &str, want: &Value, got: f64| {
-        assert!((want.as_f64().unwrap() - got).abs() < 1e-6, "{name}: {what}: want {want}, got {got}");
+        assert!(
+            (want.as_f64().unwrap() - got).abs() < 1e-6,
+            "{name}: {what}: want {want}, got {got}"
+        );
     };
     for (k, want) in expect.as_object().unwrap() {
         match k.as_str() {
@@ -44,7 +47,12 @@ async fn cases(make: impl Fn() -> Box<dyn EventLog>) {
     for case in spec["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let log = make();
-        let events: Vec<Event> = case["log"].as_array().unwrap().iter().map(|v| Event::from_json(v).unwrap()).collect();
+        let events: Vec<Event> = case["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| Event::from_json(v).unwrap())
+            .collect();
         log.append(AppendRequest::new(events)).await.unwrap();
         for c in case["checks"].as_array().unwrap() {
             let known = match c.get("known_at_position").and_then(Value::as_u64) {

@@ -1,0 +1,256 @@
+//! `shiftlog snapshot`, `evolve`, `compare`, `anomalies`: thin shells over the engine's
+//! projections.
+
+use shiftlog::{Engine, Every, KnownAt, Metrics, PlaceId, Timestamp};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+/// Which part of the log a view sees.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KnownArgs {
+    /// As known at this recorded time: only events recorded at or before it count.
+    #[arg(long, value_name = "TIME", conflicts_with = "known_at_position")]
+    known_at: Option<Timestamp>,
+    /// As known at this log position: only events at positions 1..=N count.
+    #[arg(long, value_name = "N")]
+    known_at_position: Option<u64>,
+}
+
+impl KnownArgs {
+    fn known(&self) -> KnownAt {
+        match (self.known_at, self.known_at_position) {
+            (Some(t), _) => KnownAt::Time(t),
+            (None, Some(k)) => KnownAt::Position(k),
+            (None, None) => KnownAt::Everything,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    Json,
+    Csv,
+    Text,
+}
+
+fn place(p: &str) -> anyhow::Result<PlaceId> {
+    PlaceId::new(p).map_err(|e| anyhow::anyhow!("--place: {e}"))
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SnapshotArgs {
+    /// The place.
+    #[arg(long)]
+    place: String,
+    /// The valid time (YYYY-MM-DD or RFC 3339); events that occurred at it count.
+    #[arg(long)]
+    at: Timestamp,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// json (the contract for tools) or text (for people).
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+}
+
+pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    let snap = engine.snapshot(&place(&a.place)?, a.at, a.known.known()).await?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
+        Format::Text | Format::Csv => {
+            println!(
+                "{} at {} (as known at position {})",
+                snap.place, snap.at, snap.known_at_position
+            );
+            println!();
+            print!("{}", metrics_table(&[(snap.place.clone(), snap.metrics.clone())]));
+            println!();
+            println!(
+                "{:<28} {:<13} {:<10} {:>6} {:>11}  power",
+                "actor", "kind", "sector", "degree", "betweenness"
+            );
+            for x in &snap.actors {
+                let power: Vec<String> = x.power.iter().map(|(d, v)| format!("{d}={v:.2}")).collect();
+                println!(
+                    "{:<28} {:<13} {:<10} {:>6} {:>11.3}  {}",
+                    x.id,
+                    x.kind,
+                    x.sector.as_deref().unwrap_or("-"),
+                    x.degree,
+                    x.betweenness,
+                    power.join(" ")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EvolveArgs {
+    /// One place; all places when absent.
+    #[arg(long)]
+    place: Option<String>,
+    /// The step: day, week, month, quarter or year.
+    #[arg(long)]
+    every: Every,
+    /// First date (default: the place's first `occurred_at`).
+    #[arg(long)]
+    from: Option<Timestamp>,
+    /// Last date (default: the place's last `occurred_at`).
+    #[arg(long)]
+    to: Option<Timestamp>,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// json or csv.
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+}
+
+pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<ExitCode> {
+    let place = a.place.as_deref().map(place).transpose()?;
+    let series = engine
+        .evolve(place.as_ref(), a.every, a.from, a.to, a.known.known())
+        .await?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string(&series)?),
+        Format::Csv | Format::Text => {
+            println!("place,at,{}", CSV_COLUMNS.join(","));
+            for (p, steps) in &series {
+                for s in steps {
+                    println!("{p},{},{}", s.at, csv_row(&s.metrics));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// The valid time.
+    #[arg(long)]
+    at: Timestamp,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// text (for people), json or csv.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<ExitCode> {
+    let rows = engine.compare(a.at, a.known.known()).await?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Csv => {
+            println!("place,{}", CSV_COLUMNS.join(","));
+            for (p, m) in &rows {
+                println!("{p},{}", csv_row(m));
+            }
+        }
+        Format::Text => print!("{}", metrics_table(&rows.into_iter().collect::<Vec<_>>())),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnomaliesArgs {
+    /// One place; all places when absent.
+    #[arg(long)]
+    place: Option<String>,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// text or json.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) async fn anomalies(engine: &Engine, a: AnomaliesArgs) -> anyhow::Result<ExitCode> {
+    let place = a.place.as_deref().map(place).transpose()?;
+    let report = engine.anomalies(place.as_ref(), a.known.known()).await?;
+    match a.format {
+        Format::Json | Format::Csv => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => {
+            for (p, list) in &report {
+                println!("{p}: {} anomalies", list.len());
+                for x in list {
+                    println!(
+                        "  {} (event {:?}, position {}): {}",
+                        x.occurred_at, x.event_id, x.position, x.message
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "actors",
+    "connected_actors",
+    "relationships",
+    "density",
+    "components",
+    "max_degree",
+    "reciprocity",
+    "sessions",
+    "absent_voices",
+    "anomalies",
+    "power_gini",
+];
+
+fn csv_row(m: &Metrics) -> String {
+    let gini: Vec<String> = m.power_gini.iter().map(|(d, g)| format!("{d}={g:.6}")).collect();
+    format!(
+        "{},{},{},{:.6},{},{},{:.6},{},{},{},{}",
+        m.actors,
+        m.connected_actors,
+        m.relationships,
+        m.density,
+        m.components,
+        m.max_degree,
+        m.reciprocity,
+        m.sessions,
+        m.absent_voices,
+        m.anomalies,
+        gini.join(";")
+    )
+}
+
+fn metrics_table(rows: &[(String, Metrics)]) -> String {
+    let mut out = format!(
+        "{:<16} {:>6} {:>9} {:>13} {:>7} {:>10} {:>10} {:>11} {:>8} {:>9}  power gini\n",
+        "place",
+        "actors",
+        "connected",
+        "relationships",
+        "density",
+        "components",
+        "max degree",
+        "reciprocity",
+        "sessions",
+        "anomalies"
+    );
+    for (p, m) in rows {
+        let gini: BTreeMap<_, _> = m
+            .power_gini
+            .iter()
+            .map(|(d, g)| (d.clone(), format!("{g:.2}")))
+            .collect();
+        let gini: Vec<String> = gini.into_iter().map(|(d, g)| format!("{d}={g}")).collect();
+        out.push_str(&format!(
+            "{:<16} {:>6} {:>9} {:>13} {:>7.3} {:>10} {:>10} {:>11.2} {:>8} {:>9}  {}\n",
+            p,
+            m.actors,
+            m.connected_actors,
+            m.relationships,
+            m.density,
+            m.components,
+            m.max_degree,
+            m.reciprocity,
+            m.sessions,
+            m.anomalies,
+            gini.join(" ")
+        ));
+    }
+    out
+}

@@ -1,0 +1,104 @@
+//! Metric definitions checked on small hand-built networks whose answers are known.
+
+use serde_json::json;
+use shiftlog_model::Event;
+use shiftlog_projection::{compute, AnomalyKind, PlaceState};
+use shiftlog_store::Position;
+
+fn fold(events: &[serde_json::Value]) -> PlaceState {
+    let mut s = PlaceState::default();
+    for (i, v) in events.iter().enumerate() {
+        let mut v = v.clone();
+        let m = v.as_object_mut().unwrap();
+        m.entry("id").or_insert(json!(format!("e{i}")));
+        m.entry("occurred_at").or_insert(json!("2023-01-01"));
+        m.insert("place".into(), json!("x"));
+        s.apply(&Event::from_json(&v).unwrap(), Position(i as u64 + 1));
+    }
+    s
+}
+
+fn join(a: &str) -> serde_json::Value {
+    json!({"type": "actor_joined", "actor": a, "kind": "group"})
+}
+
+fn rel(from: &str, to: &str, kind: &str) -> serde_json::Value {
+    json!({"type": "relationship_formed", "from": from, "to": to, "kind": kind})
+}
+
+#[test]
+fn a_path_a_pair_and_an_isolate() {
+    // a - b - c (b and c both ways), d -> e, f alone; a -> b twice, in two kinds.
+    let mut es: Vec<_> = ["a", "b", "c", "d", "e", "f"].iter().map(|a| join(a)).collect();
+    es.extend([
+        rel("a", "b", "trust"),
+        rel("a", "b", "funding"),
+        rel("b", "c", "trust"),
+        rel("c", "b", "information"),
+        rel("d", "e", "trust"),
+    ]);
+    let (m, per) = compute(&fold(&es));
+    assert_eq!(m.actors, 6);
+    assert_eq!(m.relationships, 5, "(from, to, kind) triples");
+    assert_eq!(m.connected_actors, 5);
+    assert_eq!(m.components, 2, "a-b-c and d-e; the isolate is not a component");
+    assert_eq!(m.max_degree, 2, "b's distinct neighbours a and c");
+    assert!((m.density - 4.0 / 30.0).abs() < 1e-12, "4 ordered pairs over 6 * 5");
+    assert!((m.reciprocity - 0.5).abs() < 1e-12, "b->c and c->b of 4 pairs");
+    assert_eq!(m.brokers, vec!["b"]);
+    assert_eq!(m.isolates, vec!["f"]);
+    // b is on the one shortest path between a and c: 1 of (n-1)(n-2)/2 = 10 pairs.
+    assert!((per[&"b".parse().unwrap()].betweenness - 0.1).abs() < 1e-12);
+    assert_eq!(per[&"a".parse().unwrap()].betweenness, 0.0);
+    assert_eq!(per[&"b".parse().unwrap()].degree, 2);
+    assert!((per[&"b".parse().unwrap()].degree_centrality - 2.0 / 5.0).abs() < 1e-12);
+}
+
+#[test]
+fn leaving_ends_relationships_and_rejoining_starts_afresh() {
+    let s = fold(&[
+        json!({"type": "actor_joined", "actor": "a", "kind": "group", "power": {"budget": 2.0}}),
+        join("b"),
+        rel("a", "b", "trust"),
+        json!({"type": "actor_left", "actor": "a"}),
+        json!({"type": "actor_left", "actor": "a"}),
+        json!({"type": "actor_joined", "actor": "a", "kind": "network", "power": {"agenda": 1.0}}),
+        join("a"),
+    ]);
+    let (m, _) = compute(&s);
+    assert_eq!((m.actors, m.relationships), (2, 0));
+    let a = &s.actors[&"a".parse().unwrap()];
+    assert_eq!(a.power.keys().collect::<Vec<_>>(), ["agenda"], "power starts afresh");
+    let kinds: Vec<_> = s.anomalies.iter().map(|x| x.kind).collect();
+    assert_eq!(kinds, [AnomalyKind::ActorNotActive, AnomalyKind::AlreadyActive]);
+    assert_eq!(m.power_gini["agenda"], 0.5, "a holds 1, b nothing");
+}
+
+#[test]
+fn power_moves_only_what_the_giver_holds() {
+    let s = fold(&[
+        json!({"type": "actor_joined", "actor": "a", "kind": "group", "power": {"budget": 0.3}}),
+        join("b"),
+        json!({"type": "power_shifted", "from": "a", "to": "b", "domain": "budget", "amount": 1.0}),
+        json!({"type": "power_shifted", "from": "b", "domain": "budget", "amount": 0.1}),
+        json!({"type": "power_shifted", "to": "ghost", "domain": "budget", "amount": 0.1}),
+    ]);
+    let power = |x: &str| s.actors[&x.parse().unwrap()].power["budget"];
+    assert_eq!(power("a"), 0.0, "a holding of 0 stays a holding");
+    assert!((power("b") - 0.2).abs() < 1e-12);
+    let kinds: Vec<_> = s.anomalies.iter().map(|x| x.kind).collect();
+    assert_eq!(kinds, [AnomalyKind::PowerShortfall, AnomalyKind::ActorNotActive]);
+    let (m, _) = compute(&s);
+    assert_eq!(m.power_gini["budget"], 0.5);
+}
+
+#[test]
+fn sessions_and_absent_voices_accumulate() {
+    let s = fold(&[
+        join("a"),
+        json!({"type": "session_held", "session": "s1", "participants": ["a"], "absent_voices": ["young carers", "tenants"]}),
+        json!({"type": "session_held", "session": "s2", "participants": ["a"], "absent_voices": ["young carers"]}),
+    ]);
+    let (m, _) = compute(&s);
+    assert_eq!((m.sessions, m.absent_voices), (2, 2));
+}
