@@ -137,6 +137,21 @@ impl fmt::Debug for Timestamp {
     }
 }
 
+/// Serialized as its RFC 3339 text (UTC, `Z`).
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Deserialized from any form [`Timestamp`]'s `FromStr` accepts.
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,20 +205,5 @@ mod tests {
         ];
         let keys: Vec<_> = xs.iter().map(|s| ts(s).unwrap().sort_key()).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
-    }
-}
-
-/// Serialized as its RFC 3339 text (UTC, `Z`).
-impl serde::Serialize for Timestamp {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// Deserialized from any form [`Timestamp`]'s `FromStr` accepts.
-impl<'de> serde::Deserialize<'de> for Timestamp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
