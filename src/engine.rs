@@ -176,13 +176,12 @@ impl Engine {
         to: Option<Timestamp>,
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
-        let places = match place {
-            Some(p) => vec![p.clone()],
-            None => self.places().await?,
+        let histories = match place {
+            Some(p) => BTreeMap::from([(p.clone(), self.history(p, known).await?)]),
+            None => projection::histories(self.log.as_ref(), known).await?,
         };
         let mut out = BTreeMap::new();
-        for p in places {
-            let h = self.history(&p, known).await?;
+        for (p, h) in histories {
             let Some((first, last)) = h.span() else {
                 out.insert(p.to_string(), Vec::new());
                 continue;
@@ -195,11 +194,11 @@ impl Engine {
 
     /// Every place's metrics at valid time `at`.
     pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
-        let mut out = BTreeMap::new();
-        for p in self.places().await? {
-            out.insert(p.to_string(), self.snapshot(&p, at, known).await?.metrics);
-        }
-        Ok(out)
+        let histories = projection::histories(self.log.as_ref(), known).await?;
+        Ok(histories
+            .into_iter()
+            .map(|(p, h)| (p.to_string(), h.snapshot(at).metrics))
+            .collect())
     }
 
     /// The anomaly report of `place` (or of every place).
@@ -208,14 +207,13 @@ impl Engine {
         place: Option<&PlaceId>,
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<Anomaly>>, ProjectionError> {
-        let places = match place {
-            Some(p) => vec![p.clone()],
-            None => self.places().await?,
+        let histories = match place {
+            Some(p) => BTreeMap::from([(p.clone(), self.history(p, known).await?)]),
+            None => projection::histories(self.log.as_ref(), known).await?,
         };
-        let mut out = BTreeMap::new();
-        for p in places {
-            out.insert(p.to_string(), self.history(&p, known).await?.anomalies());
-        }
-        Ok(out)
+        Ok(histories
+            .into_iter()
+            .map(|(p, h)| (p.to_string(), h.anomalies()))
+            .collect())
     }
 }

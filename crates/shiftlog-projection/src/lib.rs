@@ -36,9 +36,9 @@ mod query;
 mod snapshot;
 
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
-pub use metrics::{compute, gini, ActorMeasures, Metrics};
+pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every};
-pub use query::{history, KnownAt, PlaceHistory, Step};
+pub use query::{histories, history, KnownAt, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
 
 use shiftlog_model::PlaceId;

@@ -75,6 +75,16 @@ pub fn gini(xs: &[f64]) -> f64 {
 
 /// Computes a snapshot's metrics and per-actor measures.
 pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
+    compute_with(state, true)
+}
+
+/// Computes only the metrics: what an evolution series needs. Skips the per-actor
+/// centralities, betweenness above all, which cost more than everything else together.
+pub fn compute_metrics(state: &PlaceState) -> Metrics {
+    compute_with(state, false).0
+}
+
+fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
     let active: Vec<&ActorId> = state.actors.iter().filter(|(_, s)| s.active).map(|(a, _)| a).collect();
     let index: BTreeMap<&ActorId, usize> = active.iter().enumerate().map(|(i, a)| (*a, i)).collect();
     let n = active.len();
@@ -96,8 +106,14 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
             graph.add_edge(nodes[u], nodes[v], ());
         }
     }
-    let betweenness = rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX);
-    let degree_centrality = rustworkx_core::centrality::degree_centrality(&graph, None);
+    let (betweenness, degree_centrality) = if per_actor {
+        (
+            rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX),
+            rustworkx_core::centrality::degree_centrality(&graph, None),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let brokers: BTreeSet<usize> = rustworkx_core::connectivity::articulation_points(&graph, None)
         .into_iter()
         .map(|i| i.index())
@@ -139,6 +155,7 @@ pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>
     let measures = active
         .iter()
         .enumerate()
+        .filter(|_| per_actor)
         .map(|(i, a)| {
             let m = ActorMeasures {
                 degree: neighbours[i].len(),
