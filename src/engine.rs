@@ -192,6 +192,17 @@ impl Engine {
         Ok(out)
     }
 
+    /// What changed in `place` between valid times `from` and `to`.
+    pub async fn diff(
+        &self,
+        place: &PlaceId,
+        from: Timestamp,
+        to: Timestamp,
+        known: KnownAt,
+    ) -> Result<Diff, ProjectionError> {
+        Ok(self.history(place, known).await?.diff(from, to))
+    }
+
     /// Every place's metrics at valid time `at`.
     pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
         let histories = projection::histories(self.log.as_ref(), known).await?;

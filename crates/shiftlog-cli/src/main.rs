@@ -54,6 +54,8 @@ enum Command {
     /// A place's network at a date (as known at a point in the log): actors,
     /// relationships, metrics.
     Snapshot(project::SnapshotArgs),
+    /// What changed in a place between two dates: actors, relationships, power, metrics.
+    Diff(project::DiffArgs),
     /// Metrics at the end of every day, week, month, quarter or year, for one place or all.
     Evolve(project::EvolveArgs),
     /// One row of metrics per place at a date.
@@ -135,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Snapshot(args) => project::snapshot(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Diff(args) => project::diff(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,

@@ -86,6 +86,84 @@ pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct DiffArgs {
+    /// The place.
+    #[arg(long)]
+    place: String,
+    /// The earlier date.
+    #[arg(long)]
+    from: Timestamp,
+    /// The later date.
+    #[arg(long)]
+    to: Timestamp,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// text (for people) or json.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) async fn diff(engine: &Engine, a: DiffArgs) -> anyhow::Result<ExitCode> {
+    let d = engine.diff(&place(&a.place)?, a.from, a.to, a.known.known()).await?;
+    if matches!(a.format, Format::Json | Format::Csv) {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: from {} to {} (as known at position {})",
+        d.place, d.from, d.to, d.known_at_position
+    );
+    let list = |xs: &[String]| {
+        if xs.is_empty() {
+            "none".to_string()
+        } else {
+            xs.join(", ")
+        }
+    };
+    println!("joined: {}", list(&d.joined));
+    println!("left: {}", list(&d.left));
+    let rels = |rs: &[shiftlog::projection::RelationshipView]| -> Vec<String> {
+        rs.iter()
+            .map(|r| format!("{} -> {} ({})", r.from, r.to, r.kind))
+            .collect()
+    };
+    println!("relationships formed: {}", list(&rels(&d.formed)));
+    println!("relationships ended: {}", list(&rels(&d.ended)));
+    let changes = |cs: &[shiftlog::projection::StrengthChange]| -> Vec<String> {
+        cs.iter()
+            .map(|c| format!("{} -> {} ({}) {:.2} to {:.2}", c.from, c.to, c.kind, c.before, c.after))
+            .collect()
+    };
+    println!("strengthened: {}", list(&changes(&d.strengthened)));
+    println!("weakened: {}", list(&changes(&d.weakened)));
+    for (domain, cs) in &d.power_changes {
+        let moves: Vec<String> = cs
+            .iter()
+            .map(|c| format!("{} {:.2} to {:.2}", c.actor, c.before, c.after))
+            .collect();
+        println!("power over {domain}: {}", moves.join("; "));
+    }
+    for s in &d.power_shifts {
+        println!(
+            "  {} {}: {} -> {} ({})",
+            s.occurred_at,
+            s.domain,
+            s.from.as_deref().unwrap_or("outside"),
+            s.to.as_deref().unwrap_or("outside"),
+            s.amount
+        );
+    }
+    let deltas: Vec<String> = d
+        .metric_deltas
+        .iter()
+        .filter(|(_, v)| **v != 0.0)
+        .map(|(k, v)| format!("{k} {v:+.3}"))
+        .collect();
+    println!("metric changes: {}", list(&deltas));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct EvolveArgs {
     /// One place; all places when absent.
     #[arg(long)]

@@ -29,12 +29,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod diff;
 mod fold;
 mod metrics;
 mod period;
 mod query;
 mod snapshot;
 
+pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every};

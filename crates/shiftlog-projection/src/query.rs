@@ -176,6 +176,11 @@ impl PlaceHistory {
         self.known_at_position
     }
 
+    /// The events a fold sees, in fold order.
+    pub fn events(&self) -> impl Iterator<Item = &(Position, Event)> {
+        self.events.iter()
+    }
+
     /// The first and last valid times among the place's events.
     pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
         Some((self.events.first()?.1.occurred_at, self.events.last()?.1.occurred_at))
