@@ -4,7 +4,7 @@ use crate::ingest;
 use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_projection::{
-    self as projection, Anomaly, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step,
+    self as projection, Anomaly, Diff, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step,
 };
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
