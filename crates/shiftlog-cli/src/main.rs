@@ -62,6 +62,8 @@ enum Command {
     Compare(project::CompareArgs),
     /// Events that made no sense at their moment (late recording), per place.
     Anomalies(project::AnomaliesArgs),
+    /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
+    Export(project::ExportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => project::diff(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
     }
 }

@@ -37,6 +37,25 @@ fn place(p: &str) -> anyhow::Result<PlaceId> {
     PlaceId::new(p).map_err(|e| anyhow::anyhow!("--place: {e}"))
 }
 
+/// What `snapshot` can write.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SnapshotFormat {
+    /// The JSON contract: place, at, known_at_position, actors, relationships, metrics.
+    Json,
+    /// A readable summary.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// GraphML.
+    Graphml,
+    /// GEXF 1.3 (static).
+    Gexf,
+    /// The relationships as a CSV edge list.
+    Csv,
+    /// A Kumu JSON blueprint.
+    Kumu,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct SnapshotArgs {
     /// The place.
@@ -47,16 +66,22 @@ pub(crate) struct SnapshotArgs {
     at: Timestamp,
     #[command(flatten)]
     known: KnownArgs,
-    /// json (the contract for tools) or text (for people).
+    /// The output format.
     #[arg(long, value_enum, default_value = "json")]
-    format: Format,
+    format: SnapshotFormat,
 }
 
 pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    use shiftlog::projection as p;
     let snap = engine.snapshot(&place(&a.place)?, a.at, a.known.known()).await?;
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
-        Format::Text | Format::Csv => {
+        SnapshotFormat::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
+        SnapshotFormat::Dot => print!("{}", p::to_dot(&snap)),
+        SnapshotFormat::Graphml => print!("{}", p::to_graphml(&snap)),
+        SnapshotFormat::Gexf => print!("{}", p::to_gexf(&snap)),
+        SnapshotFormat::Csv => print!("{}", p::to_csv(&snap)),
+        SnapshotFormat::Kumu => println!("{}", serde_json::to_string_pretty(&p::to_kumu(&snap))?),
+        SnapshotFormat::Text => {
             println!(
                 "{} at {} (as known at position {})",
                 snap.place, snap.at, snap.known_at_position
@@ -80,6 +105,43 @@ pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result
                     power.join(" ")
                 );
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `export` can write.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// One dynamic GEXF 1.3 graph of the place's whole history (Gephi's timeline plays it).
+    Gexf,
+    /// A Kumu JSON blueprint of one snapshot (at --at, else the last recorded date).
+    Kumu,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The place.
+    #[arg(long)]
+    place: String,
+    /// The output format.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// For snapshot formats: the date (default: the place's last `occurred_at`).
+    #[arg(long)]
+    at: Option<Timestamp>,
+    #[command(flatten)]
+    known: KnownArgs,
+}
+
+pub(crate) async fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<ExitCode> {
+    use shiftlog::projection as p;
+    let h = engine.history(&place(&a.place)?, a.known.known()).await?;
+    match a.format {
+        ExportFormat::Gexf => print!("{}", p::to_gexf_dynamic(&h)),
+        ExportFormat::Kumu => {
+            let at = a.at.or(h.span().map(|(_, last)| last)).unwrap_or_else(Timestamp::now);
+            println!("{}", serde_json::to_string_pretty(&p::to_kumu(&h.snapshot(at)))?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod diff;
+mod export;
 mod fold;
 mod metrics;
 mod period;
@@ -37,6 +38,7 @@ mod query;
 mod snapshot;
 
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
+pub use export::{to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every};

@@ -176,6 +176,11 @@ impl PlaceHistory {
         self.known_at_position
     }
 
+    /// Actors whose personal data was redacted (as this view knows).
+    pub fn redacted(&self) -> &BTreeSet<ActorId> {
+        &self.redacted
+    }
+
     /// The events a fold sees, in fold order.
     pub fn events(&self) -> impl Iterator<Item = &(Position, Event)> {
         self.events.iter()

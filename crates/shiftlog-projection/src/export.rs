@@ -1,0 +1,382 @@
+//! Writing networks out for other tools: DOT (Graphviz), GraphML, GEXF 1.3 (Gephi; a
+//! static snapshot, or the whole history with spells), CSV edge lists and Kumu blueprints.
+
+use crate::fold::{PlaceState, RelationshipKey};
+use crate::query::PlaceHistory;
+use crate::snapshot::Snapshot;
+use shiftlog_model::{ActorId, Timestamp};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Escapes text for XML 1.0 attributes and content; characters XML cannot hold become U+FFFD.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a DOT quoted string.
+fn dot(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => "\\\"".to_string(),
+            '\\' => "\\\\".to_string(),
+            '\n' => "\\n".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn label(id: &str, name: &Option<String>) -> String {
+    name.clone().unwrap_or_else(|| id.to_string())
+}
+
+/// A snapshot as a Graphviz DOT digraph: nodes labelled by name, edges by kind, edge
+/// width by strength.
+pub fn to_dot(s: &Snapshot) -> String {
+    let mut out = format!("digraph \"{}\" {{\n", dot(&s.place));
+    for a in &s.actors {
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\", kind=\"{}\", sector=\"{}\"];",
+            dot(&a.id),
+            dot(&label(&a.id, &a.name)),
+            a.kind,
+            dot(a.sector.as_deref().unwrap_or(""))
+        );
+    }
+    for r in &s.relationships {
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{}\", strength={}, penwidth={:.2}];",
+            dot(&r.from),
+            dot(&r.to),
+            dot(&r.kind),
+            r.strength,
+            0.5 + 4.0 * r.strength
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A snapshot as GraphML.
+pub fn to_graphml(s: &Snapshot) -> String {
+    let mut out = String::from(concat!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+        "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\">\n",
+        "  <key id=\"name\" for=\"node\" attr.name=\"name\" attr.type=\"string\"/>\n",
+        "  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n",
+        "  <key id=\"sector\" for=\"node\" attr.name=\"sector\" attr.type=\"string\"/>\n",
+        "  <key id=\"rkind\" for=\"edge\" attr.name=\"kind\" attr.type=\"string\"/>\n",
+        "  <key id=\"strength\" for=\"edge\" attr.name=\"strength\" attr.type=\"double\"/>\n",
+    ));
+    let _ = writeln!(out, "  <graph id=\"{}\" edgedefault=\"directed\">", xml(&s.place));
+    for a in &s.actors {
+        let _ = writeln!(
+            out,
+            "    <node id=\"{}\"><data key=\"name\">{}</data><data key=\"kind\">{}</data><data key=\"sector\">{}</data></node>",
+            xml(&a.id),
+            xml(&label(&a.id, &a.name)),
+            a.kind,
+            xml(a.sector.as_deref().unwrap_or(""))
+        );
+    }
+    for (i, r) in s.relationships.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "    <edge id=\"e{i}\" source=\"{}\" target=\"{}\"><data key=\"rkind\">{}</data><data key=\"strength\">{}</data></edge>",
+            xml(&r.from),
+            xml(&r.to),
+            xml(&r.kind),
+            r.strength
+        );
+    }
+    out.push_str("  </graph>\n</graphml>\n");
+    out
+}
+
+const GEXF_HEAD: &str = concat!(
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+    "<gexf xmlns=\"http://gexf.net/1.3\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ",
+    "xsi:schemaLocation=\"http://gexf.net/1.3 http://gexf.net/1.3/gexf.xsd\" version=\"1.3\">\n",
+    "  <meta><creator>shiftlog</creator></meta>\n",
+);
+
+/// A snapshot as a static GEXF 1.3 graph.
+pub fn to_gexf(s: &Snapshot) -> String {
+    let mut out = String::from(GEXF_HEAD);
+    out.push_str("  <graph mode=\"static\" defaultedgetype=\"directed\">\n");
+    out.push_str("    <attributes class=\"node\"><attribute id=\"kind\" title=\"kind\" type=\"string\"/><attribute id=\"sector\" title=\"sector\" type=\"string\"/></attributes>\n");
+    out.push_str(
+        "    <attributes class=\"edge\"><attribute id=\"strength\" title=\"strength\" type=\"double\"/></attributes>\n",
+    );
+    out.push_str("    <nodes>\n");
+    for a in &s.actors {
+        let _ = writeln!(
+            out,
+            "      <node id=\"{}\" label=\"{}\"><attvalues><attvalue for=\"kind\" value=\"{}\"/><attvalue for=\"sector\" value=\"{}\"/></attvalues></node>",
+            xml(&a.id),
+            xml(&label(&a.id, &a.name)),
+            a.kind,
+            xml(a.sector.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("    </nodes>\n    <edges>\n");
+    for (i, r) in s.relationships.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "      <edge id=\"e{i}\" source=\"{}\" target=\"{}\" label=\"{}\" weight=\"{}\"><attvalues><attvalue for=\"strength\" value=\"{}\"/></attvalues></edge>",
+            xml(&r.from),
+            xml(&r.to),
+            xml(&r.kind),
+            r.strength,
+            r.strength
+        );
+    }
+    out.push_str("    </edges>\n  </graph>\n</gexf>\n");
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A snapshot's relationships as a CSV edge list (`from,to,kind,strength,trust,value,directed,since`).
+pub fn to_csv(s: &Snapshot) -> String {
+    let mut out = String::from("from,to,kind,strength,trust,value,directed,since\n");
+    let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    for r in &s.relationships {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{}",
+            csv_field(&r.from),
+            csv_field(&r.to),
+            csv_field(&r.kind),
+            r.strength,
+            opt(r.trust),
+            opt(r.value),
+            r.directed,
+            r.since
+        );
+    }
+    out
+}
+
+/// A snapshot as a Kumu JSON blueprint (`elements` and `connections`).
+pub fn to_kumu(s: &Snapshot) -> serde_json::Value {
+    let elements: Vec<_> = s
+        .actors
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "label": a.id,
+                "type": a.kind,
+                "name": label(&a.id, &a.name),
+                "sector": a.sector,
+                "roles": a.roles,
+                "power": a.power,
+                "degree": a.degree,
+                "betweenness": a.betweenness,
+            })
+        })
+        .collect();
+    let connections: Vec<_> = s
+        .relationships
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "from": r.from,
+                "to": r.to,
+                "type": r.kind,
+                "direction": if r.directed { "directed" } else { "mutual" },
+                "strength": r.strength,
+            })
+        })
+        .collect();
+    serde_json::json!({ "elements": elements, "connections": connections })
+}
+
+/// Open and closed spells of presence, and of values.
+#[derive(Default)]
+struct Spells {
+    actors: BTreeMap<ActorId, Vec<(Timestamp, Option<Timestamp>)>>,
+    names: BTreeMap<ActorId, Option<String>>,
+    relationships: BTreeMap<RelationshipKey, Vec<(Timestamp, Option<Timestamp>)>>,
+    strengths: BTreeMap<RelationshipKey, Vec<(f64, Timestamp, Option<Timestamp>)>>,
+}
+
+/// What a group of same-instant events may change: the actors and relationships they
+/// touch, with their values before.
+#[derive(Default)]
+struct Touched {
+    actors: BTreeMap<ActorId, bool>,
+    relationships: BTreeMap<RelationshipKey, Option<f64>>,
+}
+
+impl Touched {
+    fn note(&mut self, state: &PlaceState, e: &shiftlog_model::Event) {
+        use shiftlog_model::EventBody as B;
+        let mut actor = |a: &ActorId, also_relationships: bool| {
+            self.actors
+                .entry(a.clone())
+                .or_insert_with(|| state.actors.get(a).is_some_and(|s| s.active));
+            if also_relationships {
+                for (k, r) in state.relationships.iter().filter(|(k, _)| &k.0 == a || &k.1 == a) {
+                    self.relationships.entry(k.clone()).or_insert(Some(r.strength));
+                }
+            }
+        };
+        match &e.body {
+            B::ActorJoined { actor: a, .. } | B::ActorUpdated { actor: a, .. } => actor(a, false),
+            B::ActorLeft { actor: a } => actor(a, true),
+            B::RelationshipFormed { from, to, kind, .. }
+            | B::RelationshipChanged { from, to, kind, .. }
+            | B::RelationshipEnded { from, to, kind } => {
+                let k = (from.clone(), to.clone(), kind.clone());
+                let before = state.relationships.get(&k).map(|r| r.strength);
+                self.relationships.entry(k).or_insert(before);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Spells {
+    /// Records at time `t` what changed for the touched actors and relationships.
+    fn record(&mut self, touched: Touched, after: &PlaceState, t: Timestamp) {
+        for (a, was) in touched.actors {
+            let Some(s) = after.actors.get(&a) else { continue };
+            if s.name.is_some() || !self.names.contains_key(&a) {
+                self.names.insert(a.clone(), s.name.clone());
+            }
+            let spells = self.actors.entry(a).or_default();
+            match (was, s.active) {
+                (false, true) => spells.push((t, None)),
+                (true, false) => {
+                    if let Some(last) = spells.last_mut() {
+                        last.1 = Some(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (k, before) in touched.relationships {
+            match (before, after.relationships.get(&k)) {
+                (None, Some(r)) => {
+                    self.relationships.entry(k.clone()).or_default().push((t, None));
+                    self.strengths.entry(k).or_default().push((r.strength, t, None));
+                }
+                (Some(_), None) => {
+                    if let Some((_, end @ None)) = self.relationships.get_mut(&k).and_then(|s| s.last_mut()) {
+                        *end = Some(t);
+                    }
+                    if let Some((_, _, end @ None)) = self.strengths.get_mut(&k).and_then(|s| s.last_mut()) {
+                        *end = Some(t);
+                    }
+                }
+                (Some(x), Some(r)) if x != r.strength => {
+                    let values = self.strengths.entry(k).or_default();
+                    if let Some((_, _, end @ None)) = values.last_mut() {
+                        *end = Some(t);
+                    }
+                    values.push((r.strength, t, None));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn spell_xml(out: &mut String, start: Timestamp, end: Option<Timestamp>) {
+    match end {
+        Some(e) => {
+            let _ = write!(out, "<spell start=\"{start}\" end=\"{e}\"/>");
+        }
+        None => {
+            let _ = write!(out, "<spell start=\"{start}\"/>");
+        }
+    }
+}
+
+/// A place's whole history as one dynamic GEXF 1.3 graph that Gephi's timeline plays:
+/// actors and relationships carry spells (when they were active) and strength is a dynamic
+/// attribute. Actors whose data was redacted are labelled by id only.
+pub fn to_gexf_dynamic(h: &PlaceHistory) -> String {
+    let mut spells = Spells::default();
+    let mut state = PlaceState::default();
+    // Events at the same instant are folded together; the change is recorded once.
+    let mut events = h.events().peekable();
+    while let Some((p, e)) = events.next() {
+        let mut touched = Touched::default();
+        touched.note(&state, e);
+        state.apply(e, *p);
+        while let Some((q, f)) = events.next_if(|(_, f)| f.occurred_at == e.occurred_at) {
+            touched.note(&state, f);
+            state.apply(f, *q);
+        }
+        spells.record(touched, &state, e.occurred_at);
+    }
+    let redacted = h.redacted();
+    let mut out = String::from(GEXF_HEAD);
+    out.push_str("  <graph mode=\"dynamic\" defaultedgetype=\"directed\" timeformat=\"dateTime\">\n");
+    out.push_str("    <attributes class=\"edge\" mode=\"dynamic\"><attribute id=\"strength\" title=\"strength\" type=\"double\"/></attributes>\n");
+    out.push_str("    <nodes>\n");
+    for (a, ss) in &spells.actors {
+        let name = if redacted.contains(a) {
+            None
+        } else {
+            spells.names.get(a).cloned().flatten()
+        };
+        let _ = write!(
+            out,
+            "      <node id=\"{}\" label=\"{}\"><spells>",
+            xml(a.as_str()),
+            xml(&label(a.as_str(), &name))
+        );
+        for (s, e) in ss {
+            spell_xml(&mut out, *s, *e);
+        }
+        out.push_str("</spells></node>\n");
+    }
+    out.push_str("    </nodes>\n    <edges>\n");
+    for (i, (k, ss)) in spells.relationships.iter().enumerate() {
+        let _ = write!(
+            out,
+            "      <edge id=\"e{i}\" source=\"{}\" target=\"{}\" label=\"{}\"><attvalues>",
+            xml(k.0.as_str()),
+            xml(k.1.as_str()),
+            xml(&k.2)
+        );
+        for (v, s, e) in spells.strengths.get(k).into_iter().flatten() {
+            let _ = write!(out, "<attvalue for=\"strength\" value=\"{v}\" start=\"{s}\"");
+            if let Some(e) = e {
+                let _ = write!(out, " end=\"{e}\"");
+            }
+            out.push_str("/>");
+        }
+        out.push_str("</attvalues><spells>");
+        for (s, e) in ss {
+            spell_xml(&mut out, *s, *e);
+        }
+        out.push_str("</spells></edge>\n");
+    }
+    out.push_str("    </edges>\n  </graph>\n</gexf>\n");
+    out
+}
