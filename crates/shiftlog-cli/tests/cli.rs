@@ -591,3 +591,68 @@ fn compare_and_anomalies_cover_every_place() {
     let text_report = text(&run(dir.path(), &["anomalies", "--place", "power"], None).stdout);
     assert!(text_report.contains("power: 1 anomalies"), "{text_report}");
 }
+
+#[test]
+fn diff_and_export_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = &conformance()["cases"][4];
+    assert_eq!(case["name"], "power moves and concentrates");
+    assert!(
+        run(dir.path(), &["append"], Some(&ndjson(case["log"].as_array().unwrap())))
+            .status
+            .success()
+    );
+    let args = [
+        "diff",
+        "--place",
+        "northbrook",
+        "--from",
+        "2023-01-31",
+        "--to",
+        "2023-04-15",
+        "--format",
+        "json",
+    ];
+    let d = json_out(dir.path(), &args);
+    assert_eq!(d["power_shifts"].as_array().unwrap().len(), 3);
+    assert_eq!(d["power_changes"]["agenda_setting"][0]["actor"], "vcs-forum");
+    let text_diff = text(&run(dir.path(), &args[..7], None).stdout);
+    assert!(
+        text_diff.contains("power over budget: council 1.00 to 0.75; vcs-forum 0.00 to 0.25"),
+        "{text_diff}"
+    );
+
+    let gexf = run(
+        dir.path(),
+        &["export", "--place", "northbrook", "--format", "gexf"],
+        None,
+    );
+    assert!(gexf.status.success());
+    let xml = text(&gexf.stdout);
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("mode=\"dynamic\"") && xml.contains("<spell start="),
+        "{xml}"
+    );
+    let kumu = json_out(dir.path(), &["export", "--place", "northbrook", "--format", "kumu"]);
+    assert_eq!(kumu["elements"].as_array().unwrap().len(), 3);
+    for format in ["dot", "graphml", "gexf", "csv", "kumu", "text"] {
+        let out = run(
+            dir.path(),
+            &[
+                "snapshot",
+                "--place",
+                "northbrook",
+                "--at",
+                "2023-03-01",
+                "--format",
+                format,
+            ],
+            None,
+        );
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+    }
+}
