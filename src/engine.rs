@@ -4,7 +4,8 @@ use crate::ingest;
 use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_projection::{
-    self as projection, Anomaly, Diff, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step,
+    self as projection, Anomaly, Diff, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Projector, Snapshot,
+    Step,
 };
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
@@ -30,22 +31,19 @@ pub enum EngineError {
 #[derive(Debug, Clone)]
 pub struct Engine {
     log: Arc<dyn EventLog>,
+    projector: Arc<Projector>,
 }
 
 impl Engine {
     /// Opens the store in data directory `dir`, creating it if needed.
     pub fn open(dir: impl AsRef<Path>) -> Result<Engine, EngineError> {
-        Ok(Engine {
-            log: Arc::new(SledLog::open(dir)?),
-        })
+        Ok(Engine::with_log(Arc::new(SledLog::open(dir)?)))
     }
 
     /// Opens the store in data directory `dir` with explicit options (durability, clock),
     /// creating it if needed.
     pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Engine, EngineError> {
-        Ok(Engine {
-            log: Arc::new(SledLog::open_with(dir, options)?),
-        })
+        Ok(Engine::with_log(Arc::new(SledLog::open_with(dir, options)?)))
     }
 
     /// Opens the store in `dir`, failing with [`EngineError::NotFound`] if there is none.
@@ -58,14 +56,13 @@ impl Engine {
 
     /// An engine over a fresh in-memory log (nothing is written to disk).
     pub fn in_memory() -> Engine {
-        Engine {
-            log: Arc::new(MemoryLog::new()),
-        }
+        Engine::with_log(Arc::new(MemoryLog::new()))
     }
 
     /// An engine over any log implementation.
     pub fn with_log(log: Arc<dyn EventLog>) -> Engine {
-        Engine { log }
+        let projector = Arc::new(Projector::new(log.clone()));
+        Engine { log, projector }
     }
 
     /// The underlying log.
@@ -160,9 +157,11 @@ impl Engine {
         projection::history(self.log.as_ref(), place, known).await
     }
 
-    /// The network of `place` at valid time `at`, as known at `known`.
+    /// The network of `place` at valid time `at`, as known at `known`. Views of
+    /// everything recorded start from the nearest checkpoint; earlier views fold the
+    /// place's history from its start.
     pub async fn snapshot(&self, place: &PlaceId, at: Timestamp, known: KnownAt) -> Result<Snapshot, ProjectionError> {
-        Ok(self.history(place, known).await?.snapshot(at))
+        self.projector.snapshot_known(place, at, known).await
     }
 
     /// The metrics of `place` (or of every place) at the end of every period between
@@ -205,11 +204,18 @@ impl Engine {
 
     /// Every place's metrics at valid time `at`.
     pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
-        let histories = projection::histories(self.log.as_ref(), known).await?;
-        Ok(histories
-            .into_iter()
-            .map(|(p, h)| (p.to_string(), h.snapshot(at).metrics))
-            .collect())
+        if known != KnownAt::Everything {
+            let histories = projection::histories(self.log.as_ref(), known).await?;
+            return Ok(histories
+                .into_iter()
+                .map(|(p, h)| (p.to_string(), h.snapshot(at).metrics))
+                .collect());
+        }
+        let mut out = BTreeMap::new();
+        for p in self.places().await? {
+            out.insert(p.to_string(), self.projector.metrics_at(&p, at).await?);
+        }
+        Ok(out)
     }
 
     /// The anomaly report of `place` (or of every place).

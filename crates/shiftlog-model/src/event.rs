@@ -101,6 +101,19 @@ macro_rules! names {
                 f.write_str(self.as_str())
             }
         }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::from_name(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown value `{s}`")))
+            }
+        }
     };
 }
 

@@ -2,13 +2,13 @@
 //! system, with the interchange format's fixed rules for events that make no sense at
 //! their moment (they do nothing and are reported as anomalies).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shiftlog_model::{ActorId, ActorKind, Event, EventBody, Timestamp};
 use shiftlog_store::Position;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An actor's membership of the place.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActorState {
     /// Whether it is active in the place now.
     pub active: bool,
@@ -17,7 +17,6 @@ pub struct ActorState {
     /// Its display name, if recorded.
     pub name: Option<String>,
     /// Person, organisation, group or network.
-    #[serde(serialize_with = "kind_name")]
     pub kind: ActorKind,
     /// Its sector, if recorded.
     pub sector: Option<String>,
@@ -30,12 +29,8 @@ pub struct ActorState {
     pub power: BTreeMap<String, f64>,
 }
 
-fn kind_name<S: serde::Serializer>(k: &ActorKind, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(k.as_str())
-}
-
 /// An active relationship's values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RelationshipState {
     /// In [0, 1].
     pub strength: f64,
@@ -53,7 +48,7 @@ pub struct RelationshipState {
 pub type RelationshipKey = (ActorId, ActorId, String);
 
 /// What made an event an anomaly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
     /// `actor_joined` for an actor already active: it did nothing.
@@ -69,7 +64,7 @@ pub enum AnomalyKind {
 }
 
 /// An event that the fold's rules treated specially.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// The event's id.
     pub event_id: String,
@@ -84,7 +79,7 @@ pub struct Anomaly {
 }
 
 /// The state of one place's system after folding events up to some valid time.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlaceState {
     /// Every actor that ever joined the place (active or not).
     pub actors: BTreeMap<ActorId, ActorState>,

@@ -29,6 +29,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod diff;
 mod export;
 mod fold;
@@ -37,6 +38,7 @@ mod period;
 mod query;
 mod snapshot;
 
+pub use checkpoint::Projector;
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
 pub use export::{to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
@@ -58,4 +60,7 @@ pub enum ProjectionError {
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Derived data (checkpoints, indexes) is unreadable; clearing it rebuilds it.
+    #[error("derived data is damaged: {0}")]
+    Derived(String),
 }

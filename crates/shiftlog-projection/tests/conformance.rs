@@ -41,7 +41,7 @@ fn check(name: &str, expect: &Value, m: &Metrics) {
     }
 }
 
-async fn cases(make: impl Fn() -> Box<dyn EventLog>) {
+async fn cases(make: impl Fn() -> std::sync::Arc<dyn EventLog>) {
     let spec = conformance();
     let mut checks = 0;
     for case in spec["cases"].as_array().unwrap() {
@@ -66,6 +66,12 @@ async fn cases(make: impl Fn() -> Box<dyn EventLog>) {
             check(&label, &c["expect"], &h.snapshot(at).metrics);
             // The one-pass evolution gives the same metrics as the snapshot.
             assert_eq!(h.evolve(&[at])[0].metrics, h.snapshot(at).metrics, "{label}");
+            // And so do checkpoints (every event one), for views of everything recorded.
+            if known == KnownAt::Everything {
+                let p = shiftlog_projection::Projector::new(log.clone()).with_checkpoint_every(1);
+                check(&label, &c["expect"], &p.snapshot(&place, at).await.unwrap().metrics);
+                check(&label, &c["expect"], &p.metrics_at(&place, at).await.unwrap());
+            }
             checks += 1;
         }
     }
@@ -74,7 +80,7 @@ async fn cases(make: impl Fn() -> Box<dyn EventLog>) {
 
 #[tokio::test]
 async fn conformance_snapshots_on_the_memory_log() {
-    cases(|| Box::new(MemoryLog::new())).await;
+    cases(|| std::sync::Arc::new(MemoryLog::new())).await;
 }
 
 #[tokio::test]
@@ -84,7 +90,7 @@ async fn conformance_snapshots_on_the_sled_log() {
         let d = tempfile::tempdir().unwrap();
         let log = SledLog::open(d.path()).unwrap();
         dirs.lock().unwrap().push(d);
-        Box::new(log)
+        std::sync::Arc::new(log)
     })
     .await;
 }

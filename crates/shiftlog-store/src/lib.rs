@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+mod derived;
 mod error;
 mod log;
 mod memory;
@@ -38,6 +39,7 @@ mod plan;
 mod sled_log;
 mod types;
 
+pub use crate::derived::{DerivedBatch, DerivedEntry, DerivedStore};
 pub use crate::error::{AppendError, StoreError};
 pub use crate::log::{system_clock, Clock, EventLog};
 pub use crate::memory::MemoryLog;

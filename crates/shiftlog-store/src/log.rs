@@ -59,4 +59,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
 
     /// Every place ever registered, in id order.
     async fn places(&self) -> Result<Vec<PlaceId>, StoreError>;
+
+    /// The events at these positions (ascending, each at most the head), in that order.
+    async fn read_at(&self, positions: &[Position]) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The room beside the log for rebuildable derived data (see [`crate::DerivedStore`]).
+    fn derived(&self) -> std::sync::Arc<dyn crate::DerivedStore>;
 }

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 pub struct MemoryLog {
     state: Mutex<State>,
     clock: Option<Clock>,
+    derived: std::sync::Arc<crate::derived::MemoryDerived>,
 }
 
 impl std::fmt::Debug for MemoryLog {
@@ -116,6 +117,7 @@ impl MemoryLog {
         MemoryLog {
             state: Mutex::default(),
             clock: Some(clock),
+            derived: Default::default(),
         }
     }
 
@@ -185,6 +187,22 @@ impl EventLog for MemoryLog {
 
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
         self.state().version(stream)
+    }
+
+    async fn read_at(&self, positions: &[Position]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let state = self.state();
+        positions
+            .iter()
+            .map(|p| {
+                let i = p.0.checked_sub(1).filter(|i| (*i as usize) < state.events.len());
+                i.map(|i| state.events[i as usize].clone())
+                    .ok_or_else(|| StoreError::Corrupt(format!("position {p} is not in the log")))
+            })
+            .collect()
+    }
+
+    fn derived(&self) -> std::sync::Arc<dyn crate::DerivedStore> {
+        self.derived.clone()
     }
 
     async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {

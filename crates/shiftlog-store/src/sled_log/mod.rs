@@ -128,6 +128,7 @@ pub struct SledLog {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    derived: Arc<crate::derived::SledDerived>,
     /// Held for as long as the log is open; declared last so it is released last.
     _lock: std::fs::File,
 }
@@ -165,12 +166,14 @@ impl SledLog {
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::io(&dir, e))?;
         tracing::debug!(path = %dir.display(), head = shared.head.load(Ordering::Acquire), "opened log");
+        let derived = Arc::new(crate::derived::SledDerived(db.open_tree(DERIVED_TREE)?));
         Ok(SledLog {
             path: dir,
             db,
             shared,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            derived,
             _lock: lock,
         })
     }
@@ -214,6 +217,9 @@ impl Drop for SledLog {
         self.close();
     }
 }
+
+/// The sled tree holding derived data (never the log itself).
+const DERIVED_TREE: &str = "derived";
 
 /// The file whose exclusive lock says "this data directory is open".
 const LOCK_FILE: &str = "LOCK";
@@ -347,6 +353,27 @@ impl Reader {
         Ok(out)
     }
 
+    fn read_at(&self, positions: &[Position]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::with_capacity(positions.len());
+        let mut page: Option<(u64, sled::IVec)> = None;
+        for &Position(p) in positions {
+            if p == 0 || p > self.head {
+                return Err(Self::missing(p));
+            }
+            let n = pages::page_of(p);
+            if page.as_ref().map(|(m, _)| *m) != Some(n) {
+                page = Some((n, self.tree.get(pages::key(n))?.ok_or_else(|| Self::missing(p))?));
+            }
+            let (_, bytes) = page.as_ref().expect("just set");
+            let (_, rec) = pages::split(n, bytes)?
+                .into_iter()
+                .find(|(q, _)| *q == p)
+                .ok_or_else(|| Self::missing(p))?;
+            out.push(codec::decode_at(Position(p), rec)?);
+        }
+        Ok(out)
+    }
+
     fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
         match self.tree.get(keys::id(id))? {
             None => Ok(None),
@@ -402,6 +429,16 @@ impl EventLog for SledLog {
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
         let versions = self.shared.versions.read().unwrap_or_else(|e| e.into_inner());
         Ok(versions.get(stream).copied().unwrap_or(0))
+    }
+
+    async fn read_at(&self, positions: &[Position]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader();
+        let positions = positions.to_vec();
+        blocking(move || r.read_at(&positions)).await
+    }
+
+    fn derived(&self) -> Arc<dyn crate::DerivedStore> {
+        self.derived.clone()
     }
 
     async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {

@@ -1,0 +1,98 @@
+//! Checkpointed snapshots equal a naive replay: with checkpoints present, after late
+//! events and retractions invalidate some of them, and after reopening the store.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use serde_json::json;
+use shiftlog_model::{Event, Timestamp};
+use shiftlog_projection::{compute, Projector};
+use shiftlog_store::{AppendRequest, EventLog, MemoryLog, Position, SledLog};
+use std::sync::Arc;
+
+async fn check(projector: &Projector, reference: &MemoryLog, days: &[u32]) {
+    let all = reference.read(Position(1), usize::MAX).await.unwrap();
+    let place = "x".parse().unwrap();
+    for &day in days {
+        let at: Timestamp = date(day).parse().unwrap();
+        let (state, known) = projector.state_at(&place, at).await.unwrap();
+        assert_eq!(known, all.len() as u64);
+        assert_eq!(compute(&state).0, compute(&naive(&all, at, known)).0, "at {at}");
+        assert_eq!(state, naive(&all, at, known), "the whole state at {at}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn checkpointed_snapshots_equal_a_naive_replay(
+        values in log_values(),
+        cut in 0.2f64..0.8,
+        days in prop::collection::vec(0u32..220, 1..5),
+        every in 1usize..6,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let reference = MemoryLog::new();
+            let split = ((values.len() as f64) * cut) as usize;
+            {
+                let sled: Arc<dyn EventLog> = Arc::new(SledLog::open(dir.path()).unwrap());
+                let projector = Projector::new(sled.clone()).with_checkpoint_every(every);
+                append_each(sled.as_ref(), &values[..split]).await;
+                append_each(&reference, &values[..split]).await;
+                check(&projector, &reference, &days).await;
+                // Checkpoints now exist; the rest of the log (late events, retractions)
+                // must invalidate the right ones.
+                check(&projector, &reference, &[219]).await;
+                append_each(sled.as_ref(), &values[split..]).await;
+                append_each(&reference, &values[split..]).await;
+                check(&projector, &reference, &days).await;
+            }
+            // Reopened: the derived data is still there and still right.
+            let sled: Arc<dyn EventLog> = Arc::new(SledLog::open(dir.path()).unwrap());
+            let projector = Projector::new(sled).with_checkpoint_every(every);
+            check(&projector, &reference, &days).await;
+            check(&projector, &reference, &[0, 100, 219]).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_late_event_invalidates_only_the_checkpoints_after_it() {
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let mut values =
+        vec![json!({"type": "place_registered", "id": "p", "occurred_at": date(0), "place": "x", "name": "X"})];
+    values.push(
+        json!({"type": "actor_joined", "id": "a", "occurred_at": date(0), "place": "x", "actor": "a", "kind": "group"}),
+    );
+    for day in 1..=40 {
+        values.push(json!({"type": "learning_recorded", "id": format!("l{day}"), "occurred_at": date(day), "place": "x", "text": "t"}));
+    }
+    let events: Vec<Event> = values.iter().map(|v| Event::from_json(v).unwrap()).collect();
+    log.append(AppendRequest::new(events)).await.unwrap();
+    let projector = Projector::new(log.clone()).with_checkpoint_every(10);
+    let place = "x".parse().unwrap();
+    projector.state_at(&place, date(40).parse().unwrap()).await.unwrap();
+    let before = projector.checkpoints(&place).await.unwrap();
+    assert_eq!(before.len(), 4, "one per 10 of the 42 events");
+    // Recorded now, happened on day 25: the checkpoints after day 25 go, the rest stay.
+    let late =
+        json!({"type": "learning_recorded", "id": "late", "occurred_at": date(25), "place": "x", "text": "late"});
+    log.append(AppendRequest::new(vec![Event::from_json(&late).unwrap()]))
+        .await
+        .unwrap();
+    let (state, _) = projector.state_at(&place, date(24).parse().unwrap()).await.unwrap();
+    assert_eq!(state.learning_records, 24);
+    let kept = projector.checkpoints(&place).await.unwrap();
+    let cutoff: Timestamp = date(25).parse().unwrap();
+    assert!(kept.iter().all(|(t, _)| *t < cutoff));
+    assert_eq!(
+        kept,
+        before.into_iter().filter(|(t, _)| *t < cutoff).collect::<Vec<_>>()
+    );
+    let (state, _) = projector.state_at(&place, date(40).parse().unwrap()).await.unwrap();
+    assert_eq!(state.learning_records, 41, "the late record counts");
+}
