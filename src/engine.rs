@@ -218,6 +218,27 @@ impl Engine {
         Ok(out)
     }
 
+    /// Actors active in more than one place at valid time `at`, each with its places: who
+    /// bridges places (a funder, a national body).
+    pub async fn bridges(
+        &self,
+        at: Timestamp,
+        known: KnownAt,
+    ) -> Result<BTreeMap<String, Vec<String>>, ProjectionError> {
+        let mut places_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in self.places().await? {
+            let state = match known {
+                KnownAt::Everything => self.projector.state_at(&p, at).await?.0,
+                k => self.history(&p, k).await?.state_at(at),
+            };
+            for (actor, _) in state.actors.iter().filter(|(_, s)| s.active) {
+                places_of.entry(actor.to_string()).or_default().push(p.to_string());
+            }
+        }
+        places_of.retain(|_, ps| ps.len() > 1);
+        Ok(places_of)
+    }
+
     /// The anomaly report of `place` (or of every place).
     pub async fn anomalies(
         &self,

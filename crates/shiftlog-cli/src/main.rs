@@ -60,6 +60,8 @@ enum Command {
     Evolve(project::EvolveArgs),
     /// One row of metrics per place at a date.
     Compare(project::CompareArgs),
+    /// Actors active in more than one place at a date, with their places.
+    Bridges(project::BridgesArgs),
     /// Events that made no sense at their moment (late recording), per place.
     Anomalies(project::AnomaliesArgs),
     /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
@@ -142,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => project::diff(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Bridges(args) => project::bridges(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
     }

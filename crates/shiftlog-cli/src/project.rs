@@ -287,7 +287,42 @@ pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<E
                 println!("{p},{}", csv_row(m));
             }
         }
-        Format::Text => print!("{}", metrics_table(&rows.into_iter().collect::<Vec<_>>())),
+        Format::Text => {
+            print!("{}", metrics_table(&rows.into_iter().collect::<Vec<_>>()));
+            let bridges = engine.bridges(a.at, a.known.known()).await?;
+            if !bridges.is_empty() {
+                println!();
+                println!("actors bridging places:");
+                for (actor, places) in &bridges {
+                    println!("  {actor}: {}", places.join(", "));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BridgesArgs {
+    /// The valid time.
+    #[arg(long)]
+    at: Timestamp,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// text or json.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) async fn bridges(engine: &Engine, a: BridgesArgs) -> anyhow::Result<ExitCode> {
+    let bridges = engine.bridges(a.at, a.known.known()).await?;
+    match a.format {
+        Format::Json | Format::Csv => println!("{}", serde_json::to_string_pretty(&bridges)?),
+        Format::Text => {
+            for (actor, places) in &bridges {
+                println!("{actor}: {}", places.join(", "));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

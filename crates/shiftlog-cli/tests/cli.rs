@@ -583,7 +583,12 @@ fn compare_and_anomalies_cover_every_place() {
     );
     let table = text(&run(dir.path(), &["compare", "--at", "2023-12-31"], None).stdout);
     assert!(table.lines().next().unwrap().starts_with("place"), "{table}");
-    assert_eq!(table.lines().count(), 4);
+    assert_eq!(
+        table.lines().take_while(|l| !l.is_empty()).count(),
+        4,
+        "a header and three places"
+    );
+    assert!(table.contains("actors bridging places:"), "{table}");
     let report = json_out(dir.path(), &["anomalies", "--format", "json"]);
     assert_eq!(report["leaving"][0]["event_id"], "leaving-r3");
     assert_eq!(report["power"][0]["kind"], "power_shortfall");
@@ -655,4 +660,22 @@ fn diff_and_export_through_the_cli() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn bridges_show_actors_in_several_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = &conformance()["cases"][6];
+    assert_eq!(case["name"], "one funder, two places");
+    assert!(
+        run(dir.path(), &["append"], Some(&ndjson(case["log"].as_array().unwrap())))
+            .status
+            .success()
+    );
+    let before = json_out(dir.path(), &["bridges", "--at", "2023-03-01", "--format", "json"]);
+    assert_eq!(before, json!({"trust-fund": ["eastmere", "northbrook"]}));
+    let after = json_out(dir.path(), &["bridges", "--at", "2023-06-01", "--format", "json"]);
+    assert_eq!(after, json!({}), "the funder left eastmere in May");
+    let table = text(&run(dir.path(), &["compare", "--at", "2023-03-01"], None).stdout);
+    assert!(table.contains("trust-fund: eastmere, northbrook"), "{table}");
 }
