@@ -60,7 +60,13 @@ pub async fn histories(
         KnownAt::Position(k) => k.min(head),
         KnownAt::Time(r) => last_recorded_by(log, r, head).await?,
     };
+    // Sized from the streams' versions: growing vectors of large events by doubling cost
+    // more than the fold.
     let mut by_place: std::collections::BTreeMap<PlaceId, Vec<(Position, Event)>> = Default::default();
+    for p in log.places().await? {
+        let n = log.version(&Stream::Place(p.clone())).await?;
+        by_place.insert(p, Vec::with_capacity(n as usize));
+    }
     let mut unplaced = Vec::new();
     let mut from = Position(1);
     while from.0 <= limit {
@@ -75,6 +81,8 @@ pub async fn histories(
         }
     }
     let redacted = redactions(unplaced);
+    // A place none of whose events are known in this view is not in it.
+    by_place.retain(|_, events| !events.is_empty());
     Ok(by_place
         .into_iter()
         .map(|(p, evs)| (p.clone(), build(p, limit, evs, &redacted)))
