@@ -254,10 +254,19 @@ pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<Exi
     match a.format {
         Format::Json => println!("{}", serde_json::to_string(&series)?),
         Format::Csv | Format::Text => {
-            println!("place,at,{}", CSV_COLUMNS.join(","));
+            println!(
+                "place,at,{},sessions_in_period,absent_voices_in_period",
+                CSV_COLUMNS.join(",")
+            );
             for (p, steps) in &series {
                 for s in steps {
-                    println!("{p},{},{}", s.at, csv_row(&s.metrics));
+                    println!(
+                        "{p},{},{},{},{}",
+                        s.at,
+                        csv_row(&s.metrics),
+                        s.period.sessions,
+                        s.period.absent_voices
+                    );
                 }
             }
         }

@@ -171,6 +171,18 @@ pub struct Step {
     pub at: Timestamp,
     /// The metrics at that date.
     pub metrics: Metrics,
+    /// What happened within the step's period: after the previous step (for the first
+    /// step, since the beginning) and up to `at`.
+    pub period: Period,
+}
+
+/// Counts within one evolution step's period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Period {
+    /// Sessions held in the period.
+    pub sessions: u64,
+    /// Distinct voices recorded as absent in the period.
+    pub absent_voices: usize,
 }
 
 impl PlaceHistory {
@@ -226,12 +238,22 @@ impl PlaceHistory {
         steps
             .iter()
             .map(|&at| {
+                let (mut sessions, mut voices) = (0, BTreeSet::new());
                 while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
+                    if let EventBody::SessionHeld { absent_voices, .. } = &e.body {
+                        sessions += 1;
+                        voices.extend(absent_voices.iter());
+                    }
                     state.apply(e, *p);
                 }
+                let period = Period {
+                    sessions,
+                    absent_voices: voices.len(),
+                };
                 Step {
                     at,
                     metrics: compute_metrics(&state),
+                    period,
                 }
             })
             .collect()

@@ -93,3 +93,39 @@ async fn leaving_shows_up_as_left() {
     let back = h.diff("2023-03-10".parse().unwrap(), "2023-04-02".parse().unwrap());
     assert_eq!(back.joined, ["tenants"]);
 }
+
+#[tokio::test]
+async fn evolution_steps_count_what_happened_in_their_period() {
+    let log = MemoryLog::new();
+    let input = r#"
+{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+{"type":"actor_joined","id":"a","occurred_at":"2023-01-01","place":"x","actor":"a","kind":"group"}
+{"type":"session_held","id":"s1","occurred_at":"2023-01-10","place":"x","session":"s1","participants":["a"],"absent_voices":["young carers","tenants"]}
+{"type":"session_held","id":"s2","occurred_at":"2023-01-20","place":"x","session":"s2","participants":["a"],"absent_voices":["young carers"]}
+{"type":"session_held","id":"s3","occurred_at":"2023-03-05","place":"x","session":"s3","participants":["a"],"absent_voices":["young carers"]}
+"#;
+    let events = shiftlog_model::parse_input(input)
+        .events
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    log.append(AppendRequest::new(events)).await.unwrap();
+    let h = history(&log, &"x".parse().unwrap(), KnownAt::Everything).await.unwrap();
+    let steps = shiftlog_projection::steps(
+        shiftlog_projection::Every::Month,
+        "2023-01-01".parse().unwrap(),
+        "2023-03-31".parse().unwrap(),
+    );
+    let periods: Vec<_> = h
+        .evolve(&steps)
+        .iter()
+        .map(|s| (s.period.sessions, s.period.absent_voices))
+        .collect();
+    assert_eq!(periods, [(2, 2), (0, 0), (1, 1)]);
+    let cumulative: Vec<_> = h
+        .evolve(&steps)
+        .iter()
+        .map(|s| (s.metrics.sessions, s.metrics.absent_voices))
+        .collect();
+    assert_eq!(cumulative, [(2, 2), (2, 2), (3, 2)]);
+}
