@@ -9,45 +9,23 @@
 //! `--quick` (or `SHIFTLOG_BENCH_QUICK=1`) shrinks both to check that the bench runs
 //! (CI runs it so), using the committed example log instead of generating one.
 
+mod common;
+
 use shiftlog::{parse_input, AppendRequest, Durability, Engine, Event, NdjsonReader, SledOptions};
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn input(quick: bool) -> PathBuf {
-    if let Ok(p) = std::env::var("SHIFTLOG_BENCH_INPUT") {
-        return PathBuf::from(p);
-    }
-    if quick {
-        // Quick mode only checks that the bench runs: the committed example will do.
-        return PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/generated-inquiry.ndjson");
-    }
-    let events = "200000";
-    let gen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/gen_inquiry.py");
-    let out = std::env::temp_dir().join(format!("shiftlog-bench-{events}.ndjson"));
-    if !out.exists() {
-        let status = std::process::Command::new("python3")
-            .arg(&gen)
-            .args(["--places", "20", "--actors", "150", "--events", events])
-            .stdout(std::fs::File::create(&out).expect("create bench input"))
-            .status()
-            .expect("run python3 (or set SHIFTLOG_BENCH_INPUT)");
-        assert!(status.success(), "generator failed: {}", gen.display());
-    }
-    out
-}
-
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some();
+    let quick = common::quick();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let path = input(quick);
+        let path = common::input(quick);
         let size = std::fs::metadata(&path).unwrap().len();
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();

@@ -6,43 +6,23 @@
 //! then again), and a comparison of all places. Each figure includes opening the store,
 //! as a command would. `--quick` runs it on the small committed example instead.
 
+mod common;
+
 use shiftlog::{Engine, Every, KnownAt, NdjsonReader, PlaceId};
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn input(quick: bool) -> PathBuf {
-    if let Ok(p) = std::env::var("SHIFTLOG_BENCH_INPUT") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if quick {
-        return root.join("examples/data/generated-inquiry.ndjson");
-    }
-    let out = std::env::temp_dir().join("shiftlog-bench-200000.ndjson");
-    if !out.exists() {
-        let status = std::process::Command::new("python3")
-            .arg(root.join("../shared/datasets/gen_inquiry.py"))
-            .args(["--places", "20", "--actors", "150", "--events", "200000"])
-            .stdout(std::fs::File::create(&out).unwrap())
-            .status()
-            .expect("run python3 (or set SHIFTLOG_BENCH_INPUT)");
-        assert!(status.success());
-    }
-    out
-}
-
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some();
+    let quick = common::quick();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let path = input(quick);
+        let path = common::input(quick);
         let dir = tempfile::tempdir().unwrap();
         {
             let engine = Engine::open(dir.path()).unwrap();

@@ -321,7 +321,6 @@ impl Reader {
         if limit == 0 {
             return Ok(out);
         }
-        // Consecutive events of a stream often share a page: keep the last one read.
         let mut page: Option<(u64, sled::IVec)> = None;
         for item in self.tree.scan_prefix(keys::chunk_prefix(stream)) {
             let (_, v) = item?;
@@ -334,17 +333,7 @@ impl Reader {
                 if p < from.0 {
                     continue;
                 }
-                let n = pages::page_of(p);
-                if page.as_ref().map(|(m, _)| *m) != Some(n) {
-                    let bytes = self.tree.get(pages::key(n))?.ok_or_else(|| Self::missing(p))?;
-                    page = Some((n, bytes));
-                }
-                let (_, bytes) = page.as_ref().expect("just set");
-                let (_, rec) = pages::split(n, bytes)?
-                    .into_iter()
-                    .find(|(q, _)| *q == p)
-                    .ok_or_else(|| Self::missing(p))?;
-                out.push(codec::decode_at(Position(p), rec)?);
+                out.push(self.record_via(&mut page, p)?);
                 if out.len() == limit {
                     return Ok(out);
                 }
@@ -360,18 +349,23 @@ impl Reader {
             if p == 0 || p > self.head {
                 return Err(Self::missing(p));
             }
-            let n = pages::page_of(p);
-            if page.as_ref().map(|(m, _)| *m) != Some(n) {
-                page = Some((n, self.tree.get(pages::key(n))?.ok_or_else(|| Self::missing(p))?));
-            }
-            let (_, bytes) = page.as_ref().expect("just set");
-            let (_, rec) = pages::split(n, bytes)?
-                .into_iter()
-                .find(|(q, _)| *q == p)
-                .ok_or_else(|| Self::missing(p))?;
-            out.push(codec::decode_at(Position(p), rec)?);
+            out.push(self.record_via(&mut page, p)?);
         }
         Ok(out)
+    }
+
+    /// The record at `p`, through a one-page cache: consecutive reads often share a page.
+    fn record_via(&self, page: &mut Option<(u64, sled::IVec)>, p: u64) -> Result<RecordedEvent, StoreError> {
+        let n = pages::page_of(p);
+        if page.as_ref().map(|(m, _)| *m) != Some(n) {
+            *page = Some((n, self.tree.get(pages::key(n))?.ok_or_else(|| Self::missing(p))?));
+        }
+        let (_, bytes) = page.as_ref().expect("just set");
+        let (_, rec) = pages::split(n, bytes)?
+            .into_iter()
+            .find(|(q, _)| *q == p)
+            .ok_or_else(|| Self::missing(p))?;
+        codec::decode_at(Position(p), rec)
     }
 
     fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {

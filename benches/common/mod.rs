@@ -1,0 +1,33 @@
+//! What the bench binaries share: where their input log comes from.
+
+use std::path::PathBuf;
+
+/// `$SHIFTLOG_BENCH_INPUT`; else, in quick mode, the committed example log; else the log
+/// of `gen_inquiry.py --places 20 --actors 150 --events 200000`, generated once into the
+/// temporary directory.
+pub fn input(quick: bool) -> PathBuf {
+    if let Ok(p) = std::env::var("SHIFTLOG_BENCH_INPUT") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if quick {
+        return root.join("examples/data/generated-inquiry.ndjson");
+    }
+    let out = std::env::temp_dir().join("shiftlog-bench-200000.ndjson");
+    if !out.exists() {
+        let gen = root.join("../shared/datasets/gen_inquiry.py");
+        let status = std::process::Command::new("python3")
+            .arg(&gen)
+            .args(["--places", "20", "--actors", "150", "--events", "200000"])
+            .stdout(std::fs::File::create(&out).expect("create bench input"))
+            .status()
+            .expect("run python3 (or set SHIFTLOG_BENCH_INPUT)");
+        assert!(status.success(), "generator failed: {}", gen.display());
+    }
+    out
+}
+
+/// Whether `--quick` (or `SHIFTLOG_BENCH_QUICK`) asks only to check that the bench runs.
+pub fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some()
+}
