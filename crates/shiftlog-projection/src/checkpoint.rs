@@ -3,7 +3,9 @@
 //! Beside the log (in its [`DerivedStore`]), per place:
 //! - `p1/hw/<place>`: the log position up to which the place's events have been indexed;
 //! - `p1/ti/<place>\0<occurred_at><position>`: a valid-time index of the place's events
-//!   (retracted ones and retractions left out), as known at the high-water position;
+//!   (retractions left out), as known at the high-water position; the value is empty, or
+//!   the position of the retraction that took the event back;
+//! - `p1/rx/<place>\0<position>`: the place's retractions, with their targets' keys;
 //! - `p1/cp/<place>\0<occurred_at><position>`: checkpoints, the folded state after every
 //!   event up to that key, written every [`Projector::checkpoint_every`] events as folds
 //!   pass by.
@@ -15,11 +17,13 @@
 //! between it and T. Derived data can be lost or cleared at any time: everything here is
 //! rebuilt from the log.
 //!
-//! This serves views of everything recorded. A view "as known at" a point before the
-//! high-water position folds the place's history from the start ([`crate::history`]).
+//! A view "as known at" position K may start from a checkpoint that folded nothing past K
+//! and that no retraction recorded after K (and before the checkpoint was written) reaches
+//! back before; from there it folds the indexed events at positions up to K that were not
+//! yet retracted at K.
 
 use crate::fold::PlaceState;
-use crate::query::{history, KnownAt};
+use crate::query::{last_recorded_by, KnownAt};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
 use shiftlog_model::{ActorId, EventBody, PlaceId, Timestamp};
@@ -30,9 +34,10 @@ use std::sync::Arc;
 const HW: &[u8] = b"p1/hw/";
 const TI: &[u8] = b"p1/ti/";
 const CP: &[u8] = b"p1/cp/";
+const RX: &[u8] = b"p1/rx/";
 
 /// The format of a stored checkpoint; any other is ignored (and rebuilt).
-const CHECKPOINT_FORMAT: u8 = 1;
+const CHECKPOINT_FORMAT: u8 = 2;
 
 /// Where an event sits in valid-time order: occurred_at (12 bytes), then position.
 type TimeKey = [u8; 20];
@@ -74,20 +79,36 @@ fn place_end(prefix: &[u8], place: &PlaceId) -> Vec<u8> {
     k
 }
 
-fn encode(state: &PlaceState) -> Vec<u8> {
+/// A checkpoint's header: the largest position it folded, and the high-water position
+/// it was written at.
+#[derive(Debug, Clone, Copy)]
+struct CheckpointHead {
+    max_position: u64,
+    written_at: u64,
+}
+
+fn encode(head: CheckpointHead, state: &PlaceState) -> Vec<u8> {
     let mut out = vec![CHECKPOINT_FORMAT];
+    out.extend_from_slice(&head.max_position.to_be_bytes());
+    out.extend_from_slice(&head.written_at.to_be_bytes());
     out.extend(bincode::serde::encode_to_vec(state, bincode::config::standard()).expect("states always encode"));
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<PlaceState> {
-    let (&format, rest) = bytes.split_first()?;
-    if format != CHECKPOINT_FORMAT {
+fn decode_head(bytes: &[u8]) -> Option<CheckpointHead> {
+    if bytes.len() < 17 || bytes[0] != CHECKPOINT_FORMAT {
         return None;
     }
-    bincode::serde::decode_from_slice(rest, bincode::config::standard())
-        .ok()
-        .map(|(s, _)| s)
+    Some(CheckpointHead {
+        max_position: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
+        written_at: u64::from_be_bytes(bytes[9..17].try_into().ok()?),
+    })
+}
+
+fn decode(bytes: &[u8]) -> Option<(CheckpointHead, PlaceState)> {
+    let head = decode_head(bytes)?;
+    let (state, _) = bincode::serde::decode_from_slice(&bytes[17..], bincode::config::standard()).ok()?;
+    Some((head, state))
 }
 
 /// Checkpointed projections over one log.
@@ -159,7 +180,8 @@ impl Projector {
                     EventBody::EventRetracted { target, .. } => match self.log.event(target).await? {
                         Some(t) => {
                             let k = time_key(t.event.occurred_at, t.position.0);
-                            batch.remove(place_key(TI, place, Some(&k)));
+                            batch.put(place_key(TI, place, Some(&k)), r.position.0.to_be_bytes().to_vec());
+                            batch.put(place_key(RX, place, Some(&r.position.0.to_be_bytes())), k.to_vec());
                             k
                         }
                         None => continue,
@@ -189,54 +211,106 @@ impl Projector {
         Ok(head)
     }
 
-    /// The place's state at valid time `at` from the nearest checkpoint, and the log
-    /// position it reflects.
+    /// The place's state at valid time `at` as known now, from the nearest checkpoint,
+    /// and the log position it reflects.
     pub async fn state_at(&self, place: &PlaceId, at: Timestamp) -> Result<(PlaceState, u64), ProjectionError> {
+        self.state_known(place, at, KnownAt::Everything).await
+    }
+
+    /// The place's state at valid time `at` as known at `known`, from the nearest usable
+    /// checkpoint, and the log position it reflects.
+    pub async fn state_known(
+        &self,
+        place: &PlaceId,
+        at: Timestamp,
+        known: KnownAt,
+    ) -> Result<(PlaceState, u64), ProjectionError> {
         let _guard = self.lock.lock().await;
         self.known_place(place).await?;
-        let known = self.catch_up(place).await?;
+        let hw = self.catch_up(place).await?;
+        let k = match known {
+            KnownAt::Everything => hw,
+            KnownAt::Position(k) => k.min(hw),
+            KnownAt::Time(r) => last_recorded_by(self.log.as_ref(), r, hw).await?,
+        };
+        let everything = k == hw;
         let upto = time_key(at, u64::MAX);
         let mut state = PlaceState::default();
+        let mut max_position = 0;
         let mut start = place_key(TI, place, None);
-        if let Some((k, v)) = self
+        let checkpoints = self
             .derived
-            .last_in(&place_key(CP, place, None), &place_key(CP, place, Some(&upto)))?
-        {
-            if let Some(s) = decode(&v) {
+            .range(&place_key(CP, place, None), &place_key(CP, place, Some(&upto)))?;
+        for (key, value) in checkpoints.iter().rev() {
+            let Some(head) = decode_head(value) else { continue };
+            let kc = &key[key.len() - 20..];
+            if !everything && !self.usable(place, head, kc, k)? {
+                continue;
+            }
+            if let Some((head, s)) = decode(value) {
                 state = s;
+                max_position = head.max_position;
                 // Continue just after the checkpoint's event.
-                start = place_key(TI, place, Some(&k[k.len() - 20..]));
+                start = place_key(TI, place, Some(kc));
                 start.push(0);
+                break;
             }
         }
         let entries = self.derived.range(&start, &place_key(TI, place, Some(&upto)))?;
+        let mut folded = Vec::with_capacity(entries.len());
+        for (key, value) in &entries {
+            let (_, p) = parse_time_key(key).ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
+            let retracted_at = (value.len() == 8).then(|| u64::from_be_bytes(value[..8].try_into().expect("8 bytes")));
+            if p <= k && retracted_at.is_none_or(|r| r > k) {
+                folded.push(Position(p));
+            }
+        }
         let mut since_checkpoint = 0;
-        for chunk in entries.chunks(4096) {
-            let positions: Vec<Position> = chunk
-                .iter()
-                .map(|(k, _)| parse_time_key(k).map(|(_, p)| Position(p)))
-                .collect::<Option<_>>()
-                .ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
-            for r in self.log.read_at(&positions).await? {
+        for chunk in folded.chunks(4096) {
+            for r in self.log.read_at(chunk).await? {
                 state.apply(&r.event, r.position);
+                max_position = max_position.max(r.position.0);
                 since_checkpoint += 1;
-                if since_checkpoint == self.every {
+                // Checkpoints are written only by folds of everything recorded.
+                if everything && since_checkpoint == self.every {
                     since_checkpoint = 0;
                     let mut b = DerivedBatch::default();
-                    let k = time_key(r.event.occurred_at, r.position.0);
-                    b.put(place_key(CP, place, Some(&k)), encode(&state));
+                    let key = time_key(r.event.occurred_at, r.position.0);
+                    let head = CheckpointHead {
+                        max_position,
+                        written_at: hw,
+                    };
+                    b.put(place_key(CP, place, Some(&key)), encode(head, &state));
                     self.derived.apply(b)?;
                 }
             }
         }
-        Ok((state, known))
+        Ok((state, k))
+    }
+
+    /// Whether a checkpoint at `kc` can start a view as known at `k`: it folded nothing
+    /// past `k`, and no retraction recorded after `k` (up to when it was written) took
+    /// back an event at or before it. Later retractions and late events removed any
+    /// checkpoint they reached back before.
+    fn usable(&self, place: &PlaceId, head: CheckpointHead, kc: &[u8], k: u64) -> Result<bool, ProjectionError> {
+        if head.max_position > k {
+            return Ok(false);
+        }
+        let from = place_key(RX, place, Some(&(k + 1).to_be_bytes()));
+        let to = place_key(RX, place, Some(&head.written_at.saturating_add(1).to_be_bytes()));
+        if from >= to {
+            return Ok(true);
+        }
+        Ok(self
+            .derived
+            .range(&from, &to)?
+            .iter()
+            .all(|(_, target)| target.as_slice() > kc))
     }
 
     /// The snapshot of `place` at `at`, as known now (everything recorded).
     pub async fn snapshot(&self, place: &PlaceId, at: Timestamp) -> Result<Snapshot, ProjectionError> {
-        let (state, known) = self.state_at(place, at).await?;
-        let redacted = self.redacted().await?;
-        Ok(Snapshot::new(place, at, known, &state, &redacted))
+        self.snapshot_known(place, at, KnownAt::Everything).await
     }
 
     /// The metrics of `place` at `at`, as known now, without per-actor centralities.
@@ -258,14 +332,15 @@ impl Projector {
         Ok(())
     }
 
-    async fn redacted(&self) -> Result<BTreeSet<ActorId>, ProjectionError> {
+    /// Actors redacted by events at positions up to `k`.
+    async fn redacted(&self, k: u64) -> Result<BTreeSet<ActorId>, ProjectionError> {
         let mut out = BTreeSet::new();
         let mut from = Position(1);
         loop {
             let page = self.log.read_stream(&Stream::Unplaced, from, 10_000).await?;
             let Some(last) = page.last() else { break };
             from = Position(last.position.0 + 1);
-            for r in &page {
+            for r in page.iter().filter(|r| r.position.0 <= k) {
                 if let EventBody::ActorRedacted { actor, .. } = &r.event.body {
                     out.insert(actor.clone());
                 }
@@ -274,17 +349,15 @@ impl Projector {
         Ok(out)
     }
 
-    /// The snapshot at `at` as known at `known`: from checkpoints for everything recorded,
-    /// by a full fold for an earlier view.
+    /// The snapshot at `at` as known at `known`, from the nearest usable checkpoint.
     pub async fn snapshot_known(
         &self,
         place: &PlaceId,
         at: Timestamp,
         known: KnownAt,
     ) -> Result<Snapshot, ProjectionError> {
-        match known {
-            KnownAt::Everything => self.snapshot(place, at).await,
-            k => Ok(history(self.log.as_ref(), place, k).await?.snapshot(at)),
-        }
+        let (state, k) = self.state_known(place, at, known).await?;
+        let redacted = self.redacted(k).await?;
+        Ok(Snapshot::new(place, at, k, &state, &redacted))
     }
 }

@@ -7,7 +7,7 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::json;
 use shiftlog_model::{Event, Timestamp};
-use shiftlog_projection::{compute, Projector};
+use shiftlog_projection::{compute, KnownAt, Projector};
 use shiftlog_store::{AppendRequest, EventLog, MemoryLog, Position, SledLog};
 use std::sync::Arc;
 
@@ -20,6 +20,18 @@ async fn check(projector: &Projector, reference: &MemoryLog, days: &[u32]) {
         assert_eq!(known, all.len() as u64);
         assert_eq!(compute(&state).0, compute(&naive(&all, at, known)).0, "at {at}");
         assert_eq!(state, naive(&all, at, known), "the whole state at {at}");
+        // Earlier views of the log, from whatever checkpoints they may use.
+        for k in [
+            1,
+            all.len() as u64 / 3,
+            all.len() as u64 / 2,
+            all.len() as u64 - 1,
+            all.len() as u64 * 9 / 10,
+        ] {
+            let (state, got) = projector.state_known(&place, at, KnownAt::Position(k)).await.unwrap();
+            assert_eq!(got, k);
+            assert_eq!(state, naive(&all, at, k), "at {at} as known at {k}");
+        }
     }
 }
 
