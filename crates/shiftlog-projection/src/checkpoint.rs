@@ -1,12 +1,12 @@
 //! Answering "at T" without replaying a place's history from the start.
 //!
 //! Beside the log (in its [`DerivedStore`]), per place:
-//! - `p1/hw/<place>`: the log position up to which the place's events have been indexed;
-//! - `p1/ti/<place>\0<occurred_at><position>`: a valid-time index of the place's events
+//! - `p2/hw/<place>`: the log position up to which the place's events have been indexed;
+//! - `p2/ti/<place>\0<occurred_at><position>`: a valid-time index of the place's events
 //!   (retractions left out), as known at the high-water position; the value is empty, or
 //!   the position of the retraction that took the event back;
-//! - `p1/rx/<place>\0<position>`: the place's retractions, with their targets' keys;
-//! - `p1/cp/<place>\0<occurred_at><position>`: checkpoints, the folded state after every
+//! - `p2/rx/<place>\0<position>`: the place's retractions, with their targets' keys;
+//! - `p2/cp/<place>\0<occurred_at><position>`: checkpoints, the folded state after every
 //!   event up to that key, written every [`Projector::checkpoint_every`] events as folds
 //!   pass by.
 //!
@@ -31,10 +31,12 @@ use shiftlog_store::{DerivedBatch, DerivedStore, EventLog, Position, Stream};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-const HW: &[u8] = b"p1/hw/";
-const TI: &[u8] = b"p1/ti/";
-const CP: &[u8] = b"p1/cp/";
-const RX: &[u8] = b"p1/rx/";
+// The prefix names the layout of this derived data: a change of meaning takes a new one,
+// so data written by an older build is ignored and rebuilt rather than misread.
+const HW: &[u8] = b"p2/hw/";
+const TI: &[u8] = b"p2/ti/";
+const CP: &[u8] = b"p2/cp/";
+const RX: &[u8] = b"p2/rx/";
 
 /// The format of a stored checkpoint; any other is ignored (and rebuilt).
 const CHECKPOINT_FORMAT: u8 = 2;
