@@ -199,7 +199,7 @@ impl Engine {
         to: Timestamp,
         known: KnownAt,
     ) -> Result<Diff, ProjectionError> {
-        Ok(self.history(place, known).await?.diff(from, to))
+        self.projector.diff(place, from, to, known).await
     }
 
     /// Every place's metrics at valid time `at`.

@@ -290,6 +290,39 @@ impl Projector {
         Ok((state, k))
     }
 
+    /// What changed in `place` between `from` and `to` as known at `known`: both states
+    /// from checkpoints, the events in between from the valid-time index.
+    pub async fn diff(
+        &self,
+        place: &PlaceId,
+        from: Timestamp,
+        to: Timestamp,
+        known: KnownAt,
+    ) -> Result<crate::Diff, ProjectionError> {
+        let (a, k) = self.state_known(place, from, known).await?;
+        let (b, _) = self.state_known(place, to, KnownAt::Position(k)).await?;
+        let lo = place_key(TI, place, Some(&time_key(from, u64::MAX)));
+        let hi = place_key(TI, place, Some(&time_key(to, u64::MAX)));
+        let mut positions = Vec::new();
+        for (key, value) in self.derived.range(&lo, &hi)? {
+            let (_, p) = parse_time_key(&key).ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
+            let retracted_at = (value.len() == 8).then(|| u64::from_be_bytes(value[..8].try_into().expect("8 bytes")));
+            if p <= k && retracted_at.is_none_or(|r| r > k) {
+                positions.push(Position(p));
+            }
+        }
+        let between = self.log.read_at(&positions).await?;
+        Ok(crate::diff::diff_states(
+            place,
+            from,
+            to,
+            k,
+            &a,
+            &b,
+            between.iter().map(|r| &r.event),
+        ))
+    }
+
     /// Whether a checkpoint at `kc` can start a view as known at `k`: it folded nothing
     /// past `k`, and no retraction recorded after `k` (up to when it was written) took
     /// back an event at or before it. Later retractions and late events removed any

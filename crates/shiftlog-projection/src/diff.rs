@@ -107,121 +107,144 @@ fn view(k: &crate::fold::RelationshipKey, r: &crate::fold::RelationshipState) ->
 impl PlaceHistory {
     /// What changed between valid times `from` and `to`.
     pub fn diff(&self, from: Timestamp, to: Timestamp) -> Diff {
-        let (a, b) = (self.state_at(from), self.state_at(to));
-        let active = |s: &PlaceState| -> BTreeSet<String> {
-            s.actors
-                .iter()
-                .filter(|(_, st)| st.active)
-                .map(|(x, _)| x.to_string())
-                .collect()
-        };
-        let (aa, ba) = (active(&a), active(&b));
-        let mut d = Diff {
-            place: self.place().to_string(),
-            from,
-            to,
-            known_at_position: self.known_at_position(),
-            joined: ba.difference(&aa).cloned().collect(),
-            left: aa.difference(&ba).cloned().collect(),
-            formed: b
-                .relationships
-                .iter()
-                .filter(|(k, _)| !a.relationships.contains_key(*k))
-                .map(|(k, r)| view(k, r))
-                .collect(),
-            ended: a
-                .relationships
-                .iter()
-                .filter(|(k, _)| !b.relationships.contains_key(*k))
-                .map(|(k, r)| view(k, r))
-                .collect(),
-            strengthened: Vec::new(),
-            weakened: Vec::new(),
-            power_changes: BTreeMap::new(),
-            power_shifts: Vec::new(),
-            metric_deltas: BTreeMap::new(),
-        };
-        for (k, rb) in &b.relationships {
-            if let Some(ra) = a.relationships.get(k) {
-                let change = StrengthChange {
-                    from: k.0.to_string(),
-                    to: k.1.to_string(),
-                    kind: k.2.clone(),
-                    before: ra.strength,
-                    after: rb.strength,
-                };
-                if rb.strength > ra.strength {
-                    d.strengthened.push(change);
-                } else if rb.strength < ra.strength {
-                    d.weakened.push(change);
-                }
-            }
-        }
-        let (ha, hb) = (holdings(&a), holdings(&b));
-        let domains: BTreeSet<&String> = ha.keys().chain(hb.keys()).collect();
-        for dom in domains {
-            let empty = BTreeMap::new();
-            let (xa, xb) = (ha.get(dom).unwrap_or(&empty), hb.get(dom).unwrap_or(&empty));
-            let actors: BTreeSet<&String> = xa.keys().chain(xb.keys()).collect();
-            let changes: Vec<HoldingChange> = actors
-                .into_iter()
-                .map(|x| HoldingChange {
-                    actor: x.clone(),
-                    before: xa.get(x).copied().unwrap_or(0.0),
-                    after: xb.get(x).copied().unwrap_or(0.0),
-                })
-                .filter(|c| c.before != c.after)
-                .collect();
-            if !changes.is_empty() {
-                d.power_changes.insert(dom.clone(), changes);
-            }
-        }
-        d.power_shifts = self
+        let between = self
             .events()
             .filter(|(_, e)| e.occurred_at > from && e.occurred_at <= to)
-            .filter_map(|(_, e)| match &e.body {
-                EventBody::PowerShifted {
-                    domain,
-                    amount,
-                    from,
-                    to,
-                    ..
-                } => Some(ShiftView {
-                    occurred_at: e.occurred_at,
-                    domain: domain.clone(),
-                    from: from.as_ref().map(|x| x.to_string()),
-                    to: to.as_ref().map(|x| x.to_string()),
-                    amount: *amount,
-                }),
-                _ => None,
-            })
-            .collect();
-        let (ma, mb) = (compute_metrics(&a), compute_metrics(&b));
-        let pairs = [
-            ("actors", ma.actors as f64, mb.actors as f64),
-            (
-                "connected_actors",
-                ma.connected_actors as f64,
-                mb.connected_actors as f64,
-            ),
-            ("relationships", ma.relationships as f64, mb.relationships as f64),
-            ("density", ma.density, mb.density),
-            ("components", ma.components as f64, mb.components as f64),
-            ("max_degree", ma.max_degree as f64, mb.max_degree as f64),
-            ("reciprocity", ma.reciprocity, mb.reciprocity),
-            ("sessions", ma.sessions as f64, mb.sessions as f64),
-            ("absent_voices", ma.absent_voices as f64, mb.absent_voices as f64),
-            ("anomalies", ma.anomalies as f64, mb.anomalies as f64),
-        ];
-        for (k, x, y) in pairs {
-            d.metric_deltas.insert(k.to_string(), y - x);
-        }
-        let gini_domains: BTreeSet<&String> = ma.power_gini.keys().chain(mb.power_gini.keys()).collect();
-        for g in gini_domains {
-            let x = ma.power_gini.get(g).copied().unwrap_or(0.0);
-            let y = mb.power_gini.get(g).copied().unwrap_or(0.0);
-            d.metric_deltas.insert(format!("power_gini.{g}"), y - x);
-        }
-        d
+            .map(|(_, e)| e);
+        diff_states(
+            self.place(),
+            from,
+            to,
+            self.known_at_position(),
+            &self.state_at(from),
+            &self.state_at(to),
+            between,
+        )
     }
+}
+
+/// The difference between two states of one place: `a` at `from`, `b` at `to`, and the
+/// (non-retracted) events that occurred in between, in fold order.
+pub(crate) fn diff_states<'e>(
+    place: &shiftlog_model::PlaceId,
+    from: Timestamp,
+    to: Timestamp,
+    known_at_position: u64,
+    a: &PlaceState,
+    b: &PlaceState,
+    between: impl Iterator<Item = &'e shiftlog_model::Event>,
+) -> Diff {
+    let active = |s: &PlaceState| -> BTreeSet<String> {
+        s.actors
+            .iter()
+            .filter(|(_, st)| st.active)
+            .map(|(x, _)| x.to_string())
+            .collect()
+    };
+    let (aa, ba) = (active(&a), active(&b));
+    let mut d = Diff {
+        place: place.to_string(),
+        from,
+        to,
+        known_at_position,
+        joined: ba.difference(&aa).cloned().collect(),
+        left: aa.difference(&ba).cloned().collect(),
+        formed: b
+            .relationships
+            .iter()
+            .filter(|(k, _)| !a.relationships.contains_key(*k))
+            .map(|(k, r)| view(k, r))
+            .collect(),
+        ended: a
+            .relationships
+            .iter()
+            .filter(|(k, _)| !b.relationships.contains_key(*k))
+            .map(|(k, r)| view(k, r))
+            .collect(),
+        strengthened: Vec::new(),
+        weakened: Vec::new(),
+        power_changes: BTreeMap::new(),
+        power_shifts: Vec::new(),
+        metric_deltas: BTreeMap::new(),
+    };
+    for (k, rb) in &b.relationships {
+        if let Some(ra) = a.relationships.get(k) {
+            let change = StrengthChange {
+                from: k.0.to_string(),
+                to: k.1.to_string(),
+                kind: k.2.clone(),
+                before: ra.strength,
+                after: rb.strength,
+            };
+            if rb.strength > ra.strength {
+                d.strengthened.push(change);
+            } else if rb.strength < ra.strength {
+                d.weakened.push(change);
+            }
+        }
+    }
+    let (ha, hb) = (holdings(&a), holdings(&b));
+    let domains: BTreeSet<&String> = ha.keys().chain(hb.keys()).collect();
+    for dom in domains {
+        let empty = BTreeMap::new();
+        let (xa, xb) = (ha.get(dom).unwrap_or(&empty), hb.get(dom).unwrap_or(&empty));
+        let actors: BTreeSet<&String> = xa.keys().chain(xb.keys()).collect();
+        let changes: Vec<HoldingChange> = actors
+            .into_iter()
+            .map(|x| HoldingChange {
+                actor: x.clone(),
+                before: xa.get(x).copied().unwrap_or(0.0),
+                after: xb.get(x).copied().unwrap_or(0.0),
+            })
+            .filter(|c| c.before != c.after)
+            .collect();
+        if !changes.is_empty() {
+            d.power_changes.insert(dom.clone(), changes);
+        }
+    }
+    d.power_shifts = between
+        .filter_map(|e| match &e.body {
+            EventBody::PowerShifted {
+                domain,
+                amount,
+                from,
+                to,
+                ..
+            } => Some(ShiftView {
+                occurred_at: e.occurred_at,
+                domain: domain.clone(),
+                from: from.as_ref().map(|x| x.to_string()),
+                to: to.as_ref().map(|x| x.to_string()),
+                amount: *amount,
+            }),
+            _ => None,
+        })
+        .collect();
+    let (ma, mb) = (compute_metrics(&a), compute_metrics(&b));
+    let pairs = [
+        ("actors", ma.actors as f64, mb.actors as f64),
+        (
+            "connected_actors",
+            ma.connected_actors as f64,
+            mb.connected_actors as f64,
+        ),
+        ("relationships", ma.relationships as f64, mb.relationships as f64),
+        ("density", ma.density, mb.density),
+        ("components", ma.components as f64, mb.components as f64),
+        ("max_degree", ma.max_degree as f64, mb.max_degree as f64),
+        ("reciprocity", ma.reciprocity, mb.reciprocity),
+        ("sessions", ma.sessions as f64, mb.sessions as f64),
+        ("absent_voices", ma.absent_voices as f64, mb.absent_voices as f64),
+        ("anomalies", ma.anomalies as f64, mb.anomalies as f64),
+    ];
+    for (k, x, y) in pairs {
+        d.metric_deltas.insert(k.to_string(), y - x);
+    }
+    let gini_domains: BTreeSet<&String> = ma.power_gini.keys().chain(mb.power_gini.keys()).collect();
+    for g in gini_domains {
+        let x = ma.power_gini.get(g).copied().unwrap_or(0.0);
+        let y = mb.power_gini.get(g).copied().unwrap_or(0.0);
+        d.metric_deltas.insert(format!("power_gini.{g}"), y - x);
+    }
+    d
 }

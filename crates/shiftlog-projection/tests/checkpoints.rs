@@ -108,3 +108,61 @@ async fn a_late_event_invalidates_only_the_checkpoints_after_it() {
     let (state, _) = projector.state_at(&place, date(40).parse().unwrap()).await.unwrap();
     assert_eq!(state.learning_records, 41, "the late record counts");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn checkpointed_diffs_equal_diffs_of_full_folds(
+        values in log_values(),
+        (d1, d2) in (0u32..220, 0u32..220),
+        share in 0.3f64..=1.0,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+            append_each(log.as_ref(), &values).await;
+            let projector = Projector::new(log.clone()).with_checkpoint_every(2);
+            let place = "x".parse().unwrap();
+            let (from, to): (Timestamp, Timestamp) = (date(d1.min(d2)).parse().unwrap(), date(d1.max(d2)).parse().unwrap());
+            // Checkpoints first, so the diff has some to start from.
+            projector.state_at(&place, date(219).parse().unwrap()).await.unwrap();
+            let k = (log.head().0 as f64 * share) as u64;
+            for known in [KnownAt::Everything, KnownAt::Position(k)] {
+                let want = shiftlog_projection::history(log.as_ref(), &place, known).await.unwrap().diff(from, to);
+                let got = projector.diff(&place, from, to, known).await.unwrap();
+                assert_eq!(got, want, "diff {from} -> {to} known {known:?}");
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_retracted_power_shift_leaves_the_diff_once_the_retraction_is_known() {
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let input = r#"
+{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+{"type":"actor_joined","id":"a","occurred_at":"2023-01-01","place":"x","actor":"a","kind":"group","power":{"budget":1}}
+{"type":"actor_joined","id":"b","occurred_at":"2023-01-01","place":"x","actor":"b","kind":"group"}
+{"type":"power_shifted","id":"s","occurred_at":"2023-02-01","place":"x","from":"a","to":"b","domain":"budget","amount":0.5}
+{"type":"event_retracted","id":"r","occurred_at":"2023-03-01","target":"s","reason":"recorded in error"}
+"#;
+    let events = shiftlog_model::parse_input(input)
+        .events
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    log.append(AppendRequest::new(events)).await.unwrap();
+    let projector = Projector::new(log.clone()).with_checkpoint_every(1);
+    let place = "x".parse().unwrap();
+    let (from, to) = ("2023-01-15".parse().unwrap(), "2023-04-01".parse().unwrap());
+    let now = projector.diff(&place, from, to, KnownAt::Everything).await.unwrap();
+    assert!(now.power_shifts.is_empty() && now.power_changes.is_empty(), "{now:?}");
+    let then = projector.diff(&place, from, to, KnownAt::Position(4)).await.unwrap();
+    assert_eq!(
+        then.power_shifts.len(),
+        1,
+        "before the retraction was recorded, the shift counted"
+    );
+    assert_eq!(then.power_changes["budget"].len(), 2);
+}
