@@ -141,7 +141,7 @@ pub(crate) fn diff_states<'e>(
             .map(|(x, _)| x.to_string())
             .collect()
     };
-    let (aa, ba) = (active(&a), active(&b));
+    let (aa, ba) = (active(a), active(b));
     let mut d = Diff {
         place: place.to_string(),
         from,
@@ -183,7 +183,7 @@ pub(crate) fn diff_states<'e>(
             }
         }
     }
-    let (ha, hb) = (holdings(&a), holdings(&b));
+    let (ha, hb) = (holdings(a), holdings(b));
     let domains: BTreeSet<&String> = ha.keys().chain(hb.keys()).collect();
     for dom in domains {
         let empty = BTreeMap::new();
@@ -220,7 +220,7 @@ pub(crate) fn diff_states<'e>(
             _ => None,
         })
         .collect();
-    let (ma, mb) = (compute_metrics(&a), compute_metrics(&b));
+    let (ma, mb) = (compute_metrics(a), compute_metrics(b));
     let pairs = [
         ("actors", ma.actors as f64, mb.actors as f64),
         (
