@@ -204,16 +204,10 @@ impl Engine {
 
     /// Every place's metrics at valid time `at`.
     pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
-        if known != KnownAt::Everything {
-            let histories = projection::histories(self.log.as_ref(), known).await?;
-            return Ok(histories
-                .into_iter()
-                .map(|(p, h)| (p.to_string(), h.snapshot(at).metrics))
-                .collect());
-        }
         let mut out = BTreeMap::new();
-        for p in self.places().await? {
-            out.insert(p.to_string(), self.projector.metrics_at(&p, at).await?);
+        for (p, k) in self.places_known(known).await? {
+            let (state, _) = self.projector.state_known(&p, at, KnownAt::Position(k)).await?;
+            out.insert(p.to_string(), projection::compute_metrics(&state));
         }
         Ok(out)
     }
@@ -226,17 +220,33 @@ impl Engine {
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<String>>, ProjectionError> {
         let mut places_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for p in self.places().await? {
-            let state = match known {
-                KnownAt::Everything => self.projector.state_at(&p, at).await?.0,
-                k => self.history(&p, k).await?.state_at(at),
-            };
+        for (p, k) in self.places_known(known).await? {
+            let (state, _) = self.projector.state_known(&p, at, KnownAt::Position(k)).await?;
             for (actor, _) in state.actors.iter().filter(|(_, s)| s.active) {
                 places_of.entry(actor.to_string()).or_default().push(p.to_string());
             }
         }
         places_of.retain(|_, ps| ps.len() > 1);
         Ok(places_of)
+    }
+
+    /// The places a view knows of (those with an event at or before its position), each
+    /// with that position.
+    async fn places_known(&self, known: KnownAt) -> Result<Vec<(PlaceId, u64)>, ProjectionError> {
+        let head = self.head().0;
+        let k = match known {
+            KnownAt::Everything => head,
+            KnownAt::Position(k) => k.min(head),
+            KnownAt::Time(r) => projection::last_recorded_by(self.log.as_ref(), r, head).await?,
+        };
+        let mut out = Vec::new();
+        for p in self.places().await? {
+            let first = self.read_stream(&Stream::Place(p.clone()), Position(1), 1).await?;
+            if first.first().is_some_and(|e| e.position.0 <= k) {
+                out.push((p, k));
+            }
+        }
+        Ok(out)
     }
 
     /// The anomaly report of `place` (or of every place).

@@ -679,3 +679,76 @@ fn bridges_show_actors_in_several_places() {
     let table = text(&run(dir.path(), &["compare", "--at", "2023-03-01"], None).stdout);
     assert!(table.contains("trust-fund: eastmere, northbrook"), "{table}");
 }
+
+#[test]
+fn earlier_views_compare_only_the_places_they_knew() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = &conformance()["cases"][6];
+    assert!(
+        run(dir.path(), &["append"], Some(&ndjson(case["log"].as_array().unwrap())))
+            .status
+            .success()
+    );
+    let rows = json_out(
+        dir.path(),
+        &[
+            "compare",
+            "--at",
+            "2023-06-01",
+            "--known-at-position",
+            "4",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        rows.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["northbrook"],
+        "eastmere came at position 5"
+    );
+    assert_eq!(rows["northbrook"]["actors"], 3);
+    let rows = json_out(
+        dir.path(),
+        &[
+            "compare",
+            "--at",
+            "2023-06-01",
+            "--known-at-position",
+            "7",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(rows["northbrook"]["actors"], 4);
+    assert_eq!(rows["eastmere"]["actors"], 1);
+    let bridges = json_out(
+        dir.path(),
+        &[
+            "bridges",
+            "--at",
+            "2023-03-01",
+            "--known-at-position",
+            "6",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        bridges,
+        json!({}),
+        "the funder had joined only eastmere as known at position 6"
+    );
+    let bridges = json_out(
+        dir.path(),
+        &[
+            "bridges",
+            "--at",
+            "2023-03-01",
+            "--known-at-position",
+            "7",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(bridges, json!({"trust-fund": ["eastmere", "northbrook"]}));
+}

@@ -150,7 +150,7 @@ async fn read_until(
 
 /// The last position recorded at or before `r` (0 if none), by binary search: recorded
 /// times never decrease along the log.
-pub(crate) async fn last_recorded_by(log: &dyn EventLog, r: Timestamp, head: u64) -> Result<u64, ProjectionError> {
+pub async fn last_recorded_by(log: &dyn EventLog, r: Timestamp, head: u64) -> Result<u64, ProjectionError> {
     let (mut lo, mut hi) = (0u64, head);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
