@@ -168,6 +168,9 @@ impl Projector {
         let stream = Stream::Place(place.clone());
         let mut batch = DerivedBatch::default();
         let mut earliest: Option<TimeKey> = None;
+        // Events retracted in this catch-up; an event's first retraction is the one that
+        // counts (a later one retracts nothing more).
+        let mut retracted_here = std::collections::HashSet::new();
         let mut from = Position(hw + 1);
         'read: loop {
             let page = self.log.read_stream(&stream, from, 10_000).await?;
@@ -182,7 +185,13 @@ impl Projector {
                     EventBody::EventRetracted { target, .. } => match self.log.event(target).await? {
                         Some(t) => {
                             let k = time_key(t.event.occurred_at, t.position.0);
-                            batch.put(place_key(TI, place, Some(&k)), r.position.0.to_be_bytes().to_vec());
+                            let ti = place_key(TI, place, Some(&k));
+                            let already =
+                                retracted_here.contains(&ti) || self.derived.get(&ti)?.is_some_and(|v| v.len() == 8);
+                            if !already {
+                                batch.put(ti.clone(), r.position.0.to_be_bytes().to_vec());
+                                retracted_here.insert(ti);
+                            }
                             batch.put(place_key(RX, place, Some(&r.position.0.to_be_bytes())), k.to_vec());
                             k
                         }

@@ -166,3 +166,27 @@ async fn a_retracted_power_shift_leaves_the_diff_once_the_retraction_is_known() 
     );
     assert_eq!(then.power_changes["budget"].len(), 2);
 }
+
+#[tokio::test]
+async fn the_first_of_two_retractions_is_the_one_that_counts() {
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    let input = r#"
+{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+{"type":"actor_joined","id":"a","occurred_at":"2023-01-02","place":"x","actor":"a","kind":"group"}
+{"type":"event_retracted","id":"r1","occurred_at":"2023-02-01","target":"a","reason":"wrong place"}
+{"type":"event_retracted","id":"r2","occurred_at":"2023-02-02","target":"a","reason":"said twice"}
+"#;
+    let events = shiftlog_model::parse_input(input)
+        .events
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    log.append(AppendRequest::new(events)).await.unwrap();
+    let projector = Projector::new(log.clone()).with_checkpoint_every(1);
+    let place = "x".parse().unwrap();
+    let at: Timestamp = "2023-03-01".parse().unwrap();
+    for (k, actors) in [(2, 1), (3, 0), (4, 0)] {
+        let (state, _) = projector.state_known(&place, at, KnownAt::Position(k)).await.unwrap();
+        assert_eq!(state.actors.len(), actors, "as known at {k}");
+    }
+}
