@@ -179,16 +179,40 @@ impl Engine {
             Some(p) => BTreeMap::from([(p.clone(), self.history(p, known).await?)]),
             None => projection::histories(self.log.as_ref(), known).await?,
         };
-        let mut out = BTreeMap::new();
-        for (p, h) in histories {
-            let Some((first, last)) = h.span() else {
-                out.insert(p.to_string(), Vec::new());
-                continue;
-            };
-            let steps = projection::steps(every, from.unwrap_or(first), to.unwrap_or(last));
-            out.insert(p.to_string(), h.evolve(&steps));
+        let series = |h: &PlaceHistory| match h.span() {
+            None => Vec::new(),
+            Some((first, last)) => h.evolve(&projection::steps(every, from.unwrap_or(first), to.unwrap_or(last))),
+        };
+        // Places are independent: fold them on every core, off the async executor.
+        let histories: Vec<(PlaceId, PlaceHistory)> = histories.into_iter().collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(histories.len())
+            .max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = std::sync::Mutex::new(BTreeMap::new());
+        let run = || {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((p, h)) = histories.get(i) else { break };
+                        let steps = series(h);
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(p.to_string(), steps);
+                    });
+                }
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
         }
-        Ok(out)
+        Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// What changed in `place` between valid times `from` and `to`.
