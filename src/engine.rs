@@ -257,12 +257,7 @@ impl Engine {
     /// The places a view knows of (those with an event at or before its position), each
     /// with that position.
     async fn places_known(&self, known: KnownAt) -> Result<Vec<(PlaceId, u64)>, ProjectionError> {
-        let head = self.head().0;
-        let k = match known {
-            KnownAt::Everything => head,
-            KnownAt::Position(k) => k.min(head),
-            KnownAt::Time(r) => projection::last_recorded_by(self.log.as_ref(), r, head).await?,
-        };
+        let k = known.position(self.log.as_ref(), self.head().0).await?;
         let mut out = Vec::new();
         for p in self.places().await? {
             let first = self.read_stream(&Stream::Place(p.clone()), Position(1), 1).await?;

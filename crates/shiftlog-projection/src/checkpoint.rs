@@ -23,7 +23,7 @@
 //! yet retracted at K.
 
 use crate::fold::PlaceState;
-use crate::query::{last_recorded_by, KnownAt};
+use crate::query::{read_until, redactions, KnownAt};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
 use shiftlog_model::{ActorId, EventBody, PlaceId, Timestamp};
@@ -79,6 +79,20 @@ fn place_end(prefix: &[u8], place: &PlaceId) -> Vec<u8> {
     let mut k = place_key(prefix, place, None);
     *k.last_mut().expect("not empty") = 1;
     k
+}
+
+/// The positions of the index entries a view as known at `k` sees: recorded by `k` and not
+/// yet retracted then (an entry's value is empty, or its retraction's position).
+fn visible(entries: &[shiftlog_store::DerivedEntry], k: u64) -> Result<Vec<Position>, ProjectionError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let (_, p) = parse_time_key(key).ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
+        let retracted_at = value.as_slice().try_into().ok().map(u64::from_be_bytes);
+        if p <= k && retracted_at.is_none_or(|r| r > k) {
+            out.push(Position(p));
+        }
+    }
+    Ok(out)
 }
 
 /// A checkpoint's header: the largest position it folded, and the high-water position
@@ -239,11 +253,7 @@ impl Projector {
         let _guard = self.lock.lock().await;
         self.known_place(place).await?;
         let hw = self.catch_up(place).await?;
-        let k = match known {
-            KnownAt::Everything => hw,
-            KnownAt::Position(k) => k.min(hw),
-            KnownAt::Time(r) => last_recorded_by(self.log.as_ref(), r, hw).await?,
-        };
+        let k = known.position(self.log.as_ref(), hw).await?;
         let everything = k == hw;
         let upto = time_key(at, u64::MAX);
         let mut state = PlaceState::default();
@@ -268,14 +278,7 @@ impl Projector {
             }
         }
         let entries = self.derived.range(&start, &place_key(TI, place, Some(&upto)))?;
-        let mut folded = Vec::with_capacity(entries.len());
-        for (key, value) in &entries {
-            let (_, p) = parse_time_key(key).ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
-            let retracted_at = (value.len() == 8).then(|| u64::from_be_bytes(value[..8].try_into().expect("8 bytes")));
-            if p <= k && retracted_at.is_none_or(|r| r > k) {
-                folded.push(Position(p));
-            }
-        }
+        let folded = visible(&entries, k)?;
         let mut since_checkpoint = 0;
         for chunk in folded.chunks(4096) {
             for r in self.log.read_at(chunk).await? {
@@ -312,14 +315,7 @@ impl Projector {
         let (b, _) = self.state_known(place, to, KnownAt::Position(k)).await?;
         let lo = place_key(TI, place, Some(&time_key(from, u64::MAX)));
         let hi = place_key(TI, place, Some(&time_key(to, u64::MAX)));
-        let mut positions = Vec::new();
-        for (key, value) in self.derived.range(&lo, &hi)? {
-            let (_, p) = parse_time_key(&key).ok_or_else(|| ProjectionError::Derived("malformed index key".into()))?;
-            let retracted_at = (value.len() == 8).then(|| u64::from_be_bytes(value[..8].try_into().expect("8 bytes")));
-            if p <= k && retracted_at.is_none_or(|r| r > k) {
-                positions.push(Position(p));
-            }
-        }
+        let positions = visible(&self.derived.range(&lo, &hi)?, k)?;
         let between = self.log.read_at(&positions).await?;
         Ok(crate::diff::diff_states(
             place,
@@ -378,19 +374,7 @@ impl Projector {
 
     /// Actors redacted by events at positions up to `k`.
     async fn redacted(&self, k: u64) -> Result<BTreeSet<ActorId>, ProjectionError> {
-        let mut out = BTreeSet::new();
-        let mut from = Position(1);
-        loop {
-            let page = self.log.read_stream(&Stream::Unplaced, from, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            from = Position(last.position.0 + 1);
-            for r in page.iter().filter(|r| r.position.0 <= k) {
-                if let EventBody::ActorRedacted { actor, .. } = &r.event.body {
-                    out.insert(actor.clone());
-                }
-            }
-        }
-        Ok(out)
+        Ok(redactions(read_until(self.log.as_ref(), &Stream::Unplaced, k).await?))
     }
 
     /// The snapshot at `at` as known at `known`, from the nearest usable checkpoint.

@@ -44,7 +44,7 @@ pub use export::{to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every};
-pub use query::{histories, history, last_recorded_by, KnownAt, Period, PlaceHistory, Step};
+pub use query::{histories, history, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
 
 use shiftlog_model::PlaceId;

@@ -21,6 +21,19 @@ pub enum KnownAt {
     Time(Timestamp),
 }
 
+impl KnownAt {
+    /// The last log position this view includes, given the log's (or an index's) `head`:
+    /// everything up to `head`, a position capped at it, or the last position recorded at
+    /// or before a time.
+    pub async fn position(self, log: &dyn EventLog, head: u64) -> Result<u64, ProjectionError> {
+        Ok(match self {
+            KnownAt::Everything => head,
+            KnownAt::Position(k) => k.min(head),
+            KnownAt::Time(r) => last_recorded_by(log, r, head).await?,
+        })
+    }
+}
+
 /// A place's events as a view may see them: the retracted ones removed, the rest in fold
 /// order (occurred_at, position).
 #[derive(Debug, Clone)]
@@ -33,12 +46,7 @@ pub struct PlaceHistory {
 
 /// Reads `place`'s history as known at `known`.
 pub async fn history(log: &dyn EventLog, place: &PlaceId, known: KnownAt) -> Result<PlaceHistory, ProjectionError> {
-    let head = log.head().0;
-    let limit = match known {
-        KnownAt::Everything => head,
-        KnownAt::Position(k) => k.min(head),
-        KnownAt::Time(r) => last_recorded_by(log, r, head).await?,
-    };
+    let limit = known.position(log, log.head().0).await?;
     let stream = Stream::Place(place.clone());
     if log.version(&stream).await? == 0 {
         return Err(ProjectionError::UnknownPlace(place.clone()));
@@ -54,12 +62,7 @@ pub async fn histories(
     log: &dyn EventLog,
     known: KnownAt,
 ) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
-    let head = log.head().0;
-    let limit = match known {
-        KnownAt::Everything => head,
-        KnownAt::Position(k) => k.min(head),
-        KnownAt::Time(r) => last_recorded_by(log, r, head).await?,
-    };
+    let limit = known.position(log, log.head().0).await?;
     // Sized from the streams' versions: growing vectors of large events by doubling cost
     // more than the fold.
     let mut by_place: std::collections::BTreeMap<PlaceId, Vec<(Position, Event)>> = Default::default();
@@ -89,7 +92,7 @@ pub async fn histories(
         .collect())
 }
 
-fn redactions(unplaced: Vec<(Position, Event)>) -> BTreeSet<ActorId> {
+pub(crate) fn redactions(unplaced: Vec<(Position, Event)>) -> BTreeSet<ActorId> {
     unplaced
         .into_iter()
         .filter_map(|(_, e)| match e.body {
@@ -124,7 +127,7 @@ fn build(place: PlaceId, limit: u64, recorded: Vec<(Position, Event)>, redacted:
     }
 }
 
-async fn read_until(
+pub(crate) async fn read_until(
     log: &dyn EventLog,
     stream: &Stream,
     limit: u64,
@@ -150,7 +153,7 @@ async fn read_until(
 
 /// The last position recorded at or before `r` (0 if none), by binary search: recorded
 /// times never decrease along the log.
-pub async fn last_recorded_by(log: &dyn EventLog, r: Timestamp, head: u64) -> Result<u64, ProjectionError> {
+async fn last_recorded_by(log: &dyn EventLog, r: Timestamp, head: u64) -> Result<u64, ProjectionError> {
     let (mut lo, mut hi) = (0u64, head);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
