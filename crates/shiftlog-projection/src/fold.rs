@@ -47,6 +47,56 @@ pub struct RelationshipState {
 /// A relationship's identity: (from, to, kind).
 pub type RelationshipKey = (ActorId, ActorId, String);
 
+/// A relationship key seen as three strings, so that the map of relationships can be
+/// searched with borrowed parts instead of three fresh allocations per event. Ordered as
+/// the tuple is.
+trait RelationshipParts {
+    fn parts(&self) -> (&str, &str, &str);
+}
+
+impl RelationshipParts for RelationshipKey {
+    fn parts(&self) -> (&str, &str, &str) {
+        (self.0.as_str(), self.1.as_str(), &self.2)
+    }
+}
+
+impl RelationshipParts for (&str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn RelationshipParts + 'a> for RelationshipKey {
+    fn borrow(&self) -> &(dyn RelationshipParts + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn RelationshipParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn RelationshipParts + '_ {}
+
+impl PartialOrd for dyn RelationshipParts + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn RelationshipParts + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+/// The borrowed form of the key (from, to, kind).
+fn rel<'a>(from: &'a ActorId, to: &'a ActorId, kind: &'a str) -> (&'a str, &'a str, &'a str) {
+    (from.as_str(), to.as_str(), kind)
+}
+
 /// What made an event an anomaly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,15 +263,17 @@ impl PlaceState {
                     self.anomaly(e, position, ActorNotActive, msg);
                     return;
                 }
-                let key = (from.clone(), to.clone(), kind.clone());
-                if let Some(r) = self.relationships.get_mut(&key) {
+                if let Some(r) = self
+                    .relationships
+                    .get_mut(&rel(from, to, kind) as &dyn RelationshipParts)
+                {
                     set_values(r, *strength, *trust, *value);
                     let msg = format!("relationship {from} -> {to} ({kind}) formed again while active: values set");
                     self.anomaly(e, position, RelationshipAlreadyActive, msg);
                     return;
                 }
                 self.relationships.insert(
-                    key,
+                    (from.clone(), to.clone(), kind.clone()),
                     RelationshipState {
                         strength: strength.unwrap_or(0.5),
                         trust: *trust,
@@ -244,7 +296,10 @@ impl PlaceState {
                     self.anomaly(e, position, ActorNotActive, msg);
                     return;
                 }
-                match self.relationships.get_mut(&(from.clone(), to.clone(), kind.clone())) {
+                match self
+                    .relationships
+                    .get_mut(&rel(from, to, kind) as &dyn RelationshipParts)
+                {
                     Some(r) => set_values(r, *strength, *trust, *value),
                     None => {
                         let msg = format!("relationship {from} -> {to} ({kind}) changed but is not active");
@@ -260,7 +315,7 @@ impl PlaceState {
                 }
                 if self
                     .relationships
-                    .remove(&(from.clone(), to.clone(), kind.clone()))
+                    .remove(&rel(from, to, kind) as &dyn RelationshipParts)
                     .is_none()
                 {
                     let msg = format!("relationship {from} -> {to} ({kind}) ended but is not active");

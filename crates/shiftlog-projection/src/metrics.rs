@@ -1,7 +1,8 @@
 //! Network metrics of a place's state, as `spec/event-format.md` defines them.
 
-use crate::fold::PlaceState;
+use crate::fold::{ActorState, PlaceState};
 use petgraph::graph::{NodeIndex, UnGraph};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use shiftlog_model::ActorId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,26 +86,38 @@ pub fn compute_metrics(state: &PlaceState) -> Metrics {
 }
 
 fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
-    let active: Vec<&ActorId> = state.actors.iter().filter(|(_, s)| s.active).map(|(a, _)| a).collect();
-    let index: BTreeMap<&ActorId, usize> = active.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    // Actors by index (in id order), and relationships as index pairs: an evolution
+    // computes this hundreds of times, and id lookups in ordered maps dominated it.
+    let active: Vec<(&ActorId, &ActorState)> = state.actors.iter().filter(|(_, s)| s.active).collect();
+    let index: FxHashMap<&str, usize> = active.iter().enumerate().map(|(i, (a, _))| (a.as_str(), i)).collect();
     let n = active.len();
-    let mut pairs = BTreeSet::new();
-    let mut neighbours = vec![BTreeSet::new(); n];
+    // Distinct ordered pairs (u, v) with a relationship from u to v.
+    let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(state.relationships.len());
     for (from, to, _) in state.relationships.keys() {
-        let (Some(&u), Some(&v)) = (index.get(from), index.get(to)) else {
-            continue;
-        };
-        pairs.insert((u, v));
-        neighbours[u].insert(v);
-        neighbours[v].insert(u);
+        if let (Some(&u), Some(&v)) = (index.get(from.as_str()), index.get(to.as_str())) {
+            pairs.push((u, v));
+        }
     }
+    pairs.sort_unstable();
+    pairs.dedup();
+    // Distinct neighbours either way, as sorted runs of one vector.
+    let mut links: Vec<(usize, usize)> = pairs.iter().flat_map(|&(u, v)| [(u, v), (v, u)]).collect();
+    links.sort_unstable();
+    links.dedup();
+    let mut starts = vec![0; n + 1];
+    for &(u, _) in &links {
+        starts[u + 1] += 1;
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let neighbours = |u: usize| links[starts[u]..starts[u + 1]].iter().map(|&(_, v)| v);
+    let degree = |u: usize| starts[u + 1] - starts[u];
 
     let mut graph = UnGraph::<(), ()>::with_capacity(n, pairs.len());
     let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
-    for (u, ns) in neighbours.iter().enumerate() {
-        for &v in ns.iter().filter(|&&v| v > u) {
-            graph.add_edge(nodes[u], nodes[v], ());
-        }
+    for &(u, v) in links.iter().filter(|(u, v)| v > u) {
+        graph.add_edge(nodes[u], nodes[v], ());
     }
     let (betweenness, degree_centrality) = if per_actor {
         (
@@ -114,12 +127,12 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
     } else {
         (Vec::new(), Vec::new())
     };
-    let brokers: BTreeSet<usize> = rustworkx_core::connectivity::articulation_points(&graph, None)
-        .into_iter()
-        .map(|i| i.index())
-        .collect();
+    let mut brokers = vec![false; n];
+    for i in rustworkx_core::connectivity::articulation_points(&graph, None) {
+        brokers[i.index()] = true;
+    }
 
-    let connected: Vec<usize> = (0..n).filter(|&i| !neighbours[i].is_empty()).collect();
+    let connected: Vec<usize> = (0..n).filter(|&i| degree(i) > 0).collect();
     let mut components = 0;
     let mut seen = vec![false; n];
     for &start in &connected {
@@ -130,7 +143,7 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
         let mut stack = vec![start];
         seen[start] = true;
         while let Some(u) = stack.pop() {
-            for &v in &neighbours[u] {
+            for v in neighbours(u) {
                 if !seen[v] {
                     seen[v] = true;
                     stack.push(v);
@@ -139,14 +152,17 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
         }
     }
 
-    let reciprocated = pairs.iter().filter(|(u, v)| pairs.contains(&(*v, *u))).count();
-    let domains: BTreeSet<&String> = active.iter().flat_map(|a| state.actors[*a].power.keys()).collect();
+    let reciprocated = pairs
+        .iter()
+        .filter(|&&(u, v)| pairs.binary_search(&(v, u)).is_ok())
+        .count();
+    let domains: BTreeSet<&String> = active.iter().flat_map(|(_, s)| s.power.keys()).collect();
     let power_gini = domains
         .into_iter()
         .map(|d| {
             let xs: Vec<f64> = active
                 .iter()
-                .map(|a| state.actors[*a].power.get(d).copied().unwrap_or(0.0))
+                .map(|(_, s)| s.power.get(d).copied().unwrap_or(0.0))
                 .collect();
             (d.clone(), gini(&xs))
         })
@@ -156,12 +172,12 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
         .iter()
         .enumerate()
         .filter(|_| per_actor)
-        .map(|(i, a)| {
+        .map(|(i, (a, _))| {
             let m = ActorMeasures {
-                degree: neighbours[i].len(),
+                degree: degree(i),
                 degree_centrality: degree_centrality.get(i).copied().unwrap_or(0.0),
                 betweenness: betweenness.get(i).copied().flatten().unwrap_or(0.0),
-                broker: brokers.contains(&i),
+                broker: brokers[i],
             };
             ((*a).clone(), m)
         })
@@ -177,17 +193,20 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
             pairs.len() as f64 / (n * (n - 1)) as f64
         },
         components,
-        max_degree: neighbours.iter().map(BTreeSet::len).max().unwrap_or(0),
+        max_degree: (0..n).map(degree).max().unwrap_or(0),
         reciprocity: if pairs.is_empty() {
             0.0
         } else {
             reciprocated as f64 / pairs.len() as f64
         },
         power_gini,
-        brokers: brokers.iter().map(|&i| active[i].to_string()).collect(),
+        brokers: (0..n)
+            .filter(|&i| brokers[i])
+            .map(|i| active[i].0.to_string())
+            .collect(),
         isolates: (0..n)
-            .filter(|&i| neighbours[i].is_empty())
-            .map(|i| active[i].to_string())
+            .filter(|&i| degree(i) == 0)
+            .map(|i| active[i].0.to_string())
             .collect(),
         sessions: state.sessions,
         absent_voices: state.absent_voices.len(),

@@ -4,6 +4,7 @@ use crate::fold::{Anomaly, PlaceState};
 use crate::metrics::{compute_metrics, Metrics};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
+use futures_util::StreamExt;
 use serde::Serialize;
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Timestamp};
 use shiftlog_store::{EventLog, Position, Stream};
@@ -71,12 +72,17 @@ pub async fn histories(
         by_place.insert(p, Vec::with_capacity(n as usize));
     }
     let mut unplaced = Vec::new();
-    let mut from = Position(1);
-    while from.0 <= limit {
-        let page = log.read(from, (limit - from.0 + 1).min(10_000) as usize).await?;
-        let Some(last) = page.last() else { break };
-        from = Position(last.position.0 + 1);
-        for r in page {
+    // Pages are decoded on blocking threads, several at once (decoding is most of the
+    // cost), and taken in log order.
+    const PAGE: u64 = 8_192;
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    let mut pages = futures_util::stream::iter((0..limit.div_ceil(PAGE)).map(|i| {
+        let from = 1 + i * PAGE;
+        log.read(Position(from), PAGE.min(limit - from + 1) as usize)
+    }))
+    .buffered(readers);
+    while let Some(page) = pages.next().await {
+        for r in page? {
             match r.stream {
                 Stream::Place(p) => by_place.entry(p).or_default().push((r.position, r.event)),
                 Stream::Unplaced => unplaced.push((r.position, r.event)),
