@@ -27,6 +27,54 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// What [`Engine::export`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExportFormat {
+    /// The snapshot's JSON (the contract of `shiftlog snapshot`).
+    Json,
+    /// Graphviz DOT.
+    Dot,
+    /// GraphML.
+    Graphml,
+    /// GEXF 1.3, the network at one date.
+    Gexf,
+    /// GEXF 1.3 with spells: the whole history, for Gephi's timeline.
+    GexfDynamic,
+    /// The relationships as a CSV edge list.
+    Csv,
+    /// A Kumu JSON blueprint.
+    Kumu,
+}
+
+impl ExportFormat {
+    /// Every format, with the name it goes by on the command line and over HTTP.
+    pub const ALL: [(&'static str, ExportFormat); 7] = [
+        ("json", ExportFormat::Json),
+        ("dot", ExportFormat::Dot),
+        ("graphml", ExportFormat::Graphml),
+        ("gexf", ExportFormat::Gexf),
+        ("gexf-dynamic", ExportFormat::GexfDynamic),
+        ("csv", ExportFormat::Csv),
+        ("kumu", ExportFormat::Kumu),
+    ];
+
+    /// The format called `name` (see [`ExportFormat::ALL`]).
+    pub fn from_name(name: &str) -> Option<ExportFormat> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// Its MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Json | ExportFormat::Kumu => "application/json",
+            ExportFormat::Dot => "text/vnd.graphviz; charset=utf-8",
+            ExportFormat::Graphml | ExportFormat::Gexf | ExportFormat::GexfDynamic => "application/xml",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
 /// A shiftlog engine over one log. Cheap to clone; every clone shares the log.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -140,6 +188,59 @@ impl Engine {
     /// The last committed position.
     pub fn head(&self) -> Position {
         self.log.head()
+    }
+
+    /// A catch-up subscription: every event from position `from` on (1 for the whole
+    /// log), exactly once and in position order, then each new one as it is appended.
+    ///
+    /// It never holds writers back: it reads the log at its own pace and waits only for
+    /// the head to move (see [`Subscription`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use shiftlog::{parse_input, Engine, Position};
+    /// let engine = Engine::in_memory();
+    /// let mut sub = engine.subscribe(Position(1));
+    /// let input = r#"{"type":"place_registered","id":"e1","occurred_at":"2024-01-01","place":"leeds","name":"Leeds"}"#;
+    /// engine.ingest(parse_input(input), &[]).await.unwrap();
+    /// let first = sub.next().await.unwrap();
+    /// assert_eq!((first.position, first.id().as_str()), (Position(1), "e1"));
+    /// # })
+    /// ```
+    pub fn subscribe(&self, from: Position) -> crate::Subscription {
+        crate::Subscription::new(self.log.clone(), from)
+    }
+
+    /// A place's network for another tool: `at` a date (default: the place's last event)
+    /// for the snapshot formats, or its whole history for [`ExportFormat::GexfDynamic`].
+    pub async fn export(
+        &self,
+        place: &PlaceId,
+        format: ExportFormat,
+        at: Option<Timestamp>,
+        known: KnownAt,
+    ) -> Result<String, ProjectionError> {
+        use projection as p;
+        if format == ExportFormat::GexfDynamic {
+            return Ok(p::to_gexf_dynamic(&self.history(place, known).await?));
+        }
+        let at = match at {
+            Some(at) => at,
+            None => {
+                let h = self.history(place, known).await?;
+                h.span().map_or_else(Timestamp::now, |(_, last)| last)
+            }
+        };
+        let snap = self.snapshot(place, at, known).await?;
+        Ok(match format {
+            ExportFormat::Json => serde_json::to_string_pretty(&snap).expect("snapshots serialize"),
+            ExportFormat::Dot => p::to_dot(&snap),
+            ExportFormat::Graphml => p::to_graphml(&snap),
+            ExportFormat::Gexf => p::to_gexf(&snap),
+            ExportFormat::Csv => p::to_csv(&snap),
+            ExportFormat::Kumu => serde_json::to_string_pretty(&p::to_kumu(&snap)).expect("JSON values serialize"),
+            ExportFormat::GexfDynamic => unreachable!("handled above"),
+        })
     }
 
     /// Counts for `shiftlog stats`.

@@ -28,8 +28,10 @@
 
 mod engine;
 mod ingest;
+mod subscribe;
 
-pub use engine::{Engine, EngineError};
+pub use engine::{Engine, EngineError, ExportFormat};
+pub use subscribe::Subscription;
 
 /// The domain model (re-exported from `shiftlog-model`).
 pub mod model {

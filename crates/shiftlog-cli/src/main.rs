@@ -7,6 +7,7 @@
 mod append;
 mod progress;
 mod project;
+mod serve;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -66,6 +67,11 @@ enum Command {
     Anomalies(project::AnomaliesArgs),
     /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
     Export(project::ExportArgs),
+    /// Serve the HTTP API (JSON over HTTP, with tokens; see /v1/openapi.json).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke the server's access tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bridges(args) => project::bridges(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Serve(args) => serve::serve(&cli.data_dir, args).await,
+        Command::Token(cmd) => serve::token(&cli.data_dir, cmd),
     }
 }
 

@@ -752,3 +752,71 @@ fn earlier_views_compare_only_the_places_they_knew() {
     );
     assert_eq!(bridges, json!({"trust-fund": ["eastmere", "northbrook"]}));
 }
+
+/// `token create` prints the token alone; `serve` answers with it, refuses without it,
+/// and stops cleanly on SIGTERM (exit 0) with what was appended on disk.
+#[test]
+fn serve_with_a_token_then_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["token", "create", "--role", "admin"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("shl_") && !token.contains('\n'), "{token}");
+    let out = run(dir.path(), &["serve", "--open", "--addr", "0.0.0.0:0"], None);
+    assert!(!out.status.success() && text(&out.stderr).contains("loopback"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request = |method: &str, path: &str, token: Option<&str>, body: &str| -> String {
+        for _ in 0..100 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let auth = token
+                    .map(|t| format!("Authorization: Bearer {t}\r\n"))
+                    .unwrap_or_default();
+                write!(
+                    s,
+                    "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+                let mut out = String::new();
+                std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the server did not start");
+    };
+    let event = r#"{"type":"place_registered","id":"p1","occurred_at":"2024-01-01","place":"leeds","name":"Leeds"}"#;
+    assert!(request("POST", "/v1/events", None, event).starts_with("HTTP/1.1 401"));
+    let reply = request("POST", "/v1/events", Some(&token), event);
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    assert!(request("GET", "/v1/places", Some(&token), "").contains(r#"{"place":"leeds","version":1}"#));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("stopped"), "{err}");
+    let lines = log_lines(dir.path(), &[]);
+    assert_eq!(lines.len(), 1);
+}

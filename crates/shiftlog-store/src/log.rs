@@ -51,6 +51,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     /// The last committed position (0 when the log is empty).
     fn head(&self) -> Position;
 
+    /// Follows the head: the receiver sees the last committed position each time it
+    /// moves (intermediate values may be skipped; the log holds every event).
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position>;
+
     /// A stream's version: how many events have been appended to it.
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError>;
 

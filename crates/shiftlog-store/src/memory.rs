@@ -25,6 +25,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryLog {
     state: Mutex<State>,
+    head_watch: tokio::sync::watch::Sender<Position>,
     clock: Option<Clock>,
     derived: std::sync::Arc<crate::derived::MemoryDerived>,
 }
@@ -116,6 +117,7 @@ impl MemoryLog {
     pub fn with_clock(clock: Clock) -> Self {
         MemoryLog {
             state: Mutex::default(),
+            head_watch: Default::default(),
             clock: Some(clock),
             derived: Default::default(),
         }
@@ -144,6 +146,7 @@ impl EventLog for MemoryLog {
         let now = self.now(&state);
         let outcome = plan_request(&*state, &mut group, request, now)?;
         state.apply(group);
+        self.head_watch.send_replace(Position(state.head()));
         Ok(outcome)
     }
 
@@ -179,6 +182,10 @@ impl EventLog for MemoryLog {
 
     async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
         self.state().lookup_id(id)
+    }
+
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position> {
+        self.head_watch.subscribe()
     }
 
     fn head(&self) -> Position {

@@ -91,9 +91,11 @@ impl SledOptions {
 }
 
 /// What readers and the writer share: the committed state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     head: AtomicU64,
+    /// Told after `head` moves, for subscribers.
+    head_watch: tokio::sync::watch::Sender<Position>,
     places: AtomicU64,
     actors: AtomicU64,
     versions: RwLock<HashMap<Stream, Version>>,
@@ -158,7 +160,13 @@ impl SledLog {
             sled::Error::Io(io) => StoreError::io(&sled_dir, io),
             other => StoreError::Sled(other),
         })?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            head: AtomicU64::new(0),
+            head_watch: tokio::sync::watch::Sender::new(Position(0)),
+            places: AtomicU64::new(0),
+            actors: AtomicU64::new(0),
+            versions: Default::default(),
+        });
         let writer = writer::Writer::open(db.clone(), &sled_dir, shared.clone(), options.clock, options.durability)?;
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
@@ -418,6 +426,10 @@ impl EventLog for SledLog {
 
     fn head(&self) -> Position {
         Position(self.shared.head.load(Ordering::Acquire))
+    }
+
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position> {
+        self.shared.head_watch.subscribe()
     }
 
     async fn version(&self, stream: &Stream) -> Result<Version, StoreError> {

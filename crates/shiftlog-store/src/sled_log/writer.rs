@@ -131,6 +131,7 @@ impl Writer {
         let places_count = meta_u64(&tree, keys::META_PLACES)?;
         let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
         shared.head.store(head, Ordering::Release);
+        shared.head_watch.send_replace(Position(head));
         shared.places.store(places_count, Ordering::Release);
         shared.actors.store(actors_count, Ordering::Release);
         *shared.versions.write().unwrap_or_else(|e| e.into_inner()) = versions.clone();
@@ -370,6 +371,7 @@ impl Writer {
         self.shared.places.store(self.places_count, Ordering::Release);
         self.shared.actors.store(self.actors_count, Ordering::Release);
         self.shared.head.store(self.head, Ordering::Release);
+        self.shared.head_watch.send_replace(Position(self.head));
     }
 }
 

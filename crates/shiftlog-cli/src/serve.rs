@@ -1,0 +1,109 @@
+//! `shiftlog serve` and `shiftlog token`: thin shells over `shiftlog-server`.
+
+use shiftlog::{Engine, PlaceId};
+use shiftlog_server::tokens::{Role, TokenStore};
+use shiftlog_server::{Access, ServerConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: SocketAddr,
+    /// Serve without tokens (everyone is admin); refused unless the address is loopback.
+    #[arg(long)]
+    open: bool,
+    /// The largest request body accepted, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_body_mib: usize,
+}
+
+pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if a.open && !a.addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--open serves without tokens, so it is allowed on a loopback address only (not {})",
+            a.addr
+        );
+    }
+    let engine = Engine::open(dir)?;
+    let access = if a.open {
+        Access::Open
+    } else {
+        Access::Tokens(Arc::new(TokenStore::new(dir)))
+    };
+    let listener = tokio::net::TcpListener::bind(a.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.addr))?;
+    let config = ServerConfig {
+        max_body: a.max_body_mib << 20,
+        ..ServerConfig::default()
+    };
+    eprintln!(
+        "shiftlog serving {} on http://{}{}",
+        dir.display(),
+        listener.local_addr()?,
+        if a.open { " (open: no tokens)" } else { "" }
+    );
+    shiftlog_server::serve(listener, engine, access, config, shiftlog_server::shutdown_signal()).await?;
+    eprintln!("shiftlog stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print it alone on stdout (it is shown once and stored hashed).
+    Create {
+        /// recorder (appends to and reads its places), funder (reads every place's
+        /// projections, never free text) or admin.
+        #[arg(long)]
+        role: Role,
+        /// A place a recorder may write and read (repeat for several).
+        #[arg(long = "place")]
+        places: Vec<String>,
+    },
+    /// List tokens: id, role, places, created (never the tokens themselves).
+    List,
+    /// Revoke a token by its id (from `token list`).
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+pub(crate) fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let store = TokenStore::new(dir);
+    match cmd {
+        TokenCommand::Create { role, places } => {
+            let places = places
+                .iter()
+                .map(|p| PlaceId::new(p.as_str()).map_err(|e| anyhow::anyhow!("--place {p}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let (token, record) = store.create(role, places)?;
+            println!("{token}");
+            eprintln!(
+                "created token {} ({:?}); it will not be shown again",
+                record.id, record.role
+            );
+        }
+        TokenCommand::List => {
+            for t in store.list()? {
+                let places: Vec<&str> = t.places.iter().map(|p| p.as_str()).collect();
+                println!(
+                    "{}  {:<8}  {}  {}",
+                    t.id,
+                    format!("{:?}", t.role).to_lowercase(),
+                    t.created_at,
+                    places.join(",")
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            store.revoke(&id)?;
+            eprintln!("revoked token {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

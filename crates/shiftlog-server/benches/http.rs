@@ -1,0 +1,125 @@
+//! HTTP throughput and latency: durable single-event appends from 16 concurrent clients,
+//! and snapshot requests for one place. Prints numbers (docs/performance.md keeps them).
+//!
+//! `cargo bench -p shiftlog-server --bench http` (`-- --quick` only checks it runs).
+
+use serde_json::json;
+use shiftlog::{parse_input, Engine};
+use shiftlog_server::tokens::{Role, TokenStore};
+use shiftlog_server::{Access, ServerConfig};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CLIENTS: usize = 16;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(what: &str, n: usize, elapsed: Duration, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    println!(
+        "{what}: {n} requests in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+/// Runs `each` requests on each of 16 clients; returns the wall time and every latency.
+async fn load<F, Fut>(each: usize, request: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(reqwest::Client, usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut lat = Vec::with_capacity(each);
+                for i in 0..each {
+                    let t = Instant::now();
+                    request(client.clone(), c, i).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (start.elapsed(), all)
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/generated-inquiry.ndjson");
+    engine
+        .ingest(parse_input(&std::fs::read_to_string(example).unwrap()), &[])
+        .await
+        .unwrap();
+    let tokens = Arc::new(TokenStore::new(dir.path()));
+    let (admin, _) = tokens.create(Role::Admin, vec![]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(shiftlog_server::serve(
+        listener,
+        engine.clone(),
+        Access::Tokens(tokens),
+        ServerConfig::default(),
+        std::future::pending(),
+    ));
+    let each = if quick { 10 } else { 500 };
+
+    // Durable appends: one event per request, each client its own place.
+    for c in 0..CLIENTS {
+        let e = json!({"type":"place_registered","id":format!("bench-{c}"),"occurred_at":"2024-01-01","place":format!("bench-{c}"),"name":"B"});
+        engine.ingest(parse_input(&e.to_string()), &[]).await.unwrap();
+    }
+    let (url, token) = (format!("{base}/v1/events"), admin.clone());
+    let (elapsed, lat) = load(each, move |client, c, i| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let e = json!({"type":"actor_joined","id":format!("bench-{c}-{i}"),"occurred_at":"2024-01-02","place":format!("bench-{c}"),"actor":format!("bench-{c}-a{i}"),"kind":"person"});
+            let r = client.post(url).bearer_auth(token).body(e.to_string()).send().await.unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    })
+    .await;
+    report(
+        "POST /v1/events, 1 event each, 16 clients, durable (fdatasync)",
+        CLIENTS * each,
+        elapsed,
+        lat,
+    );
+
+    // Snapshots of one place at a late date (from its checkpoints after the first).
+    let url = format!("{base}/v1/places/place-000/snapshot?at=2024-12-31");
+    let token = admin.clone();
+    let (elapsed, lat) = load(each, move |client, _, _| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+        }
+    })
+    .await;
+    report(
+        "GET snapshot of place-000 (351 events) at a late date, 16 clients",
+        CLIENTS * each,
+        elapsed,
+        lat,
+    );
+}

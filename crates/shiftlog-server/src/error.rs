@@ -1,0 +1,113 @@
+//! Errors as HTTP responses: a status and a JSON body that says what is wrong.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use shiftlog::{AppendError, Location, ProjectionError, Rejection, StoreError};
+
+/// A refused or failed request.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    /// An error with a status and a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401: no valid token.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403: a valid token that may not do this.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 500, logged.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+/// One rejected event as JSON: where it was, its id, the field and what is wrong.
+pub fn rejection_json(r: &Rejection) -> Value {
+    let mut v = json!({
+        "event_id": r.event_id,
+        "field": r.field(),
+        "message": r.error.to_string(),
+    });
+    match r.location {
+        Location::Line(n) => v["line"] = json!(n),
+        Location::Index(i) => v["index"] = json!(i),
+    }
+    v
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> ApiError {
+        match e {
+            AppendError::Rejected(rs) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                body: json!({
+                    "error": format!("{} event(s) rejected; nothing was written", rs.len()),
+                    "rejections": rs.iter().map(rejection_json).collect::<Vec<_>>(),
+                }),
+            },
+            AppendError::VersionConflict {
+                stream,
+                expected,
+                actual,
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                body: json!({
+                    "error": format!("version conflict on {stream}: expected {expected}, it is at {actual}; nothing was written"),
+                    "stream": stream.to_string(),
+                    "expected_version": expected,
+                    "actual_version": actual,
+                }),
+            },
+            AppendError::Store(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(e: ProjectionError) -> ApiError {
+        match e {
+            ProjectionError::UnknownPlace(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}

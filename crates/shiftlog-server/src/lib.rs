@@ -1,0 +1,124 @@
+//! `shiftlog serve`: the engine over HTTP, JSON in and out, with roles and tokens.
+//!
+//! This crate owns the HTTP shape of shiftlog (routes, status codes, the OpenAPI
+//! document), who may do what ([`tokens`]), and live event streams as server-sent events.
+//! It is a thin shell over [`shiftlog::Engine`]: it must not know how events are stored or
+//! how networks are projected.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use shiftlog_server::{serve, ServerConfig, Access};
+//! let engine = shiftlog::Engine::open("./shiftlog-data").unwrap();
+//! let access = Access::Tokens(std::sync::Arc::new(shiftlog_server::tokens::TokenStore::new("./shiftlog-data")));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7878").await?;
+//! serve(listener, engine, access, ServerConfig::default(), std::future::pending()).await
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod openapi;
+mod routes;
+pub mod tokens;
+
+pub use error::ApiError;
+pub use openapi::{openapi, ROUTES};
+pub use routes::router;
+
+use std::future::Future;
+use std::sync::Arc;
+use tokens::{Principal, TokenStore};
+
+/// How requests are authorised.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Every request must carry a token of the store (`Authorization: Bearer TOKEN`).
+    Tokens(Arc<TokenStore>),
+    /// No tokens: everyone is admin. Only for a server on a loopback address.
+    Open,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The largest request body accepted, in bytes (larger ones get 413).
+    pub max_body: usize,
+    /// The most events one `GET /v1/events` returns.
+    pub max_page: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body: 64 << 20,
+            max_page: 10_000,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops taking requests,
+/// ends live streams and waits for requests in flight (appends included) to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: shiftlog::Engine,
+    access: Access,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if matches!(access, Access::Open) && !listener.local_addr()?.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--open serves without tokens and is allowed on a loopback address only (127.0.0.1 or ::1)",
+        ));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = router(engine, access, config, stop_rx);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stop_tx.send(true);
+        })
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+pub(crate) fn authorise(access: &Access, header: Option<&axum::http::HeaderValue>) -> Result<Principal, ApiError> {
+    let store = match access {
+        Access::Open => return Ok(Principal::open()),
+        Access::Tokens(store) => store,
+    };
+    let header = header.ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer TOKEN` header"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+    store
+        .authenticate(token)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+}

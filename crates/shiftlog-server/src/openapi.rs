@@ -1,0 +1,226 @@
+//! The OpenAPI 3 document, generated from the same table of routes the tests walk.
+
+use serde_json::{json, Map, Value};
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// `get` or `post`.
+    pub method: &'static str,
+    /// The path, with `{place}` for the place.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub roles: &'static str,
+    /// Query parameters: (name, type, required, description).
+    pub query: &'static [(&'static str, &'static str, bool, &'static str)],
+    /// Responses: (status, description).
+    pub responses: &'static [(&'static str, &'static str)],
+}
+
+const KNOWN: [(&str, &str, bool, &str); 2] = [
+    (
+        "known_at",
+        "string",
+        false,
+        "As known at this recorded time (RFC 3339 or YYYY-MM-DD)",
+    ),
+    ("known_at_position", "integer", false, "As known at this log position"),
+];
+
+const READ: &[(&str, &str)] = &[
+    ("200", "OK"),
+    ("400", "A malformed parameter"),
+    ("401", "No valid token"),
+    ("403", "The token may not read this place"),
+    ("404", "No such place"),
+];
+
+/// Every route the server answers.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/health",
+        summary: "Liveness, and the log's head position",
+        roles: "anyone, no token",
+        query: &[],
+        responses: &[("200", "OK")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/openapi.json",
+        summary: "This document",
+        roles: "anyone, no token",
+        query: &[],
+        responses: &[("200", "OK")],
+    },
+    Route {
+        method: "post",
+        path: "/v1/events",
+        summary: "Append events atomically: NDJSON, a JSON array, or {\"events\": [...], \"expected_version\": {PLACE: N}}",
+        roles: "admin; recorder (its places)",
+        query: &[(
+            "expected_version",
+            "string",
+            false,
+            "PLACE:N, repeatable: the batch is refused with 409 unless the place is at version N",
+        )],
+        responses: &[
+            ("201", "Written (positions per event)"),
+            ("200", "Every event was already present (idempotent retry)"),
+            ("400", "Rejected events, each with line or index, event id and field; nothing written"),
+            ("401", "No valid token"),
+            ("403", "The token may not write there"),
+            ("409", "Version conflict; nothing written"),
+            ("413", "Body over the size limit"),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/events",
+        summary: "Events in log order, with position and recorded_at",
+        roles: "admin; recorder (its places)",
+        query: &[
+            ("from", "integer", false, "First position (default 1)"),
+            ("place", "string", false, "Only this place's events"),
+            ("limit", "integer", false, "At most this many (default 1000, at most 10000)"),
+        ],
+        responses: &[("200", "OK"), ("400", "A malformed parameter"), ("401", "No valid token"), ("403", "Not for this token")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/events/stream",
+        summary: "Server-sent events: every event from a position on, then live; the SSE id is the position (resume with Last-Event-ID)",
+        roles: "admin; recorder (its places)",
+        query: &[
+            ("from", "integer", false, "First position (default 1); Last-Event-ID takes precedence"),
+            ("place", "string", false, "Only this place's events"),
+        ],
+        responses: &[("200", "text/event-stream"), ("401", "No valid token"), ("403", "Not for this token")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/places",
+        summary: "The places the token may read, with their versions",
+        roles: "admin, funder; recorder (its places)",
+        query: &[],
+        responses: &[("200", "OK"), ("401", "No valid token")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/snapshot",
+        summary: "The place's network at a date: actors, relationships, metrics (funders: no attributes)",
+        roles: "admin, funder; recorder (its places)",
+        query: &[
+            ("at", "string", false, "Valid time (default now)"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/diff",
+        summary: "What changed between two dates",
+        roles: "admin, funder; recorder (its places)",
+        query: &[
+            ("from", "string", true, "The earlier date"),
+            ("to", "string", true, "The later date"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/evolution",
+        summary: "Metrics at the end of every period",
+        roles: "admin, funder; recorder (its places)",
+        query: &[
+            ("every", "string", false, "day, week, month (default), quarter or year"),
+            ("from", "string", false, "First date (default: the place's first event)"),
+            ("to", "string", false, "Last date (default: the place's last event)"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/anomalies",
+        summary: "Events that made no sense at their moment",
+        roles: "admin, funder; recorder (its places)",
+        query: &[KNOWN[0], KNOWN[1]],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/export",
+        summary: "The network for other tools: json, dot, graphml, gexf, csv, kumu at a date, or gexf-dynamic (whole history, default)",
+        roles: "admin, funder; recorder (its places)",
+        query: &[
+            ("format", "string", false, "json, dot, graphml, gexf, gexf-dynamic, csv or kumu"),
+            ("at", "string", false, "Date for the snapshot formats (default: the place's last event)"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/compare",
+        summary: "One row of metrics per place at a date",
+        roles: "admin, funder; recorder (its places only)",
+        query: &[("at", "string", false, "Valid time (default now)"), KNOWN[0], KNOWN[1]],
+        responses: &[("200", "OK"), ("400", "A malformed parameter"), ("401", "No valid token")],
+    },
+];
+
+/// The OpenAPI 3 document of [`ROUTES`].
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut params: Vec<Value> = r
+            .query
+            .iter()
+            .map(|(name, ty, required, description)| {
+                json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": ty}})
+            })
+            .collect();
+        if r.path.contains("{place}") {
+            params.insert(
+                0,
+                json!({"name": "place", "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
+        }
+        let responses: Map<String, Value> = r
+            .responses
+            .iter()
+            .map(|(code, d)| (code.to_string(), json!({"description": d})))
+            .collect();
+        let mut op = json!({
+            "summary": r.summary,
+            "description": format!("Who may call it: {}.", r.roles),
+            "parameters": params,
+            "responses": responses,
+        });
+        if !r.roles.contains("no token") {
+            op["security"] = json!([{"bearer": []}]);
+        }
+        if r.method == "post" {
+            op["requestBody"] = json!({"required": true, "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object", "properties": {"events": {"type": "array"}, "expected_version": {"type": "object", "additionalProperties": {"type": "integer"}}}}]}}
+            }});
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "shiftlog", "version": env!("CARGO_PKG_VERSION"), "description": "Record how local systems change; read networks over time. Events follow the interchange format (docs/interchange.md)."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    })
+}

@@ -1,0 +1,486 @@
+//! The routes: each one authorises, calls the engine, and shapes the answer.
+
+use crate::error::ApiError;
+use crate::tokens::{Principal, Role};
+use crate::{authorise, Access, ServerConfig};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use shiftlog::{
+    parse_input, Engine, EventBody, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent,
+    Stream, Timestamp, Version,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct AppState {
+    engine: Engine,
+    access: Access,
+    config: ServerConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// The API's router (what [`crate::serve`] serves). `stop` ends live streams when it
+/// turns true.
+pub fn router(
+    engine: Engine,
+    access: Access,
+    config: ServerConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    let max_body = config.max_body;
+    let state = Arc::new(AppState {
+        engine,
+        access,
+        config,
+        stop,
+    });
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/events", post(append).get(read_events))
+        .route("/v1/events/stream", get(stream_events))
+        .route("/v1/places", get(places))
+        .route("/v1/places/{place}/snapshot", get(snapshot))
+        .route("/v1/places/{place}/diff", get(diff))
+        .route("/v1/places/{place}/evolution", get(evolution))
+        .route("/v1/places/{place}/anomalies", get(anomalies))
+        .route("/v1/places/{place}/export", get(export))
+        .route("/v1/compare", get(compare))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route (see /v1/openapi.json)") })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn who(s: &AppState, headers: &HeaderMap) -> Result<Principal> {
+    authorise(&s.access, headers.get(header::AUTHORIZATION))
+}
+
+/// The query string's pairs, in order (keys may repeat).
+fn query(raw: Option<String>) -> Result<Vec<(String, String)>> {
+    serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn parsed<T: std::str::FromStr>(q: &[(String, String)], name: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    param(q, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|e| ApiError::bad_request(format!("query parameter `{name}`: {e}")))
+        })
+        .transpose()
+}
+
+fn required<T: std::str::FromStr>(q: &[(String, String)], name: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    parsed(q, name)?.ok_or_else(|| ApiError::bad_request(format!("query parameter `{name}` is required")))
+}
+
+fn known(q: &[(String, String)]) -> Result<KnownAt> {
+    match (
+        parsed::<Timestamp>(q, "known_at")?,
+        parsed::<u64>(q, "known_at_position")?,
+    ) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "give `known_at` or `known_at_position`, not both",
+        )),
+        (Some(t), None) => Ok(KnownAt::Time(t)),
+        (None, Some(k)) => Ok(KnownAt::Position(k)),
+        (None, None) => Ok(KnownAt::Everything),
+    }
+}
+
+fn place_id(p: &str) -> Result<PlaceId> {
+    PlaceId::new(p).map_err(|e| ApiError::bad_request(format!("place `{p}`: {e}")))
+}
+
+/// The place in the path, if the principal may read it.
+fn readable_place(who: &Principal, p: &str) -> Result<PlaceId> {
+    let place = place_id(p)?;
+    if !who.reads_place(&place) {
+        return Err(ApiError::forbidden(format!("this token may not read place `{place}`")));
+    }
+    Ok(place)
+}
+
+fn admin_or_recorder(who: &Principal) -> Result<()> {
+    if who.role == Role::Funder {
+        return Err(ApiError::forbidden(
+            "funder tokens read projections (snapshots, diffs, evolution, comparisons, exports), not raw events",
+        ));
+    }
+    Ok(())
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "status": "ok", "head": s.engine.head().0 }))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi())
+}
+
+/// The expected versions of `expected_version=PLACE:N` parameters.
+fn expectations(q: &[(String, String)]) -> Result<Vec<(Stream, Version)>> {
+    q.iter()
+        .filter(|(k, _)| k == "expected_version")
+        .map(|(_, v)| {
+            let (p, n) = v
+                .rsplit_once(':')
+                .ok_or_else(|| ApiError::bad_request(format!("expected_version `{v}`: expected PLACE:VERSION")))?;
+            let n = n
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("expected_version `{v}`: `{n}` is not a version")))?;
+            Ok((Stream::Place(place_id(p)?), n))
+        })
+        .collect()
+}
+
+async fn append(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let who = who(&s, &headers)?;
+    if who.role == Role::Funder {
+        return Err(ApiError::forbidden("funder tokens may not append events"));
+    }
+    let body = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!(
+                    "the body is larger than the server's limit of {} bytes; split it into smaller batches",
+                    s.config.max_body
+                ),
+            )
+        } else {
+            ApiError::new(status, format!("could not read the body: {e}"))
+        }
+    })?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "the body holds no events (send NDJSON or a JSON array)",
+        ));
+    }
+    let q = query(raw)?;
+    let mut expected = expectations(&q)?;
+    // An envelope: {"events": [...], "expected_version": {"place": N}}.
+    let input = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut m)) if m.contains_key("events") && !m.contains_key("type") => {
+            if let Some(ev) = m.remove("expected_version") {
+                let ev: BTreeMap<String, Version> = serde_json::from_value(ev).map_err(|e| {
+                    ApiError::bad_request(format!("`expected_version` must map places to versions: {e}"))
+                })?;
+                for (p, n) in ev {
+                    expected.push((Stream::Place(place_id(&p)?), n));
+                }
+            }
+            let events = m.remove("events").unwrap_or_default();
+            if !events.is_array() {
+                return Err(ApiError::bad_request("`events` must be an array of events"));
+            }
+            parse_input(&events.to_string())
+        }
+        _ => parse_input(text),
+    };
+    // A recorder writes only to its places (retractions: the place of their target).
+    if who.role == Role::Recorder {
+        for e in &input.events {
+            let place = match &e.event.body {
+                EventBody::ActorRedacted { .. } => {
+                    return Err(ApiError::forbidden(format!(
+                        "{}: only admin tokens may redact actors",
+                        e.location
+                    )))
+                }
+                EventBody::EventRetracted { target, .. } => match s.engine.event(target).await? {
+                    Some(t) => t.event.place.clone(),
+                    None => continue, // the log rejects it, with its location
+                },
+                _ => e.event.place.clone(),
+            };
+            if let Some(p) = place {
+                if !who.places.contains(&p) {
+                    return Err(ApiError::forbidden(format!(
+                        "{}: this token may not write to place `{p}`",
+                        e.location
+                    )));
+                }
+            }
+        }
+        for (stream, _) in &expected {
+            if let Stream::Place(p) = stream {
+                if !who.places.contains(p) {
+                    return Err(ApiError::forbidden(format!("this token may not write to place `{p}`")));
+                }
+            }
+        }
+    }
+    let outcome = s.engine.ingest(input, &expected).await?;
+    let appended = outcome.appended();
+    tracing::info!(
+        appended,
+        already_present = outcome.events.len() - appended,
+        head = outcome.head.0,
+        "append"
+    );
+    let events: Vec<Value> = outcome
+        .events
+        .iter()
+        .map(|e| match e {
+            EventOutcome::Appended(p) => json!({"position": p.0, "status": "appended"}),
+            EventOutcome::AlreadyPresent(p) => json!({"position": p.0, "status": "already_present"}),
+        })
+        .collect();
+    let status = if appended > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({
+            "appended": appended,
+            "already_present": outcome.events.len() - appended,
+            "head": outcome.head.0,
+            "events": events,
+        })),
+    )
+        .into_response())
+}
+
+/// Which events a principal may see, with an optional place filter.
+fn event_filter(who: &Principal, place: Option<PlaceId>) -> Result<impl Fn(&RecordedEvent) -> bool + Send + 'static> {
+    if let Some(p) = &place {
+        if !who.reads_place(p) {
+            return Err(ApiError::forbidden(format!("this token may not read place `{p}`")));
+        }
+    }
+    let who = who.clone();
+    Ok(move |r: &RecordedEvent| match &r.stream {
+        Stream::Place(p) => place.as_ref().is_none_or(|want| want == p) && who.reads_place(p),
+        Stream::Unplaced => place.is_none() && who.role == Role::Admin,
+    })
+}
+
+async fn read_events(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    admin_or_recorder(&who)?;
+    let q = query(raw)?;
+    let from = parsed::<u64>(&q, "from")?.unwrap_or(1).max(1);
+    let limit = parsed::<usize>(&q, "limit")?.unwrap_or(1000).min(s.config.max_page);
+    let place = param(&q, "place").map(place_id).transpose()?;
+    let keep = event_filter(&who, place.clone())?;
+    let page = match &place {
+        Some(p) => s.engine.read_place(p, Position(from), limit).await?,
+        None if who.role == Role::Admin => s.engine.read(Position(from), limit).await?,
+        None => {
+            // A recorder without a place: its places' events, merged in log order.
+            let mut all = Vec::new();
+            for p in &who.places {
+                all.extend(s.engine.read_place(p, Position(from), limit).await?);
+            }
+            all.sort_by_key(|r| r.position);
+            all.truncate(limit);
+            all
+        }
+    };
+    let next = page.last().map_or(from, |r| r.position.0 + 1);
+    let events: Vec<&RecordedEvent> = page.iter().filter(|r| keep(r)).collect();
+    Ok(Json(
+        json!({ "events": events, "next_from": next, "head": s.engine.head().0 }),
+    ))
+}
+
+async fn stream_events(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let who = who(&s, &headers)?;
+    admin_or_recorder(&who)?;
+    let q = query(raw)?;
+    // Resuming: the last event id seen is a position; go on from the next one.
+    let last_seen = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a log position"))
+        })
+        .transpose()?;
+    let from = match last_seen {
+        Some(p) => p + 1,
+        None => parsed::<u64>(&q, "from")?.unwrap_or(1).max(1),
+    };
+    let place = param(&q, "place").map(place_id).transpose()?;
+    let keep = event_filter(&who, place)?;
+    let mut stop = s.stop.clone();
+    let events = s
+        .engine
+        .subscribe(Position(from))
+        .into_stream()
+        .filter(move |r| std::future::ready(r.as_ref().map_or(true, &keep)))
+        .map(|r| match r {
+            Ok(r) => SseEvent::default()
+                .id(r.position.0.to_string())
+                .event("event")
+                .json_data(&r)
+                .map_err(axum::Error::new),
+            Err(e) => Err(axum::Error::new(e)),
+        })
+        .take_until(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn places(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let mut out = Vec::new();
+    for p in s.engine.places().await? {
+        if who.reads_place(&p) {
+            let version = s.engine.version(&Stream::Place(p.clone())).await?;
+            out.push(json!({ "place": p.as_str(), "version": version }));
+        }
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// Free text a funder never receives in a snapshot: actors' attributes.
+fn withhold_snapshot(v: &mut Value) {
+    if let Some(actors) = v.get_mut("actors").and_then(Value::as_array_mut) {
+        for a in actors {
+            if let Some(m) = a.as_object_mut() {
+                m.remove("attributes");
+            }
+        }
+    }
+}
+
+async fn snapshot(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
+    let snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    let mut v = serde_json::to_value(&snap).map_err(ApiError::internal)?;
+    if who.withholds_text() {
+        withhold_snapshot(&mut v);
+    }
+    Ok(Json(v))
+}
+
+async fn diff(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let d = s
+        .engine
+        .diff(&place, required(&q, "from")?, required(&q, "to")?, known(&q)?)
+        .await?;
+    Ok(Json(serde_json::to_value(&d).map_err(ApiError::internal)?))
+}
+
+async fn evolution(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let every = parsed::<Every>(&q, "every")?.unwrap_or(Every::Month);
+    let series = s
+        .engine
+        .evolve(Some(&place), every, parsed(&q, "from")?, parsed(&q, "to")?, known(&q)?)
+        .await?;
+    Ok(Json(serde_json::to_value(&series).map_err(ApiError::internal)?))
+}
+
+async fn anomalies(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let report = s.engine.anomalies(Some(&place), known(&q)?).await?;
+    Ok(Json(serde_json::to_value(&report).map_err(ApiError::internal)?))
+}
+
+async fn export(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let name = param(&q, "format").unwrap_or("gexf-dynamic");
+    let format = ExportFormat::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ExportFormat::ALL.iter().map(|(n, _)| *n).collect();
+        ApiError::bad_request(format!("format `{name}` is not one of {}", names.join(", ")))
+    })?;
+    let mut body = s.engine.export(&place, format, parsed(&q, "at")?, known(&q)?).await?;
+    // Of the formats, only the snapshot's JSON carries actors' attributes.
+    if who.withholds_text() && format == ExportFormat::Json {
+        let mut v: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
+        withhold_snapshot(&mut v);
+        body = serde_json::to_string_pretty(&v).map_err(ApiError::internal)?;
+    }
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}
+
+async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let q = query(raw)?;
+    let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
+    let mut rows = s.engine.compare(at, known(&q)?).await?;
+    rows.retain(|p, _| PlaceId::new(p.as_str()).is_ok_and(|p| who.reads_place(&p)));
+    Ok(Json(serde_json::to_value(&rows).map_err(ApiError::internal)?))
+}

@@ -1,0 +1,528 @@
+//! The server over real HTTP on loopback: appends, reads, projections, live streams,
+//! tokens and hostile bodies.
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shiftlog::{Engine, PlaceId};
+use shiftlog_server::tokens::{Role, TokenStore};
+use shiftlog_server::{Access, ServerConfig};
+use std::sync::Arc;
+
+struct Server {
+    base: String,
+    engine: Engine,
+    tokens: Arc<TokenStore>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(config: ServerConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let tokens = Arc::new(TokenStore::new(dir.path()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(shiftlog_server::serve(
+            listener,
+            engine.clone(),
+            Access::Tokens(tokens.clone()),
+            config,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Server {
+            base,
+            engine,
+            tokens,
+            stop: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    fn token(&self, role: Role, places: &[&str]) -> String {
+        let places = places.iter().map(|p| PlaceId::new(*p).unwrap()).collect();
+        self.tokens.create(role, places).unwrap().0
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.task.take().unwrap())
+            .await
+            .expect("graceful shutdown finishes (live streams end)")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn post(url: &str, token: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let r = client().post(url).bearer_auth(token).body(body).send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn get(url: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = client().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+fn ndjson(events: &[Value]) -> String {
+    events.iter().map(|e| format!("{e}\n")).collect()
+}
+
+/// A small inquiry in `place` whose free text carries `secret`.
+fn inquiry(place: &str, secret: &str) -> Vec<Value> {
+    vec![
+        json!({"type":"place_registered","id":format!("{place}-1"),"occurred_at":"2024-01-01","place":place,"name":"P"}),
+        json!({"type":"actor_joined","id":format!("{place}-2"),"occurred_at":"2024-01-02","place":place,"actor":format!("{place}-council"),"kind":"organisation","sector":"public","power":{"budget":1.0},"attributes":{"contact":format!("{secret}-attr")}}),
+        json!({"type":"actor_joined","id":format!("{place}-3"),"occurred_at":"2024-01-03","place":place,"actor":format!("{place}-group"),"kind":"group","sector":"community"}),
+        json!({"type":"relationship_formed","id":format!("{place}-4"),"occurred_at":"2024-02-01","place":place,"from":format!("{place}-council"),"to":format!("{place}-group"),"kind":"funds","strength":0.6}),
+        json!({"type":"power_shifted","id":format!("{place}-5"),"occurred_at":"2024-03-01","place":place,"domain":"budget","amount":0.5,"from":format!("{place}-council"),"to":format!("{place}-group"),"evidence":format!("{secret}-evidence")}),
+        json!({"type":"learning_recorded","id":format!("{place}-6"),"occurred_at":"2024-03-02","place":place,"text":format!("{secret}-text"),"themes":["power"]}),
+        json!({"type":"outcome_harvested","id":format!("{place}-7"),"occurred_at":"2024-03-03","place":place,"description":"d","actors":[format!("{place}-group")],"significance":format!("{secret}-significance"),"contribution":format!("{secret}-contribution")}),
+    ]
+}
+
+/// Reads server-sent events: (id, data) pairs.
+struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl SseReader {
+    async fn open(url: &str, token: &str, last_event_id: Option<u64>) -> SseReader {
+        let mut req = client().get(url).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        SseReader {
+            body: Box::pin(r.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (skipping keep-alive comments).
+    async fn next(&mut self) -> (u64, Value) {
+        // One deadline per event: keep-alive comments do not extend it.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut data) = (None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if let Some(id) = id {
+                    return (id, serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .expect("an event within 30 s")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn append_read_snapshot_and_resume_a_stream() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let events = inquiry("leeds", "s");
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events[..4])).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["appended"], 4);
+    assert_eq!(body["events"][3]["position"], 4);
+
+    // Idempotent retry: 200, nothing new.
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events[..4])).await;
+    assert_eq!((status, body["already_present"].clone()), (StatusCode::OK, json!(4)));
+
+    // Read back.
+    let (status, text) = get(&s.url("/v1/events?from=2&limit=2"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][0]["id"], "leeds-2");
+    assert_eq!(page["events"][0]["position"], 2);
+    assert_eq!(page["next_from"], 4);
+
+    // Snapshot, as now and as known at position 3 (before the relationship).
+    let (status, text) = get(&s.url("/v1/places/leeds/snapshot?at=2024-12-31"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let snap: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(snap["metrics"]["actors"], 2);
+    assert_eq!(snap["metrics"]["relationships"], 1);
+    let (_, text) = get(
+        &s.url("/v1/places/leeds/snapshot?at=2024-12-31&known_at_position=3"),
+        Some(&admin),
+    )
+    .await;
+    let snap: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            snap["known_at_position"].clone(),
+            snap["metrics"]["relationships"].clone()
+        ),
+        (json!(3), json!(0))
+    );
+
+    // A stream from the start: catch-up, then live.
+    let mut sse = SseReader::open(&s.url("/v1/events/stream?from=1"), &admin, None).await;
+    for want in 1..=4 {
+        let (id, e) = sse.next().await;
+        assert_eq!((id, e["position"].as_u64().unwrap()), (want, want));
+    }
+    let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&events[4..5])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (id, e) = sse.next().await;
+    assert_eq!((id, e["id"].as_str().unwrap()), (5, "leeds-5"));
+    drop(sse);
+
+    // Disconnected; two more events land; reconnecting with Last-Event-ID resumes after 5,
+    // with no gap and no repeat.
+    let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&events[5..])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut sse = SseReader::open(&s.url("/v1/events/stream?from=1"), &admin, Some(5)).await;
+    assert_eq!(sse.next().await.0, 6);
+    assert_eq!(sse.next().await.0, 7);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
+    const WRITERS: usize = 16;
+    const EACH: usize = 1000;
+    const BATCH: usize = 10;
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let total = (WRITERS * EACH) as u64;
+
+    let followers: Vec<_> = (0..2)
+        .map(|_| {
+            let url = s.url("/v1/events/stream");
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let mut sse = SseReader::open(&url, &admin, None).await;
+                let mut seen = Vec::new();
+                while (seen.len() as u64) < total {
+                    let (id, e) = sse.next().await;
+                    seen.push((id, e["id"].as_str().unwrap().to_string()));
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = s.url("/v1/events");
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let place = format!("w{w}");
+                let events: Vec<Value> = (0..EACH)
+                    .map(|i| match i {
+                        0 => json!({"type":"place_registered","id":format!("{place}-0"),"occurred_at":"2024-01-01","place":place,"name":place}),
+                        i => json!({"type":"actor_joined","id":format!("{place}-{i}"),"occurred_at":"2024-01-02","place":place,"actor":format!("{place}-a{i}"),"kind":"person"}),
+                    })
+                    .collect();
+                let mut acked = Vec::new();
+                for batch in events.chunks(BATCH) {
+                    let (status, body) = post(&url, &admin, ndjson(batch)).await;
+                    assert_eq!(status, StatusCode::CREATED, "{body}");
+                    for (e, o) in batch.iter().zip(body["events"].as_array().unwrap()) {
+                        acked.push((o["position"].as_u64().unwrap(), e["id"].as_str().unwrap().to_string()));
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    acked.sort();
+    // Every acknowledged event is in the log exactly once, where it was acknowledged.
+    let log: Vec<(u64, String)> = s
+        .engine
+        .read(shiftlog::Position(1), usize::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.position.0, r.id().to_string()))
+        .collect();
+    assert_eq!(log.len() as u64, total);
+    assert_eq!(acked, log);
+    for f in followers {
+        assert_eq!(f.await.unwrap(), log, "a follower saw exactly the log, in order");
+    }
+    s.stop().await;
+}
+
+/// Every route, with an admin's view of what it needs.
+fn routes() -> Vec<(&'static str, String)> {
+    vec![
+        ("GET", "/v1/events".into()),
+        ("GET", "/v1/events/stream".into()),
+        ("POST", "/v1/events".into()),
+        ("GET", "/v1/places".into()),
+        ("GET", "/v1/places/leeds/snapshot?at=2024-12-31".into()),
+        ("GET", "/v1/places/leeds/diff?from=2024-01-01&to=2024-12-31".into()),
+        ("GET", "/v1/places/leeds/evolution?every=month".into()),
+        ("GET", "/v1/places/leeds/anomalies".into()),
+        ("GET", "/v1/places/leeds/export?format=gexf-dynamic".into()),
+        ("GET", "/v1/compare?at=2024-12-31".into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_guard_every_route_and_funders_never_see_free_text() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let funder = s.token(Role::Funder, &[]);
+    let york_recorder = s.token(Role::Recorder, &["york"]);
+    let mut events = inquiry("leeds", "SECRET");
+    events.extend(inquiry("york", "SECRET"));
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let head = s.engine.head();
+
+    // Every route listed in the OpenAPI document is one the server answers, and back.
+    let (_, doc) = get(&s.url("/v1/openapi.json"), None).await;
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let mut documented: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {p}", m.to_uppercase()))
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<String> = routes()
+        .iter()
+        .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap().replace("leeds", "{place}")))
+        .chain(["GET /health".to_string(), "GET /v1/openapi.json".to_string()])
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+
+    for (method, path) in routes() {
+        let url = s.url(&path);
+        let send = |token: Option<String>| {
+            let url = url.clone();
+            async move {
+                let mut req = match method {
+                    "POST" => client().post(&url).body(ndjson(&inquiry("leeds", "x")[..1])),
+                    _ => client().get(&url),
+                };
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                req.send().await.unwrap().status()
+            }
+        };
+        assert_eq!(
+            send(None).await,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        assert_eq!(
+            send(Some("shl_0000".into())).await,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong token"
+        );
+        // A recorder of York may not touch Leeds.
+        let leeds_only = path.contains("leeds") || method == "POST";
+        if leeds_only {
+            assert_eq!(
+                send(Some(york_recorder.clone())).await,
+                StatusCode::FORBIDDEN,
+                "{method} {path} as York's recorder"
+            );
+        }
+        // Funders read projections only.
+        if path.starts_with("/v1/events") {
+            assert_eq!(
+                send(Some(funder.clone())).await,
+                StatusCode::FORBIDDEN,
+                "{method} {path} as a funder"
+            );
+        }
+    }
+    assert_eq!(s.engine.head(), head, "refused requests changed nothing");
+
+    // A funder reads every projection route without any withheld field.
+    let mut read = 0;
+    for (method, path) in routes() {
+        if method != "GET" || path.starts_with("/v1/events") {
+            continue;
+        }
+        for p in [path.clone(), path.replace("leeds", "york")] {
+            let (status, text) = get(&s.url(&p), Some(&funder)).await;
+            assert_eq!(status, StatusCode::OK, "{p}: {text}");
+            assert!(!text.contains("SECRET"), "{p} leaked withheld text: {text}");
+            read += 1;
+        }
+    }
+    for f in ["json", "dot", "graphml", "gexf", "gexf-dynamic", "csv", "kumu"] {
+        let (status, text) = get(&s.url(&format!("/v1/places/leeds/export?format={f}")), Some(&funder)).await;
+        assert_eq!(status, StatusCode::OK, "{f}");
+        assert!(!text.contains("SECRET"), "export {f} leaked withheld text");
+        read += 1;
+    }
+    assert!(read > 10);
+    // The same snapshot does carry attributes for an admin: the check above can fail.
+    let (_, text) = get(&s.url("/v1/places/leeds/snapshot?at=2024-12-31"), Some(&admin)).await;
+    assert!(text.contains("SECRET-attr"));
+    let (_, text) = get(&s.url("/v1/events?place=york"), Some(&york_recorder)).await;
+    assert!(text.contains("SECRET-text"), "recorders read their places' free text");
+
+    // A recorder writes to its place, and reads only its places.
+    let more = json!({"type":"actor_joined","id":"york-9","occurred_at":"2024-05-01","place":"york","actor":"york-new","kind":"person"});
+    let (status, _) = post(&s.url("/v1/events"), &york_recorder, ndjson(&[more])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, text) = get(&s.url("/v1/places"), Some(&york_recorder)).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!([{"place":"york","version":8}])
+    );
+    let (_, text) = get(&s.url("/v1/events"), Some(&york_recorder)).await;
+    let page: Value = serde_json::from_str(&text).unwrap();
+    assert!(page["events"].as_array().unwrap().iter().all(|e| e["place"] == "york"));
+    assert_eq!(page["events"].as_array().unwrap().len(), 8);
+    // A recorder may not retract another place's event, nor redact.
+    let retract =
+        json!({"type":"event_retracted","id":"r1","occurred_at":"2024-06-01","target":"leeds-4","reason":"wrong"});
+    let (status, _) = post(&s.url("/v1/events"), &york_recorder, ndjson(&[retract])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let redact = json!({"type":"actor_redacted","id":"x1","occurred_at":"2024-06-01","actor":"york-group"});
+    let (status, _) = post(&s.url("/v1/events"), &york_recorder, ndjson(&[redact])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A revoked token stops working at once.
+    let id = s
+        .tokens
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.role == Role::Funder)
+        .unwrap()
+        .id;
+    s.tokens.revoke(&id).unwrap();
+    assert_eq!(
+        get(&s.url("/v1/places"), Some(&funder)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_bodies_get_clear_4xx_and_change_nothing() {
+    let s = Server::start(ServerConfig {
+        max_body: 1 << 20,
+        ..ServerConfig::default()
+    })
+    .await;
+    let admin = s.token(Role::Admin, &[]);
+    let good = inquiry("leeds", "s");
+    let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&good[..2])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let head = s.engine.head();
+
+    let huge = format!("{}\n", "x".repeat(2 << 20));
+    let mut wrong_type = good[2].clone();
+    wrong_type["kind"] = json!(42);
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        ("bad JSON", b"{\"type\": \"actor_joined\",".to_vec(), StatusCode::BAD_REQUEST, "invalid JSON"),
+        ("wrong type", ndjson(&[good[2].clone(), wrong_type]).into_bytes(), StatusCode::BAD_REQUEST, "kind"),
+        ("invalid UTF-8", vec![b'{', 0xff, 0xfe, b'}'], StatusCode::BAD_REQUEST, "UTF-8"),
+        ("empty", Vec::new(), StatusCode::BAD_REQUEST, "no events"),
+        ("too large", huge.into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "limit"),
+        (
+            "bad expected_version",
+            json!({"events": [good[2]], "expected_version": {"leeds": "two"}}).to_string().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "expected_version",
+        ),
+        (
+            "version conflict",
+            json!({"events": [good[2]], "expected_version": {"leeds": 1}}).to_string().into_bytes(),
+            StatusCode::CONFLICT,
+            "version conflict",
+        ),
+        (
+            "a valid event then a duplicate id with another body",
+            ndjson(&[good[2].clone(), json!({"type":"place_registered","id":"leeds-1","occurred_at":"2024-01-01","place":"leeds","name":"Other"})]).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "leeds-1",
+        ),
+    ];
+    for (name, body, want, mentions) in cases {
+        let (status, body) = post(&s.url("/v1/events"), &admin, body).await;
+        assert_eq!(status, want, "{name}: {body}");
+        assert!(
+            body.to_string().contains(mentions),
+            "{name}: {body} should mention {mentions}"
+        );
+        assert!(body["error"].is_string(), "{name}: {body}");
+        assert_eq!(s.engine.head(), head, "{name} wrote nothing");
+    }
+    // Rejections say where: line and field.
+    let mut bad = good[2].clone();
+    bad["kind"] = json!("spaceship");
+    let (_, body) = post(&s.url("/v1/events"), &admin, ndjson(&[good[2].clone(), bad])).await;
+    assert_eq!(body["rejections"][0]["line"], 2);
+    assert_eq!(body["rejections"][0]["field"], "kind");
+    // The expected version, when right, lets the batch through.
+    let (status, body) = post(
+        &s.url("/v1/events?expected_version=leeds:2"),
+        &admin,
+        ndjson(&good[2..3]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Bad query parameters are 400s that name the parameter.
+    let (status, text) = get(&s.url("/v1/places/leeds/snapshot?at=yesterday"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("`at`"), "{text}");
+    let (status, _) = get(&s.url("/v1/places/nowhere/snapshot"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
