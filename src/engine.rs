@@ -64,6 +64,21 @@ impl ExportFormat {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
+    /// `snap` in this format; `None` for [`ExportFormat::GexfDynamic`], which needs the
+    /// whole history rather than one snapshot.
+    pub fn render(self, snap: &Snapshot) -> Option<String> {
+        use projection as p;
+        Some(match self {
+            ExportFormat::Json => serde_json::to_string_pretty(snap).expect("snapshots serialize"),
+            ExportFormat::Dot => p::to_dot(snap),
+            ExportFormat::Graphml => p::to_graphml(snap),
+            ExportFormat::Gexf => p::to_gexf(snap),
+            ExportFormat::Csv => p::to_csv(snap),
+            ExportFormat::Kumu => serde_json::to_string_pretty(&p::to_kumu(snap)).expect("JSON values serialize"),
+            ExportFormat::GexfDynamic => return None,
+        })
+    }
+
     /// Its MIME type.
     pub fn content_type(self) -> &'static str {
         match self {
@@ -220,27 +235,18 @@ impl Engine {
         at: Option<Timestamp>,
         known: KnownAt,
     ) -> Result<String, ProjectionError> {
-        use projection as p;
         if format == ExportFormat::GexfDynamic {
-            return Ok(p::to_gexf_dynamic(&self.history(place, known).await?));
+            return Ok(projection::to_gexf_dynamic(&self.history(place, known).await?));
         }
-        let at = match at {
-            Some(at) => at,
+        let snap = match at {
+            Some(at) => self.snapshot(place, at, known).await?,
+            // The date comes from the history, which then answers too: one read, not two.
             None => {
                 let h = self.history(place, known).await?;
-                h.span().map_or_else(Timestamp::now, |(_, last)| last)
+                h.snapshot(h.span().map_or_else(Timestamp::now, |(_, last)| last))
             }
         };
-        let snap = self.snapshot(place, at, known).await?;
-        Ok(match format {
-            ExportFormat::Json => serde_json::to_string_pretty(&snap).expect("snapshots serialize"),
-            ExportFormat::Dot => p::to_dot(&snap),
-            ExportFormat::Graphml => p::to_graphml(&snap),
-            ExportFormat::Gexf => p::to_gexf(&snap),
-            ExportFormat::Csv => p::to_csv(&snap),
-            ExportFormat::Kumu => serde_json::to_string_pretty(&p::to_kumu(&snap)).expect("JSON values serialize"),
-            ExportFormat::GexfDynamic => unreachable!("handled above"),
-        })
+        Ok(format.render(&snap).expect("only the dynamic format needs a history"))
     }
 
     /// Counts for `shiftlog stats`.

@@ -72,40 +72,47 @@ pub(crate) struct SnapshotArgs {
 }
 
 pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result<ExitCode> {
-    use shiftlog::projection as p;
     let snap = engine.snapshot(&place(&a.place)?, a.at, a.known.known()).await?;
-    match a.format {
-        SnapshotFormat::Json => println!("{}", serde_json::to_string_pretty(&snap)?),
-        SnapshotFormat::Dot => print!("{}", p::to_dot(&snap)),
-        SnapshotFormat::Graphml => print!("{}", p::to_graphml(&snap)),
-        SnapshotFormat::Gexf => print!("{}", p::to_gexf(&snap)),
-        SnapshotFormat::Csv => print!("{}", p::to_csv(&snap)),
-        SnapshotFormat::Kumu => println!("{}", serde_json::to_string_pretty(&p::to_kumu(&snap))?),
-        SnapshotFormat::Text => {
-            println!(
-                "{} at {} (as known at position {})",
-                snap.place, snap.at, snap.known_at_position
-            );
-            println!();
-            print!("{}", metrics_table(&[(snap.place.clone(), snap.metrics.clone())]));
-            println!();
-            println!(
-                "{:<28} {:<13} {:<10} {:>6} {:>11}  power",
-                "actor", "kind", "sector", "degree", "betweenness"
-            );
-            for x in &snap.actors {
-                let power: Vec<String> = x.power.iter().map(|(d, v)| format!("{d}={v:.2}")).collect();
-                println!(
-                    "{:<28} {:<13} {:<10} {:>6} {:>11.3}  {}",
-                    x.id,
-                    x.kind,
-                    x.sector.as_deref().unwrap_or("-"),
-                    x.degree,
-                    x.betweenness,
-                    power.join(" ")
-                );
-            }
+    let export = match a.format {
+        SnapshotFormat::Json => Some(shiftlog::ExportFormat::Json),
+        SnapshotFormat::Dot => Some(shiftlog::ExportFormat::Dot),
+        SnapshotFormat::Graphml => Some(shiftlog::ExportFormat::Graphml),
+        SnapshotFormat::Gexf => Some(shiftlog::ExportFormat::Gexf),
+        SnapshotFormat::Csv => Some(shiftlog::ExportFormat::Csv),
+        SnapshotFormat::Kumu => Some(shiftlog::ExportFormat::Kumu),
+        SnapshotFormat::Text => None,
+    };
+    if let Some(out) = export.and_then(|f| f.render(&snap)) {
+        if out.ends_with('\n') {
+            print!("{out}");
+        } else {
+            println!("{out}");
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The readable summary.
+    println!(
+        "{} at {} (as known at position {})",
+        snap.place, snap.at, snap.known_at_position
+    );
+    println!();
+    print!("{}", metrics_table(&[(snap.place.clone(), snap.metrics.clone())]));
+    println!();
+    println!(
+        "{:<28} {:<13} {:<10} {:>6} {:>11}  power",
+        "actor", "kind", "sector", "degree", "betweenness"
+    );
+    for x in &snap.actors {
+        let power: Vec<String> = x.power.iter().map(|(d, v)| format!("{d}={v:.2}")).collect();
+        println!(
+            "{:<28} {:<13} {:<10} {:>6} {:>11.3}  {}",
+            x.id,
+            x.kind,
+            x.sector.as_deref().unwrap_or("-"),
+            x.degree,
+            x.betweenness,
+            power.join(" ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

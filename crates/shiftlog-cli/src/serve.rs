@@ -22,18 +22,14 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> {
-    if a.open && !a.addr.ip().is_loopback() {
-        anyhow::bail!(
-            "--open serves without tokens, so it is allowed on a loopback address only (not {})",
-            a.addr
-        );
-    }
-    let engine = Engine::open(dir)?;
     let access = if a.open {
         Access::Open
     } else {
         Access::Tokens(Arc::new(TokenStore::new(dir)))
     };
+    // Before opening anything: a refused `--open` leaves no store behind.
+    shiftlog_server::check_access(&access, a.addr)?;
+    let engine = Engine::open(dir)?;
     let listener = tokio::net::TcpListener::bind(a.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.addr))?;

@@ -66,12 +66,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if matches!(access, Access::Open) && !listener.local_addr()?.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "--open serves without tokens and is allowed on a loopback address only (127.0.0.1 or ::1)",
-        ));
-    }
+    check_access(&access, listener.local_addr()?)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = router(engine, access, config, stop_rx);
     axum::serve(listener, app)
@@ -81,6 +76,17 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         })
         .await
+}
+
+/// Refuses [`Access::Open`] anywhere but a loopback address.
+pub fn check_access(access: &Access, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    if matches!(access, Access::Open) && !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("--open serves without tokens, so it is allowed on a loopback address only (not {addr})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
