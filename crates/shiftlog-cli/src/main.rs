@@ -5,6 +5,7 @@
 //! or a failure, 2 a usage error.
 
 mod append;
+mod picture;
 mod progress;
 mod project;
 mod serve;
@@ -67,7 +68,15 @@ enum Command {
     Anomalies(project::AnomaliesArgs),
     /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
     Export(project::ExportArgs),
-    /// Serve the HTTP API (JSON over HTTP, with tokens; see /v1/openapi.json).
+    /// Write one self-contained HTML report: networks drawn at the moments that matter,
+    /// metric and power charts, the change in words, absent voices, anomalies, and a
+    /// comparison of places.
+    Report(picture::ReportArgs),
+    /// Load the worked example (six fictional places) into a fresh store, print what it
+    /// shows and write its HTML report.
+    Demo(picture::DemoArgs),
+    /// Serve the HTTP API (JSON over HTTP, with tokens; see /v1/openapi.json) and the
+    /// dashboard at `/`.
     Serve(serve::ServeArgs),
     /// Create, list and revoke the server's access tokens.
     #[command(subcommand)]
@@ -153,6 +162,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bridges(args) => project::bridges(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Report(args) => picture::report_command(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Demo(args) => picture::demo(args).await,
         Command::Serve(args) => serve::serve(&cli.data_dir, args).await,
         Command::Token(cmd) => serve::token(&cli.data_dir, cmd),
     }

@@ -17,7 +17,7 @@ pub(crate) struct KnownArgs {
 }
 
 impl KnownArgs {
-    fn known(&self) -> KnownAt {
+    pub(crate) fn known(&self) -> KnownAt {
         match (self.known_at, self.known_at_position) {
             (Some(t), _) => KnownAt::Time(t),
             (None, Some(k)) => KnownAt::Position(k),
@@ -407,7 +407,7 @@ fn csv_row(m: &Metrics) -> String {
     )
 }
 
-fn metrics_table(rows: &[(String, Metrics)]) -> String {
+pub(crate) fn metrics_table(rows: &[(String, Metrics)]) -> String {
     let mut out = format!(
         "{:<16} {:>6} {:>9} {:>13} {:>7} {:>10} {:>10} {:>11} {:>8} {:>9}  power gini\n",
         "place",
@@ -440,6 +440,40 @@ fn metrics_table(rows: &[(String, Metrics)]) -> String {
             m.reciprocity,
             m.sessions,
             m.anomalies,
+            gini.join(" ")
+        ));
+    }
+    out
+}
+
+/// An evolution series as a table for people.
+pub(crate) fn evolution_table(steps: &[shiftlog::Step]) -> String {
+    let mut out = format!(
+        "{:<12} {:>6} {:>9} {:>13} {:>7} {:>10} {:>10} {:>8} {:>13}  power gini\n",
+        "to",
+        "actors",
+        "connected",
+        "relationships",
+        "density",
+        "components",
+        "max degree",
+        "sessions",
+        "absent voices"
+    );
+    for s in steps {
+        let m = &s.metrics;
+        let gini: Vec<String> = m.power_gini.iter().map(|(d, g)| format!("{d}={g:.2}")).collect();
+        out.push_str(&format!(
+            "{:<12} {:>6} {:>9} {:>13} {:>7.3} {:>10} {:>10} {:>8} {:>13}  {}\n",
+            s.at.as_datetime().format("%Y-%m-%d"),
+            m.actors,
+            m.connected_actors,
+            m.relationships,
+            m.density,
+            m.components,
+            m.max_degree,
+            s.period.sessions,
+            s.period.absent_voices,
             gini.join(" ")
         ));
     }

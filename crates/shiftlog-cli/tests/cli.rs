@@ -820,3 +820,100 @@ fn serve_with_a_token_then_stop_on_sigterm() {
     let lines = log_lines(dir.path(), &[]);
     assert_eq!(lines.len(), 1);
 }
+
+#[test]
+fn demo_loads_the_worked_example_prints_tables_and_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(dir.path(), &["demo", "--dir", demo.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let events = std::fs::read_to_string(root().join("examples/data/worked-example.ndjson"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        stdout.contains(&format!("{events} events about 6 fictional places")),
+        "{stdout}"
+    );
+    // The comparison table: one row per place; the evolution table: one row per quarter.
+    for place in [
+        "ashford-vale",
+        "brindle-heath",
+        "carrow-bridge",
+        "dunmere",
+        "elmstead",
+        "fenwick-cross",
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(place)), "{place} row");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("2025-12-31")), "{stdout}");
+    let report = demo.join("shiftlog-report.html");
+    assert!(stdout.contains(report.to_str().unwrap()), "says where the report is");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("Ashford Vale Coordination Team"));
+    // The store it made answers the other commands.
+    let store = demo.join("store");
+    let snap = run(
+        &store,
+        &["snapshot", "--place", "ashford-vale", "--at", "2025-12-31"],
+        None,
+    );
+    assert!(snap.status.success(), "{}", text(&snap.stderr));
+    // A second run into the same directory is refused: the demo needs a fresh store.
+    let again = run(dir.path(), &["demo", "--dir", demo.to_str().unwrap()], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("is not empty"), "{}", text(&again.stderr));
+}
+
+#[test]
+fn report_writes_one_html_file_for_the_places_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = root().join("examples/data/worked-example.ndjson");
+    assert!(run(dir.path(), &["append", example.to_str().unwrap()], None)
+        .status
+        .success());
+    let file = dir.path().join("out/two-places.html");
+    let out = run(
+        dir.path(),
+        &[
+            "report",
+            "--place",
+            "dunmere",
+            "--place",
+            "elmstead",
+            "--from",
+            "2024-06-01",
+            "--every",
+            "quarter",
+            "--size-by",
+            "power",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains("id=\"place-dunmere\"") && html.contains("id=\"place-elmstead\""));
+    assert!(!html.contains("id=\"place-ashford-vale\""));
+    assert!(html.contains("one step per quarter"));
+    assert!(!dir.path().join("out/two-places.html.partial").exists());
+    // Unknown places and bad dates are clear errors, and write nothing.
+    let bad = dir.path().join("bad.html");
+    let out = run(
+        dir.path(),
+        &["report", "--place", "atlantis", "--out", bad.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("atlantis"), "{}", text(&out.stderr));
+    let out = run(
+        dir.path(),
+        &["report", "--from", "2024-13-01", "--out", bad.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--from"), "{}", text(&out.stderr));
+    assert!(!bad.exists());
+}

@@ -8,8 +8,13 @@ use shiftlog_model::{ActorId, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Escapes text for XML 1.0 attributes and content; characters XML cannot hold become U+FFFD.
-fn xml(s: &str) -> String {
+/// Escapes text for XML 1.0 (and HTML) attributes and content; characters XML cannot
+/// hold become U+FFFD.
+///
+/// ```
+/// assert_eq!(shiftlog_projection::escape_xml("Tom & \"Jerry\" <\u{1}>"), "Tom &amp; &quot;Jerry&quot; &lt;\u{fffd}&gt;");
+/// ```
+pub fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -83,24 +88,28 @@ pub fn to_graphml(s: &Snapshot) -> String {
         "  <key id=\"rkind\" for=\"edge\" attr.name=\"kind\" attr.type=\"string\"/>\n",
         "  <key id=\"strength\" for=\"edge\" attr.name=\"strength\" attr.type=\"double\"/>\n",
     ));
-    let _ = writeln!(out, "  <graph id=\"{}\" edgedefault=\"directed\">", xml(&s.place));
+    let _ = writeln!(
+        out,
+        "  <graph id=\"{}\" edgedefault=\"directed\">",
+        escape_xml(&s.place)
+    );
     for a in &s.actors {
         let _ = writeln!(
             out,
             "    <node id=\"{}\"><data key=\"name\">{}</data><data key=\"kind\">{}</data><data key=\"sector\">{}</data></node>",
-            xml(&a.id),
-            xml(&label(&a.id, &a.name)),
+            escape_xml(&a.id),
+            escape_xml(&label(&a.id, &a.name)),
             a.kind,
-            xml(a.sector.as_deref().unwrap_or(""))
+            escape_xml(a.sector.as_deref().unwrap_or(""))
         );
     }
     for (i, r) in s.relationships.iter().enumerate() {
         let _ = writeln!(
             out,
             "    <edge id=\"e{i}\" source=\"{}\" target=\"{}\"><data key=\"rkind\">{}</data><data key=\"strength\">{}</data></edge>",
-            xml(&r.from),
-            xml(&r.to),
-            xml(&r.kind),
+            escape_xml(&r.from),
+            escape_xml(&r.to),
+            escape_xml(&r.kind),
             r.strength
         );
     }
@@ -128,10 +137,10 @@ pub fn to_gexf(s: &Snapshot) -> String {
         let _ = writeln!(
             out,
             "      <node id=\"{}\" label=\"{}\"><attvalues><attvalue for=\"kind\" value=\"{}\"/><attvalue for=\"sector\" value=\"{}\"/></attvalues></node>",
-            xml(&a.id),
-            xml(&label(&a.id, &a.name)),
+            escape_xml(&a.id),
+            escape_xml(&label(&a.id, &a.name)),
             a.kind,
-            xml(a.sector.as_deref().unwrap_or(""))
+            escape_xml(a.sector.as_deref().unwrap_or(""))
         );
     }
     out.push_str("    </nodes>\n    <edges>\n");
@@ -139,9 +148,9 @@ pub fn to_gexf(s: &Snapshot) -> String {
         let _ = writeln!(
             out,
             "      <edge id=\"e{i}\" source=\"{}\" target=\"{}\" label=\"{}\" weight=\"{}\"><attvalues><attvalue for=\"strength\" value=\"{}\"/></attvalues></edge>",
-            xml(&r.from),
-            xml(&r.to),
-            xml(&r.kind),
+            escape_xml(&r.from),
+            escape_xml(&r.to),
+            escape_xml(&r.kind),
             r.strength,
             r.strength
         );
@@ -347,8 +356,8 @@ pub fn to_gexf_dynamic(h: &PlaceHistory) -> String {
         let _ = write!(
             out,
             "      <node id=\"{}\" label=\"{}\"><spells>",
-            xml(a.as_str()),
-            xml(&label(a.as_str(), &name))
+            escape_xml(a.as_str()),
+            escape_xml(&label(a.as_str(), &name))
         );
         for (s, e) in ss {
             spell_xml(&mut out, *s, *e);
@@ -360,9 +369,9 @@ pub fn to_gexf_dynamic(h: &PlaceHistory) -> String {
         let _ = write!(
             out,
             "      <edge id=\"e{i}\" source=\"{}\" target=\"{}\" label=\"{}\"><attvalues>",
-            xml(k.0.as_str()),
-            xml(k.1.as_str()),
-            xml(&k.2)
+            escape_xml(k.0.as_str()),
+            escape_xml(k.1.as_str()),
+            escape_xml(&k.2)
         );
         for (v, s, e) in spells.strengths.get(k).into_iter().flatten() {
             let _ = write!(out, "<attvalue for=\"strength\" value=\"{v}\" start=\"{s}\"");

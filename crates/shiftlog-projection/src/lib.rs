@@ -40,7 +40,7 @@ mod snapshot;
 
 pub use checkpoint::Projector;
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
-pub use export::{to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
+pub use export::{escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every};

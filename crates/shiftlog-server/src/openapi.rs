@@ -41,6 +41,14 @@ const READ: &[(&str, &str)] = &[
 pub const ROUTES: &[Route] = &[
     Route {
         method: "get",
+        path: "/",
+        summary: "The dashboard (HTML; its script and style are under /assets/). It asks for a token and reads the routes below with it",
+        roles: "anyone, no token (the data it shows needs one)",
+        query: &[],
+        responses: &[("200", "OK")],
+    },
+    Route {
+        method: "get",
         path: "/health",
         summary: "Liveness, and the log's head position",
         roles: "anyone, no token",
@@ -162,6 +170,19 @@ pub const ROUTES: &[Route] = &[
         query: &[
             ("format", "string", false, "json, dot, graphml, gexf, gexf-dynamic, csv or kumu"),
             ("at", "string", false, "Date for the snapshot formats (default: the place's last event)"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/network.svg",
+        summary: "The network at a date drawn as SVG (the dashboard's picture): same layout at every date, size by degree or power, colour by sector, width by strength; no attributes or free text",
+        roles: "admin, funder; recorder (its places)",
+        query: &[
+            ("at", "string", false, "Valid time (default now)"),
+            ("size_by", "string", false, "degree (default) or power"),
             KNOWN[0],
             KNOWN[1],
         ],

@@ -17,15 +17,18 @@ use shiftlog::{
     parse_input, Engine, EventBody, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent,
     Stream, Timestamp, Version,
 };
+use shiftlog_report::{draw_network, Layout, NetworkStyle, SizeBy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Clone)]
 struct AppState {
     engine: Engine,
     access: Access,
     config: ServerConfig,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Each place's drawing layout, with the place's version it was made at: made again
+    /// only when the place has new events, so drawings stay put while people browse.
+    layouts: std::sync::Mutex<std::collections::HashMap<PlaceId, (Version, Arc<Layout>)>>,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -44,8 +47,12 @@ pub fn router(
         access,
         config,
         stop,
+        layouts: Default::default(),
     });
     Router::new()
+        .route("/", get(dashboard))
+        .route("/assets/dashboard.js", get(dashboard_js))
+        .route("/assets/dashboard.css", get(dashboard_css))
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/events", post(append).get(read_events))
@@ -56,6 +63,7 @@ pub fn router(
         .route("/v1/places/{place}/evolution", get(evolution))
         .route("/v1/places/{place}/anomalies", get(anomalies))
         .route("/v1/places/{place}/export", get(export))
+        .route("/v1/places/{place}/network.svg", get(network_svg))
         .route("/v1/compare", get(compare))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route (see /v1/openapi.json)") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
@@ -483,4 +491,86 @@ async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(ra
     let mut rows = s.engine.compare(at, known(&q)?).await?;
     rows.retain(|p, _| PlaceId::new(p.as_str()).is_ok_and(|p| who.reads_place(&p)));
     Ok(Json(serde_json::to_value(&rows).map_err(ApiError::internal)?))
+}
+
+/// The dashboard's page, script and style, built into the binary: nothing is fetched from
+/// anywhere else, and the policy below forbids it.
+const DASHBOARD_HTML: &str = include_str!("../assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn dashboard() -> Response {
+    asset("text/html; charset=utf-8", DASHBOARD_HTML)
+}
+
+async fn dashboard_js() -> Response {
+    asset("text/javascript; charset=utf-8", DASHBOARD_JS)
+}
+
+async fn dashboard_css() -> Response {
+    asset("text/css; charset=utf-8", DASHBOARD_CSS)
+}
+
+/// The place's layout over its whole history (everything recorded), from the cache when
+/// the place has not changed since.
+async fn layout(s: &AppState, place: &PlaceId) -> Result<Arc<Layout>> {
+    let version = s.engine.version(&Stream::Place(place.clone())).await?;
+    if let Some((v, l)) = s.layouts.lock().unwrap_or_else(|e| e.into_inner()).get(place) {
+        if *v == version {
+            return Ok(l.clone());
+        }
+    }
+    let history = s.engine.history(place, KnownAt::Everything).await?;
+    // Layout is CPU work (milliseconds for hundreds of actors): off the async threads.
+    let made = Arc::new(
+        tokio::task::spawn_blocking(move || Layout::of_history(&history))
+            .await
+            .map_err(ApiError::internal)?,
+    );
+    s.layouts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(place.clone(), (version, made.clone()));
+    Ok(made)
+}
+
+async fn network_svg(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let who = who(&s, &headers)?;
+    let place = readable_place(&who, &place)?;
+    let q = query(raw)?;
+    let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
+    let size_by = parsed::<SizeBy>(&q, "size_by")?.unwrap_or_default();
+    let layout = layout(&s, &place).await?;
+    // Drawings show names, sectors, degree and power, never attributes or free text:
+    // what funders may see.
+    let snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    let svg = draw_network(
+        &snap,
+        &layout,
+        &NetworkStyle {
+            size_by,
+            ..NetworkStyle::default()
+        },
+    );
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }

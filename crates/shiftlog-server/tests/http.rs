@@ -304,6 +304,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/v1/places/leeds/evolution?every=month".into()),
         ("GET", "/v1/places/leeds/anomalies".into()),
         ("GET", "/v1/places/leeds/export?format=gexf-dynamic".into()),
+        ("GET", "/v1/places/leeds/network.svg?at=2024-12-31".into()),
         ("GET", "/v1/compare?at=2024-12-31".into()),
     ]
 }
@@ -338,7 +339,7 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     let mut served: Vec<String> = routes()
         .iter()
         .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap().replace("leeds", "{place}")))
-        .chain(["GET /health".to_string(), "GET /v1/openapi.json".to_string()])
+        .chain(["GET /", "GET /health", "GET /v1/openapi.json"].map(String::from))
         .collect();
     served.sort();
     assert_eq!(documented, served);

@@ -1,0 +1,179 @@
+//! `shiftlog report` and `shiftlog demo`: pictures for people, drawn by `shiftlog-report`.
+
+use crate::project::{evolution_table, metrics_table, KnownArgs};
+use anyhow::Context;
+use shiftlog::{parse_input, Engine, Every, PlaceId, Timestamp};
+use shiftlog_report::{report, ReportOptions, SizeBy};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The worked example shipped with the project (examples/data/worked-example.ndjson):
+/// six fictional places over two years.
+pub(crate) const WORKED_EXAMPLE: &str = include_str!("../../../examples/data/worked-example.ndjson");
+
+/// The place whose evolution the demo prints.
+const DEMO_PLACE: &str = "ashford-vale";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// A place to include (repeat for several); every place when absent.
+    #[arg(long = "place", value_name = "PLACE")]
+    places: Vec<String>,
+    /// First date (default: each place's first `occurred_at`).
+    #[arg(long)]
+    from: Option<Timestamp>,
+    /// Last date (default: each place's last `occurred_at`).
+    #[arg(long)]
+    to: Option<Timestamp>,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// The step of the charts: day, week, month, quarter or year.
+    #[arg(long, default_value = "month")]
+    every: Every,
+    /// What node size shows: degree or power.
+    #[arg(long, default_value = "degree")]
+    size_by: SizeBy,
+    /// The report's heading.
+    #[arg(long, default_value = "How the networks changed")]
+    title: String,
+    /// Where to write the HTML file.
+    #[arg(long, value_name = "FILE.html")]
+    out: PathBuf,
+}
+
+pub(crate) async fn report_command(engine: &Engine, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let places = a
+        .places
+        .iter()
+        .map(|p| PlaceId::new(p).map_err(|e| anyhow::anyhow!("--place: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = ReportOptions {
+        places,
+        from: a.from,
+        to: a.to,
+        known: a.known.known(),
+        every: a.every,
+        size_by: a.size_by,
+        title: a.title,
+        ..ReportOptions::default()
+    };
+    let html = report(engine, &options).await?;
+    write_file(&a.out, &html)?;
+    eprintln!("wrote {} ({} KiB)", a.out.display(), html.len() / 1024);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Put the store and the report here (a new or empty directory) instead of a fresh
+    /// temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Open the report in the default browser.
+    #[arg(long)]
+    open: bool,
+}
+
+/// Loads the worked example into a fresh store, prints what it shows and writes the
+/// report.
+pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = match a.dir {
+        Some(dir) => {
+            let empty = match std::fs::read_dir(&dir) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+            };
+            anyhow::ensure!(
+                empty,
+                "{} is not empty: the demo loads the worked example into a fresh store; give a new or empty directory",
+                dir.display()
+            );
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => tempfile::Builder::new()
+            .prefix("shiftlog-demo-")
+            .tempdir()
+            .context("cannot create a temporary directory")?
+            .keep(),
+    };
+    let store = dir.join("store");
+    let engine = Engine::open(&store)?;
+    let input = parse_input(WORKED_EXAMPLE);
+    let outcome = engine
+        .ingest(input, &[])
+        .await
+        .context("the worked example did not load (this is a bug in shiftlog)")?;
+    let places = engine.places().await?;
+    let last = engine
+        .read(shiftlog::Position(1), usize::MAX)
+        .await?
+        .iter()
+        .map(|r| r.event.occurred_at)
+        .max()
+        .context("the worked example is empty")?;
+    println!(
+        "Loaded the worked example: {} events about {} fictional places into {}\n",
+        outcome.appended(),
+        places.len(),
+        store.display()
+    );
+
+    println!(
+        "How the places compare on {}:\n",
+        last.as_datetime().format("%-d %b %Y")
+    );
+    let rows: Vec<_> = engine.compare(last, Default::default()).await?.into_iter().collect();
+    println!("{}", metrics_table(&rows));
+
+    let place = PlaceId::new(DEMO_PLACE)?;
+    let series = engine
+        .evolve(Some(&place), Every::Quarter, None, None, Default::default())
+        .await?;
+    println!("How {DEMO_PLACE} evolved, quarter by quarter:\n");
+    println!(
+        "{}",
+        evolution_table(series.get(DEMO_PLACE).map_or(&[][..], Vec::as_slice))
+    );
+
+    let html = report(
+        &engine,
+        &ReportOptions {
+            title: "shiftlog worked example: six fictional places, 2024 to 2025".to_string(),
+            ..ReportOptions::default()
+        },
+    )
+    .await?;
+    let out = dir.join("shiftlog-report.html");
+    write_file(&out, &html)?;
+    println!(
+        "The report (one HTML file, nothing fetched from the internet): {}",
+        out.display()
+    );
+    println!("\nExplore further:");
+    let d = store.display();
+    println!("  shiftlog --data-dir {d} snapshot --place {DEMO_PLACE} --at 2025-06-30 --format text");
+    println!("  shiftlog --data-dir {d} diff --place {DEMO_PLACE} --from 2024-01-31 --to 2025-12-31 --format text");
+    println!("  shiftlog --data-dir {d} serve --open    # then browse http://127.0.0.1:7878/");
+    if a.open {
+        open_in_browser(&out);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // Write beside and rename, so a reader never sees half a report.
+    let tmp = path.with_extension("html.partial");
+    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn open_in_browser(path: &Path) {
+    if let Err(e) = open::that_detached(path) {
+        eprintln!("could not open a browser ({e}); open {} yourself", path.display());
+    }
+}

@@ -1,0 +1,808 @@
+//! The self-contained HTML report: one file with every picture inline (SVG), no scripts,
+//! fonts, styles or images fetched from anywhere.
+
+use crate::chart::{line_chart, Series};
+use crate::network::{display_name, draw_network, sector_colour, NetworkStyle, SizeBy, SECTORS};
+use crate::{Layout, ReportError};
+use shiftlog::projection::steps;
+use shiftlog::{Diff, Engine, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
+
+/// What a report covers.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The places, in this order; every place in the log when empty.
+    pub places: Vec<PlaceId>,
+    /// First date (default: each place's first `occurred_at`).
+    pub from: Option<Timestamp>,
+    /// Last date (default: each place's last `occurred_at`).
+    pub to: Option<Timestamp>,
+    /// Which part of the log the report sees.
+    pub known: KnownAt,
+    /// The step of the charts and of the search for moments of change.
+    pub every: Every,
+    /// What node size shows in the network drawings.
+    pub size_by: SizeBy,
+    /// The report's heading.
+    pub title: String,
+    /// How many moments of largest change to draw per place, between start and end.
+    pub moments: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            places: Vec::new(),
+            from: None,
+            to: None,
+            known: KnownAt::Everything,
+            every: Every::Month,
+            size_by: SizeBy::Degree,
+            title: "How the networks changed".to_string(),
+            moments: 2,
+        }
+    }
+}
+
+/// Writes the report on `options.places` as one HTML document.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use shiftlog::{parse_input, Engine};
+/// use shiftlog_report::{report, ReportOptions};
+/// let engine = Engine::in_memory();
+/// let input = r#"
+/// {"type":"place_registered","occurred_at":"2024-01-01","place":"p","name":"Millbrook"}
+/// {"type":"actor_joined","occurred_at":"2024-01-02","place":"p","actor":"a","name":"Allotment society","kind":"group"}
+/// {"type":"actor_joined","occurred_at":"2024-03-02","place":"p","actor":"b","name":"Parish council","kind":"organisation"}
+/// {"type":"relationship_formed","occurred_at":"2024-04-03","place":"p","from":"a","to":"b","kind":"trust"}
+/// "#;
+/// engine.ingest(parse_input(input), &[]).await.unwrap();
+/// let html = report(&engine, &ReportOptions::default()).await.unwrap();
+/// assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Millbrook"));
+/// // Nothing to fetch: no scripts, no links or sources outside the page.
+/// assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http"));
+/// # });
+/// ```
+pub async fn report(engine: &Engine, options: &ReportOptions) -> Result<String, ReportError> {
+    let histories: Vec<PlaceHistory> = if options.places.is_empty() {
+        // Every place: one pass over the log rather than one read per place.
+        shiftlog::projection::histories(engine.log().as_ref(), options.known)
+            .await?
+            .into_values()
+            .collect()
+    } else {
+        let mut out = Vec::with_capacity(options.places.len());
+        for p in &options.places {
+            out.push(engine.history(p, options.known).await?);
+        }
+        out
+    };
+    if histories.is_empty() {
+        return Err(ReportError::NoPlaces);
+    }
+    render(&histories, options)
+}
+
+/// One place's part of the report, computed before any HTML is written.
+struct PlaceView<'h> {
+    history: &'h PlaceHistory,
+    name: String,
+    dates: Vec<Timestamp>,
+    snapshots: Vec<Snapshot>,
+    metrics: Vec<Metrics>,
+    periods: Vec<shiftlog::projection::Period>,
+    drawn: Vec<usize>,
+    names: HashMap<String, String>,
+}
+
+fn render(histories: &[PlaceHistory], options: &ReportOptions) -> Result<String, ReportError> {
+    let mut views = Vec::new();
+    for h in histories {
+        let Some((first, last)) = h.span() else { continue };
+        let (from, to) = (options.from.unwrap_or(first), options.to.unwrap_or(last));
+        if from > to {
+            return Err(ReportError::EmptyRange { from, to });
+        }
+        views.push(place_view(h, from, to, options));
+    }
+    let end = views.iter().filter_map(|v| v.dates.last().copied()).max();
+    let start = views.iter().filter_map(|v| v.dates.first().copied()).min();
+
+    let mut html = String::with_capacity(256 * 1024);
+    let known = histories.first().map_or(0, |h| h.known_at_position());
+    write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
+         <meta name=\"generator\" content=\"shiftlog {}\"/>\n<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(&options.title),
+        CSS
+    )
+    .ok();
+    write!(html, "<header><h1>{}</h1>\n<p class=\"meta\">", esc(&options.title)).ok();
+    if let (Some(s), Some(e)) = (start, end) {
+        write!(html, "From {} to {}, ", day(s), day(e)).ok();
+    }
+    writeln!(
+        html,
+        "{} place{}, as recorded up to log position {known}. Every name, place and organisation \
+         comes from the log; drawings put each actor in the same spot on every date.</p>",
+        views.len(),
+        if views.len() == 1 { "" } else { "s" }
+    )
+    .ok();
+    html.push_str("<nav><ul>");
+    for v in &views {
+        write!(
+            html,
+            "<li><a href=\"#place-{}\">{}</a></li>",
+            esc(v.history.place().as_str()),
+            esc(&v.name)
+        )
+        .ok();
+    }
+    html.push_str("<li><a href=\"#comparison\">Comparison</a></li></ul></nav>\n");
+    html.push_str(&sector_key());
+    html.push_str("</header>\n<main>\n");
+
+    for v in &views {
+        place_section(&mut html, v, options)?;
+    }
+    comparison_section(&mut html, &views, options)?;
+    html.push_str("</main>\n<footer>Made by shiftlog from its event log. This file needs nothing else to open.</footer>\n</body>\n</html>\n");
+    Ok(html)
+}
+
+fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: &ReportOptions) -> PlaceView<'h> {
+    let mut dates = steps(options.every, from, to);
+    if dates.is_empty() {
+        dates.push(to);
+    }
+    let evolution = h.evolve(&dates);
+    let snapshots: Vec<Snapshot> = dates.iter().map(|&t| h.snapshot(t)).collect();
+    // How much changed into each step: actors in or out, relationships formed or ended
+    // or re-weighted, and power moved.
+    let mut scores = vec![0.0; snapshots.len()];
+    for i in 1..snapshots.len() {
+        scores[i] = change(&snapshots[i - 1], &snapshots[i]);
+    }
+    let last = snapshots.len() - 1;
+    let mut middle: Vec<usize> = (1..last).filter(|&i| scores[i] > 0.0).collect();
+    middle.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    middle.truncate(options.moments);
+    let mut drawn: Vec<usize> = [0, last].into_iter().chain(middle).collect();
+    drawn.sort_unstable();
+    drawn.dedup();
+    let mut names = HashMap::new();
+    for s in &snapshots {
+        for a in &s.actors {
+            names.insert(a.id.clone(), display_name(a));
+        }
+    }
+    let name = h
+        .events()
+        .find_map(|(_, e)| match &e.body {
+            EventBody::PlaceRegistered { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| h.place().to_string());
+    PlaceView {
+        history: h,
+        name,
+        metrics: evolution.iter().map(|s| s.metrics.clone()).collect(),
+        periods: evolution.into_iter().map(|s| s.period).collect(),
+        dates,
+        snapshots,
+        drawn,
+        names,
+    }
+}
+
+/// A size for the change between two snapshots of one place.
+fn change(a: &Snapshot, b: &Snapshot) -> f64 {
+    let ids = |s: &Snapshot| s.actors.iter().map(|x| x.id.clone()).collect::<BTreeSet<_>>();
+    let actors = ids(a).symmetric_difference(&ids(b)).count() as f64;
+    let rels = |s: &Snapshot| {
+        s.relationships
+            .iter()
+            .map(|r| ((r.from.clone(), r.to.clone(), r.kind.clone()), r.strength))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (ra, rb) = (rels(a), rels(b));
+    let mut relationships = 0.0;
+    for (k, sa) in &ra {
+        relationships += rb.get(k).map_or(1.0, |sb| (sa - sb).abs() * 2.0);
+    }
+    relationships += rb.keys().filter(|k| !ra.contains_key(*k)).count() as f64;
+    let power = |s: &Snapshot| {
+        s.actors
+            .iter()
+            .flat_map(|x| x.power.iter().map(move |(d, v)| ((x.id.clone(), d.clone()), *v)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (pa, pb) = (power(a), power(b));
+    let keys: BTreeSet<_> = pa.keys().chain(pb.keys()).collect();
+    let moved: f64 = keys
+        .into_iter()
+        .map(|k| (pa.get(k).unwrap_or(&0.0) - pb.get(k).unwrap_or(&0.0)).abs())
+        .sum();
+    // A unit of power moved counts as much as ten relationships formed: power shifts are
+    // rare and are what funders ask about.
+    actors + relationships + 10.0 * moved
+}
+
+fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) -> Result<(), ReportError> {
+    let place = v.history.place().as_str();
+    let (first, last) = (v.dates[0], *v.dates.last().unwrap_or(&v.dates[0]));
+    write!(
+        html,
+        "<section class=\"place\" id=\"place-{}\">\n<h2>{}</h2>\n<p class=\"meta\">Place id <code>{}</code>; \
+         {} to {}, one step per {}.</p>\n",
+        esc(place),
+        esc(&v.name),
+        esc(place),
+        day(first),
+        day(last),
+        every_name(options.every)
+    )
+    .ok();
+
+    // The story in words, start to end.
+    let d = v.history.diff(first, last);
+    html.push_str("<div class=\"story\">\n");
+    for p in story(&d, &v.names, &v.metrics[0], v.metrics.last().unwrap_or(&v.metrics[0])) {
+        writeln!(html, "<p>{}</p>", esc(&p)).ok();
+    }
+    html.push_str("</div>\n");
+
+    // The network at start, at the moments of largest change, and at the end.
+    let layout = Layout::of_history(v.history);
+    let style = NetworkStyle {
+        size_by: options.size_by,
+        ..NetworkStyle::default()
+    };
+    write!(
+        html,
+        "<h3>The network</h3>\n<p class=\"note\">Node size: {}; colour: sector; line width: strength; \
+         black ring: broker (removing it splits the network).</p>\n<div class=\"networks\">\n",
+        match options.size_by {
+            SizeBy::Degree => "number of neighbours",
+            SizeBy::Power => "total power held",
+        }
+    )
+    .ok();
+    for (n, &i) in v.drawn.iter().enumerate() {
+        let s = &v.snapshots[i];
+        let caption = if i == 0 {
+            "Start".to_string()
+        } else if n + 1 == v.drawn.len() {
+            "End".to_string()
+        } else {
+            let d = v.history.diff(v.dates[i - 1], v.dates[i]);
+            format!("A moment of large change: {}", summary(&d))
+        };
+        writeln!(
+            html,
+            "<figure>{}<figcaption><strong>{}</strong>: {} actors, {} relationships. {}</figcaption></figure>",
+            draw_network(s, &layout, &style),
+            day(s.at),
+            s.actors.len(),
+            s.relationships.len(),
+            esc(&caption)
+        )
+        .ok();
+    }
+    html.push_str("</div>\n");
+
+    // Metrics over time.
+    let labels: Vec<String> = v.dates.iter().map(|&t| label(t, options.every)).collect();
+    let col = |f: &dyn Fn(&Metrics) -> f64| v.metrics.iter().map(f).collect::<Vec<f64>>();
+    html.push_str("<h3>Metrics over time</h3>\n<div class=\"charts\">\n");
+    let counts = [
+        Series {
+            name: "actors".into(),
+            values: col(&|m| m.actors as f64),
+        },
+        Series {
+            name: "connected actors".into(),
+            values: col(&|m| m.connected_actors as f64),
+        },
+        Series {
+            name: "relationships".into(),
+            values: col(&|m| m.relationships as f64),
+        },
+        Series {
+            name: "components".into(),
+            values: col(&|m| m.components as f64),
+        },
+        Series {
+            name: "max degree".into(),
+            values: col(&|m| m.max_degree as f64),
+        },
+    ];
+    figure(html, &line_chart("Size and shape", &labels, &counts)?);
+    let ratios = [
+        Series {
+            name: "density".into(),
+            values: col(&|m| m.density),
+        },
+        Series {
+            name: "reciprocity".into(),
+            values: col(&|m| m.reciprocity),
+        },
+    ];
+    figure(html, &line_chart("Density and reciprocity", &labels, &ratios)?);
+    let participation = [
+        Series {
+            name: "sessions held".into(),
+            values: v.periods.iter().map(|p| p.sessions as f64).collect(),
+        },
+        Series {
+            name: "absent voices noted".into(),
+            values: v.periods.iter().map(|p| p.absent_voices as f64).collect(),
+        },
+    ];
+    figure(
+        html,
+        &line_chart(
+            &format!("Per {}: sessions and absent voices", every_name(options.every)),
+            &labels,
+            &participation,
+        )?,
+    );
+    html.push_str("</div>\n");
+
+    // Power per domain over time.
+    let mut domains: BTreeSet<String> = BTreeSet::new();
+    for s in &v.snapshots {
+        for a in &s.actors {
+            domains.extend(a.power.keys().cloned());
+        }
+    }
+    if !domains.is_empty() {
+        html.push_str("<h3>Power by domain</h3>\n<div class=\"charts\">\n");
+        for domain in &domains {
+            let series = power_series(v, domain);
+            let gini: Vec<f64> = v
+                .metrics
+                .iter()
+                .map(|m| m.power_gini.get(domain).copied().unwrap_or(0.0))
+                .collect();
+            figure(
+                html,
+                &line_chart(&format!("Power over {}", domain.replace('_', " ")), &labels, &series)?,
+            );
+            let (g0, g1) = (gini[0], *gini.last().unwrap_or(&0.0));
+            writeln!(
+                html,
+                "<p class=\"note\">Concentration of power over {} (Gini): {:.2} at the start, {:.2} at the end.</p>",
+                esc(&domain.replace('_', " ")),
+                g0,
+                g1
+            )
+            .ok();
+        }
+        html.push_str("</div>\n");
+    }
+
+    // Who is still not in the room.
+    absent_voices(html, v, last);
+
+    // Anomalies.
+    let anomalies = v.history.anomalies();
+    html.push_str("<h3>Anomalies</h3>\n");
+    if anomalies.is_empty() {
+        html.push_str("<p>None: every event applied as recorded.</p>\n");
+    } else {
+        html.push_str(
+            "<p class=\"note\">Events that late recording made inconsistent; each did nothing. Put right with \
+             <code>event_retracted</code> and a new event.</p>\n<ul class=\"anomalies\">\n",
+        );
+        for a in &anomalies {
+            writeln!(
+                html,
+                "<li><strong>{}</strong> (event <code>{}</code>, position {}): {}</li>",
+                day(a.occurred_at),
+                esc(&a.event_id),
+                a.position,
+                esc(&a.message)
+            )
+            .ok();
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str("</section>\n");
+    Ok(())
+}
+
+/// The holdings over time of the actors who ever held the most in `domain` (the rest
+/// summed as "others").
+fn power_series(v: &PlaceView<'_>, domain: &str) -> Vec<Series> {
+    let mut per_actor: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (i, s) in v.snapshots.iter().enumerate() {
+        for a in &s.actors {
+            if let Some(x) = a.power.get(domain) {
+                per_actor
+                    .entry(a.id.clone())
+                    .or_insert_with(|| vec![0.0; v.snapshots.len()])[i] = *x;
+            }
+        }
+    }
+    let mut ranked: Vec<(String, Vec<f64>)> = per_actor.into_iter().collect();
+    let peak = |xs: &[f64]| xs.iter().copied().fold(0.0, f64::max);
+    ranked.sort_by(|a, b| peak(&b.1).total_cmp(&peak(&a.1)).then(a.0.cmp(&b.0)));
+    let mut out: Vec<Series> = Vec::new();
+    let mut others = vec![0.0; v.snapshots.len()];
+    for (n, (id, xs)) in ranked.into_iter().enumerate() {
+        if n < 6 {
+            out.push(Series {
+                name: short(v.names.get(&id).map_or(id.as_str(), String::as_str)),
+                values: xs,
+            });
+        } else {
+            others.iter_mut().zip(xs).for_each(|(o, x)| *o += x);
+        }
+    }
+    if others.iter().any(|x| *x > 0.0) {
+        out.push(Series {
+            name: "others".into(),
+            values: others,
+        });
+    }
+    out
+}
+
+fn absent_voices(html: &mut String, v: &PlaceView<'_>, last: Timestamp) {
+    // voice -> (sessions naming it, first noted, last noted)
+    let mut voices: BTreeMap<&str, (usize, Timestamp, Timestamp)> = BTreeMap::new();
+    let mut sessions = 0;
+    for (_, e) in v.history.events() {
+        if e.occurred_at > last {
+            break;
+        }
+        if let EventBody::SessionHeld { absent_voices, .. } = &e.body {
+            sessions += 1;
+            for voice in absent_voices {
+                let entry = voices
+                    .entry(voice.as_str())
+                    .or_insert((0, e.occurred_at, e.occurred_at));
+                entry.0 += 1;
+                entry.2 = e.occurred_at;
+            }
+        }
+    }
+    html.push_str("<h3>Who is still not here</h3>\n");
+    if voices.is_empty() {
+        writeln!(html, "<p>{sessions} sessions recorded; none noted anyone missing.</p>").ok();
+        return;
+    }
+    write!(
+        html,
+        "<p class=\"note\">Voices recorded as absent in the {sessions} sessions up to {}. A voice last noted well \
+         before the end may since have joined.</p>\n<table class=\"voices\"><thead><tr><th>voice</th>\
+         <th>sessions noting it</th><th>first noted</th><th>last noted</th></tr></thead><tbody>\n",
+        day(last)
+    )
+    .ok();
+    // Voices the latest session still noted are shown in bold.
+    let latest = latest_session(v, last);
+    let mut rows: Vec<_> = voices.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .2.cmp(&a.1 .2).then(b.1 .0.cmp(&a.1 .0)).then(a.0.cmp(b.0)));
+    for (voice, (n, f, l)) in rows {
+        let still = if l == latest { " class=\"still\"" } else { "" };
+        writeln!(
+            html,
+            "<tr{still}><td>{}</td><td>{n}</td><td>{}</td><td>{}</td></tr>",
+            esc(voice),
+            day(f),
+            day(l)
+        )
+        .ok();
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+fn latest_session(v: &PlaceView<'_>, last: Timestamp) -> Timestamp {
+    v.history
+        .events()
+        .filter(|(_, e)| e.occurred_at <= last && matches!(e.body, EventBody::SessionHeld { .. }))
+        .map(|(_, e)| e.occurred_at)
+        .max()
+        .unwrap_or(last)
+}
+
+fn comparison_section(html: &mut String, views: &[PlaceView<'_>], options: &ReportOptions) -> Result<(), ReportError> {
+    let Some(end) = views.iter().filter_map(|v| v.dates.last().copied()).max() else {
+        return Ok(());
+    };
+    let start = views.iter().map(|v| v.dates[0]).min().unwrap_or(end);
+    write!(
+        html,
+        "<section id=\"comparison\">\n<h2>Places compared</h2>\n<p class=\"meta\">At {}.</p>\n\
+         <table class=\"compare\"><thead><tr><th>place</th><th>actors</th><th>connected</th><th>relationships</th>\
+         <th>density</th><th>components</th><th>max degree</th><th>reciprocity</th><th>brokers</th>\
+         <th>sessions</th><th>absent voices</th><th>outcomes</th><th>anomalies</th><th>power concentration (Gini)</th>\
+         </tr></thead><tbody>\n",
+        day(end)
+    )
+    .ok();
+    let grid = steps(options.every, start, end);
+    let mut rel_series = Vec::new();
+    let mut density_series = Vec::new();
+    for v in views {
+        let m = v.history.snapshot(end).metrics;
+        let gini: Vec<String> = m
+            .power_gini
+            .iter()
+            .map(|(d, g)| format!("{} {g:.2}", d.replace('_', " ")))
+            .collect();
+        writeln!(
+            html,
+            "<tr data-place=\"{}\"><td><a href=\"#place-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{:.3}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(v.history.place().as_str()),
+            esc(v.history.place().as_str()),
+            esc(&v.name),
+            m.actors,
+            m.connected_actors,
+            m.relationships,
+            m.density,
+            m.components,
+            m.max_degree,
+            m.reciprocity,
+            m.brokers.len(),
+            m.sessions,
+            m.absent_voices,
+            m.outcomes,
+            m.anomalies,
+            esc(&gini.join(", "))
+        )
+        .ok();
+        let series = v.history.evolve(&grid);
+        rel_series.push(Series {
+            name: short(&v.name),
+            values: series.iter().map(|s| s.metrics.relationships as f64).collect(),
+        });
+        density_series.push(Series {
+            name: short(&v.name),
+            values: series.iter().map(|s| s.metrics.density).collect(),
+        });
+    }
+    html.push_str("</tbody></table>\n");
+    if grid.len() > 1 {
+        let labels: Vec<String> = grid.iter().map(|&t| label(t, options.every)).collect();
+        html.push_str("<div class=\"charts\">\n");
+        figure(html, &line_chart("Relationships, by place", &labels, &rel_series)?);
+        figure(html, &line_chart("Density, by place", &labels, &density_series)?);
+        html.push_str("</div>\n");
+    }
+    html.push_str("</section>\n");
+    Ok(())
+}
+
+/// The start-to-end change of a place, in sentences.
+fn story(d: &Diff, names: &HashMap<String, String>, m0: &Metrics, m1: &Metrics) -> Vec<String> {
+    let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let mut out = Vec::new();
+    out.push(format!(
+        "Between {} and {} the network went from {} to {} actors and from {} to {} relationships; \
+         density {} from {:.3} to {:.3}, and the actors formed {} connected group{} (at the start, {}).",
+        day(d.from),
+        day(d.to),
+        m0.actors,
+        m1.actors,
+        m0.relationships,
+        m1.relationships,
+        if m1.density > m0.density {
+            "rose"
+        } else if m1.density < m0.density {
+            "fell"
+        } else {
+            "stayed"
+        },
+        m0.density,
+        m1.density,
+        m1.components,
+        if m1.components == 1 { "" } else { "s" },
+        m0.components
+    ));
+    let people = |ids: &[String]| ids.iter().map(|i| name(i)).collect::<Vec<_>>();
+    let mut joining = String::new();
+    if d.joined.is_empty() {
+        joining.push_str("Nobody joined");
+    } else {
+        write!(
+            joining,
+            "{} joined: {}",
+            count(d.joined.len(), "actor"),
+            list(&people(&d.joined))
+        )
+        .ok();
+    }
+    if d.left.is_empty() {
+        joining.push_str("; nobody left.");
+    } else {
+        write!(joining, "; {} left: {}.", d.left.len(), list(&people(&d.left))).ok();
+    }
+    out.push(joining);
+    let pair = |from: &str, to: &str, kind: &str| format!("{} and {} ({kind})", name(from), name(to));
+    let mut rels = format!(
+        "{} formed and {} ended",
+        count(d.formed.len(), "relationship"),
+        d.ended.len()
+    );
+    if !d.ended.is_empty() {
+        let ended: Vec<String> = d.ended.iter().take(4).map(|r| pair(&r.from, &r.to, &r.kind)).collect();
+        write!(rels, " (among them {})", list(&ended)).ok();
+    }
+    write!(
+        rels,
+        "; {} strengthened and {} weakened",
+        d.strengthened.len(),
+        d.weakened.len()
+    )
+    .ok();
+    if let Some(c) = d
+        .weakened
+        .iter()
+        .max_by(|a, b| (a.before - a.after).total_cmp(&(b.before - b.after)))
+    {
+        write!(
+            rels,
+            ", most of all {}, from {:.2} to {:.2}",
+            pair(&c.from, &c.to, &c.kind),
+            c.before,
+            c.after
+        )
+        .ok();
+    }
+    rels.push('.');
+    out.push(rels);
+    for (domain, changes) in &d.power_changes {
+        let domain = domain.replace('_', " ");
+        let mut gained: Vec<_> = changes.iter().filter(|c| c.after > c.before + 1e-9).collect();
+        let mut lost: Vec<_> = changes.iter().filter(|c| c.after + 1e-9 < c.before).collect();
+        gained.sort_by(|a, b| (b.after - b.before).total_cmp(&(a.after - a.before)));
+        lost.sort_by(|a, b| (b.before - b.after).total_cmp(&(a.before - a.after)));
+        let show = |cs: &[&shiftlog::projection::HoldingChange]| {
+            list(
+                &cs.iter()
+                    .map(|c| format!("{} ({:.2} → {:.2})", name(&c.actor), c.before, c.after))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let sentence = match (lost.is_empty(), gained.is_empty()) {
+            (false, false) => format!("Power over {domain} moved from {} to {}.", show(&lost), show(&gained)),
+            (true, false) => format!("Power over {domain} grew for {}.", show(&gained)),
+            (false, true) => format!("Power over {domain} fell for {}.", show(&lost)),
+            (true, true) => continue,
+        };
+        out.push(sentence);
+    }
+    out
+}
+
+/// A one-line summary of a diff, for captions.
+fn summary(d: &Diff) -> String {
+    let mut parts = Vec::new();
+    if !d.joined.is_empty() {
+        parts.push(format!("{} joined", d.joined.len()));
+    }
+    if !d.left.is_empty() {
+        parts.push(format!("{} left", d.left.len()));
+    }
+    if !d.formed.is_empty() {
+        parts.push(format!("{} formed", count(d.formed.len(), "relationship")));
+    }
+    if !d.ended.is_empty() {
+        parts.push(format!("{} ended", count(d.ended.len(), "relationship")));
+    }
+    let changed = d.strengthened.len() + d.weakened.len();
+    if changed > 0 {
+        parts.push(format!("{} re-weighted", count(changed, "relationship")));
+    }
+    if !d.power_shifts.is_empty() {
+        let domains: BTreeSet<String> = d.power_shifts.iter().map(|s| s.domain.replace('_', " ")).collect();
+        parts.push(format!(
+            "power over {} shifted",
+            list(&domains.into_iter().collect::<Vec<_>>())
+        ));
+    }
+    if parts.is_empty() {
+        "little changed".to_string()
+    } else {
+        format!("{} since the step before.", parts.join(", "))
+    }
+}
+
+fn sector_key() -> String {
+    let mut out = String::from("<p class=\"key\">Sectors: ");
+    for (s, c) in SECTORS {
+        write!(out, "<span><i style=\"background:{c}\"></i>{s}</span> ").ok();
+    }
+    writeln!(
+        out,
+        "<span><i style=\"background:{}\"></i>other</span></p>",
+        sector_colour(Some("?"))
+    )
+    .ok();
+    out
+}
+
+fn figure(html: &mut String, svg: &str) {
+    writeln!(html, "<figure class=\"chart\">{svg}</figure>").ok();
+}
+
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+fn list(items: &[String]) -> String {
+    match items {
+        [] => "none".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() <= 26 {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(25).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn every_name(every: Every) -> &'static str {
+    match every {
+        Every::Day => "day",
+        Every::Week => "week",
+        Every::Month => "month",
+        Every::Quarter => "quarter",
+        Every::Year => "year",
+    }
+}
+
+fn day(t: Timestamp) -> String {
+    t.as_datetime().format("%-d %b %Y").to_string()
+}
+
+fn label(t: Timestamp, every: Every) -> String {
+    match every {
+        Every::Day | Every::Week => t.as_datetime().format("%Y-%m-%d").to_string(),
+        Every::Month | Every::Quarter => t.as_datetime().format("%Y-%m").to_string(),
+        Every::Year => t.as_datetime().format("%Y").to_string(),
+    }
+}
+
+/// Escapes text for HTML content and quoted attributes (the report is also well-formed
+/// XML, so characters XML cannot hold become U+FFFD).
+pub(crate) fn esc(s: &str) -> String {
+    shiftlog::projection::escape_xml(s)
+}
+
+const CSS: &str = "
+body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;margin:0 auto;max-width:1340px;padding:0 20px 40px}
+header{border-bottom:1px solid #ddd;margin-bottom:12px}
+h1{margin:20px 0 4px}h2{margin-top:36px;border-bottom:2px solid #0072B2;padding-bottom:4px}h3{margin-top:24px}
+.meta,.note{color:#555}.note{font-size:13px}
+nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:14px}
+.key span{margin-right:10px;white-space:nowrap}.key i{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
+.story p{margin:6px 0}
+.networks,.charts{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:0;border:1px solid #e4e4e4;border-radius:4px;background:#fff;max-width:100%}
+figure svg{display:block;max-width:100%;height:auto}
+figcaption{padding:6px 10px;font-size:13px;color:#444;max-width:620px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1px solid #e4e4e4;padding:4px 8px;text-align:left}
+td:not(:first-child){font-variant-numeric:tabular-nums}
+tr.still td:first-child{font-weight:bold}
+code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+footer{margin-top:40px;color:#777;font-size:12px}
+@media print{figure{break-inside:avoid}}
+";

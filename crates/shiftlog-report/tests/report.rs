@@ -1,0 +1,259 @@
+//! The report of the worked example: well-formed, self-contained, and every network
+//! drawing shows exactly the snapshot it says it shows.
+
+use shiftlog::{parse_input, Engine, KnownAt, PlaceId, Timestamp};
+use shiftlog_report::{report, ReportOptions, SizeBy};
+use std::collections::BTreeSet;
+
+async fn worked_example() -> Engine {
+    let engine = Engine::in_memory();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/data/worked-example.ndjson"
+    ))
+    .unwrap();
+    engine.ingest(parse_input(&text), &[]).await.unwrap();
+    engine
+}
+
+fn parse(html: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse_with_options(
+        html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("the report is not well-formed: {e}"))
+}
+
+#[tokio::test]
+async fn the_worked_example_report_is_self_contained_and_draws_the_right_networks() {
+    let engine = worked_example().await;
+    let html = report(&engine, &ReportOptions::default()).await.unwrap();
+
+    // Well-formed: the whole document parses as XML (its SVGs included).
+    let doc = parse(&html);
+
+    // Self-contained: nothing to fetch. Links only point inside the page; no scripts,
+    // external styles, images, frames or fonts.
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let tag = node.tag_name().name();
+        assert!(
+            !["script", "link", "img", "iframe", "object", "embed", "image", "use"].contains(&tag),
+            "the report has a <{tag}>"
+        );
+        for attr in node.attributes() {
+            if ["href", "src", "srcset", "poster", "action"].contains(&attr.name()) {
+                assert!(attr.value().starts_with('#'), "{tag} {}={}", attr.name(), attr.value());
+            }
+            if attr.value().contains("url(") {
+                assert!(
+                    attr.value().starts_with("url(#"),
+                    "{tag} {}={}",
+                    attr.name(),
+                    attr.value()
+                );
+            }
+        }
+    }
+    for needle in [
+        "@import",
+        "@font-face",
+        "url(http",
+        "url(//",
+        "src=",
+        "href=\"http",
+        "href=\"//",
+    ] {
+        assert!(
+            !html.contains(needle),
+            "the report references something outside: {needle}"
+        );
+    }
+
+    // Every network drawing shows exactly its snapshot's actors and relationships.
+    let mut drawings = 0;
+    let mut places = BTreeSet::new();
+    for svg in doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "svg" && n.attribute("class") == Some("network"))
+    {
+        let place = PlaceId::new(svg.attribute("data-place").unwrap()).unwrap();
+        let at: Timestamp = svg.attribute("data-at").unwrap().parse().unwrap();
+        let snap = engine.snapshot(&place, at, KnownAt::Everything).await.unwrap();
+        let drawn: BTreeSet<&str> = svg
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("actor"))
+            .map(|n| n.attribute("data-actor").unwrap())
+            .collect();
+        let expected: BTreeSet<&str> = snap.actors.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(drawn, expected, "actors drawn for {place} at {at}");
+        let lines: BTreeSet<(&str, &str, &str)> = svg
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("relationship"))
+            .map(|n| {
+                (
+                    n.attribute("data-from").unwrap(),
+                    n.attribute("data-to").unwrap(),
+                    n.attribute("data-kind").unwrap(),
+                )
+            })
+            .collect();
+        let expected: BTreeSet<(&str, &str, &str)> = snap
+            .relationships
+            .iter()
+            .map(|r| (r.from.as_str(), r.to.as_str(), r.kind.as_str()))
+            .collect();
+        assert_eq!(lines, expected, "relationships drawn for {place} at {at}");
+        // Names are drawn as labels (a redacted actor's is not).
+        for a in snap.actors.iter().filter(|a| !a.redacted) {
+            let name = a.name.as_deref().unwrap_or(&a.id);
+            let label: String = name.chars().take(24).collect();
+            assert!(
+                svg.descendants()
+                    .any(|n| n.text().is_some_and(|t| t.starts_with(&label))),
+                "{name} is labelled in {place} at {at}"
+            );
+        }
+        drawings += 1;
+        places.insert(place);
+    }
+    assert_eq!(places.len(), 6, "every place is drawn");
+    assert!(
+        drawings >= 6 * 3,
+        "start, end and moments of change: {drawings} drawings"
+    );
+
+    // The stories the example was written to show are told in words.
+    assert!(
+        html.contains(
+            "Power over budget moved from Northern Futures Fund (1.00 → 0.30) to Ashford Vale Coordination Team (0.00 → 0.70)"
+        ),
+        "the budget story of Ashford Vale"
+    );
+    assert!(html.contains("Power over agenda setting moved from Brindle Heath District Council (1.00 → 0.40)"));
+    // Absent voices and the anomaly of Carrow Bridge are listed.
+    assert!(html.contains("<td>asylum seekers</td>"));
+    assert!(html.contains("event <code>cb-034</code>"));
+    // The erased resident appears nowhere in the report.
+    assert!(!html.contains("Kowalczyk"), "a redacted name leaked into the report");
+    // The comparison has one row per place.
+    assert_eq!(html.matches("<tr data-place=").count(), 6);
+}
+
+#[tokio::test]
+async fn the_layout_keeps_actors_in_place_across_dates_and_options_are_honoured() {
+    let engine = worked_example().await;
+    let place = PlaceId::new("brindle-heath").unwrap();
+    let options = ReportOptions {
+        places: vec![place.clone()],
+        from: Some("2024-03-01".parse().unwrap()),
+        to: Some("2025-06-30".parse().unwrap()),
+        known: KnownAt::Position(120),
+        size_by: SizeBy::Power,
+        ..ReportOptions::default()
+    };
+    let html = report(&engine, &options).await.unwrap();
+    let doc = parse(&html);
+    let svgs: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("network"))
+        .collect();
+    assert!(svgs.len() >= 3);
+    assert!(svgs.iter().all(|s| s.attribute("data-place") == Some("brindle-heath")));
+    // The first drawing is at the end of March 2024, the last at the end of June 2025.
+    assert!(svgs[0].attribute("data-at").unwrap().starts_with("2024-03-31"));
+    assert!(svgs
+        .last()
+        .unwrap()
+        .attribute("data-at")
+        .unwrap()
+        .starts_with("2025-06-30"));
+    // An actor sits at the same spot in every drawing it appears in.
+    let mut spots: std::collections::BTreeMap<&str, (String, String)> = Default::default();
+    let mut seen_twice = 0;
+    for svg in &svgs {
+        for g in svg.descendants().filter(|n| n.attribute("class") == Some("actor")) {
+            let c = g.children().find(|n| n.tag_name().name() == "circle").unwrap();
+            let spot = (
+                c.attribute("cx").unwrap().to_string(),
+                c.attribute("cy").unwrap().to_string(),
+            );
+            let id = g.attribute("data-actor").unwrap();
+            if let Some(before) = spots.insert(id, spot.clone()) {
+                assert_eq!(before, spot, "{id} moved between drawings");
+                seen_twice += 1;
+            }
+        }
+    }
+    assert!(seen_twice > 5);
+    // As known at position 120: later events are absent from the drawing.
+    let k = engine
+        .snapshot(&place, "2025-06-30".parse().unwrap(), KnownAt::Position(120))
+        .await
+        .unwrap();
+    let now = engine
+        .snapshot(&place, "2025-06-30".parse().unwrap(), KnownAt::Everything)
+        .await
+        .unwrap();
+    assert_ne!(k.actors.len(), now.actors.len(), "the view as known at 120 differs");
+    let last = svgs.last().unwrap();
+    assert_eq!(last.attribute("data-actors").unwrap(), k.actors.len().to_string());
+    assert_eq!(html.matches("<tr data-place=").count(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_are_errors_not_empty_reports() {
+    let engine = Engine::in_memory();
+    let e = report(&engine, &ReportOptions::default()).await.unwrap_err();
+    assert!(e.to_string().contains("no places"), "{e}");
+    let engine = worked_example().await;
+    let e = report(
+        &engine,
+        &ReportOptions {
+            places: vec![PlaceId::new("atlantis").unwrap()],
+            ..ReportOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("atlantis"), "{e}");
+    let e = report(
+        &engine,
+        &ReportOptions {
+            from: Some("2025-01-01".parse().unwrap()),
+            to: Some("2024-01-01".parse().unwrap()),
+            ..ReportOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("after"), "{e}");
+}
+
+#[tokio::test]
+async fn hostile_names_are_escaped_and_the_report_stays_well_formed() {
+    let engine = Engine::in_memory();
+    let name = "Tom & \"Jerry's\" <script>alert(1)</script> \u{1} café";
+    let events = [
+        serde_json::json!({"type":"place_registered","occurred_at":"2024-01-01","place":"p","name":"<b>Place</b> & co"}),
+        serde_json::json!({"type":"actor_joined","occurred_at":"2024-01-02","place":"p","actor":"a","name":name,"kind":"group","sector":"<i>x</i>","power":{"<bad>":1.0}}),
+        serde_json::json!({"type":"actor_joined","occurred_at":"2024-01-02","place":"p","actor":"b","kind":"group"}),
+        serde_json::json!({"type":"relationship_formed","occurred_at":"2024-02-03","place":"p","from":"a","to":"b","kind":"\"><script>\u{2}"}),
+    ];
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    engine.ingest(parse_input(&text), &[]).await.unwrap();
+    let html = report(&engine, &ReportOptions::default()).await.unwrap();
+    let doc = parse(&html);
+    assert!(!html.contains("<script"), "markup from the log was not escaped");
+    assert!(!html.contains("<b>Place"));
+    let svg = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("network") && n.attribute("data-actors") == Some("2"))
+        .expect("a drawing with both actors");
+    // What people read (the tooltip) is the name itself, the control character replaced.
+    assert!(svg.descendants().any(|n| n
+        .text()
+        .is_some_and(|t| t.starts_with("Tom & \"Jerry's\" <script>alert(1)</script> \u{fffd} café"))));
+}

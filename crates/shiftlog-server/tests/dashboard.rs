@@ -1,0 +1,270 @@
+//! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver): a
+//! funder logs in with a token, picks a place, moves the time slider to two dates, and the
+//! drawn network has exactly the actors and relationships of the engine's snapshots.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without
+//! them the test says so and passes, unless `SHIFTLOG_BROWSER_TESTS=required` (set by
+//! `.ci/run`), when it fails.
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{json, Value};
+use shiftlog::{parse_input, Engine, Every, KnownAt, PlaceId, Timestamp};
+use shiftlog_server::tokens::{Role, TokenStore};
+use shiftlog_server::{Access, ServerConfig};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `script` (a JS expression) until it is truthy; returns its value.
+async fn wait_for(client: &fantoccini::Client, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = client.execute(&format!("return ({script});"), vec![]).await.unwrap();
+        if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let status = client
+                .execute("return document.getElementById('status').textContent", vec![])
+                .await
+                .unwrap();
+            panic!("timed out waiting for {what}; the page's status line says {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_funder_watches_the_network_change_in_a_real_browser() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        let required = std::env::var("SHIFTLOG_BROWSER_TESTS").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
+        );
+        eprintln!("skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+        return;
+    }
+
+    // The server, holding the worked example, with a funder's token.
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path().join("store")).unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson"),
+    )
+    .unwrap();
+    engine.ingest(parse_input(&example), &[]).await.unwrap();
+    let tokens = Arc::new(TokenStore::new(dir.path()));
+    let (funder, _) = tokens.create(Role::Funder, Vec::new()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(shiftlog_server::serve(
+        listener,
+        engine.clone(),
+        Access::Tokens(tokens),
+        ServerConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // chromedriver, and a headless Chromium session through it.
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,1100",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+
+    // Log in as the funder.
+    client.goto(&format!("{base}/")).await.unwrap();
+    client
+        .find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(&funder)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#connect"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the list of places",
+        "document.querySelectorAll('#place option').length === 6",
+    )
+    .await;
+
+    // Choose a place.
+    let place = "ashford-vale";
+    client
+        .find(Locator::Css("#place"))
+        .await
+        .unwrap()
+        .select_by_value(place)
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the place's network",
+        &format!("document.querySelector('#network svg[data-place=\"{place}\"]')"),
+    )
+    .await;
+
+    // The slider's steps are the month ends of the place's evolution.
+    let pid = PlaceId::new(place).unwrap();
+    let series = engine
+        .evolve(Some(&pid), Every::Month, None, None, KnownAt::Everything)
+        .await
+        .unwrap();
+    let dates: Vec<Timestamp> = series[place].iter().map(|s| s.at).collect();
+    let max = wait_for(&client, "the slider", "Number(document.getElementById('slider').max)").await;
+    assert_eq!(max, json!(dates.len() - 1), "one slider step per month");
+
+    let mut drawn = Vec::new();
+    for i in [1, dates.len() - 1] {
+        let at = dates[i];
+        client
+            .execute(
+                "const s = document.getElementById('slider'); s.value = arguments[0]; \
+                 s.dispatchEvent(new Event('input'));",
+                vec![json!(i)],
+            )
+            .await
+            .unwrap();
+        wait_for(
+            &client,
+            "the network at the slider's date",
+            &format!("document.getElementById('network').dataset.at === '{at}'"),
+        )
+        .await;
+        let ids = |sel: &'static str, attr: &'static str| {
+            let client = client.clone();
+            async move {
+                let mut out = BTreeSet::new();
+                for e in client.find_all(Locator::Css(sel)).await.unwrap() {
+                    out.insert(e.attr(attr).await.unwrap().unwrap());
+                }
+                out
+            }
+        };
+        let actors = ids("#network g.actor", "data-actor").await;
+        let lines = client
+            .find_all(Locator::Css("#network line.relationship"))
+            .await
+            .unwrap()
+            .len();
+        let snap = engine.snapshot(&pid, at, KnownAt::Everything).await.unwrap();
+        let expected: BTreeSet<String> = snap.actors.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(actors, expected, "the actors drawn at {at}");
+        assert_eq!(lines, snap.relationships.len(), "the relationships drawn at {at}");
+        let shown = client.find(Locator::Css("#date")).await.unwrap().text().await.unwrap();
+        assert_eq!(shown, at.to_string()[..10], "the date shown");
+        drawn.push((actors.len(), lines));
+    }
+    assert_ne!(drawn[0], drawn[1], "moving the slider changed the drawing");
+
+    // The comparison follows the slider: one row per place plus the header.
+    let rows = client.find_all(Locator::Css("#compare tr")).await.unwrap().len();
+    assert_eq!(rows, 7);
+
+    // What changed between the first and last month, as the engine says.
+    client
+        .execute(
+            "document.getElementById('diff-from').value = '0'; \
+             document.getElementById('diff-to').value = arguments[0];",
+            vec![json!((dates.len() - 1).to_string())],
+        )
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#diff-show"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = wait_for(
+        &client,
+        "the diff",
+        "document.querySelector('#diff h3') && document.querySelector('#diff h3').textContent",
+    )
+    .await;
+    let d = engine
+        .diff(&pid, dates[0], dates[dates.len() - 1], KnownAt::Everything)
+        .await
+        .unwrap();
+    assert_eq!(heading, json!(format!("Joined ({})", d.joined.len())));
+
+    // Nothing went wrong on the page, and a picture for people to look at.
+    let status = client
+        .find(Locator::Css("#status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status, "", "the page reported an error");
+    let png = client.screenshot().await.unwrap();
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&shot, png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    client.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
