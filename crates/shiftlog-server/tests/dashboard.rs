@@ -264,6 +264,26 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     std::fs::write(&shot, png).unwrap();
     eprintln!("screenshot: {}", shot.display());
 
+    // Play steps through the months from the start on its own; pressing again pauses.
+    client
+        .execute(
+            "const s = document.getElementById('slider'); s.value = 0; s.dispatchEvent(new Event('input'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    client.find(Locator::Css("#play")).await.unwrap().click().await.unwrap();
+    let third = dates[2].to_string();
+    wait_for(
+        &client,
+        "play to reach the third month",
+        &format!("document.getElementById('network').dataset.at === '{third}'"),
+    )
+    .await;
+    client.find(Locator::Css("#play")).await.unwrap().click().await.unwrap();
+    let label = client.find(Locator::Css("#play")).await.unwrap().text().await.unwrap();
+    assert_eq!(label, "Play", "pressing again pauses");
+
     client.close().await.unwrap();
     let _ = stop.send(());
     server.await.unwrap().unwrap();
