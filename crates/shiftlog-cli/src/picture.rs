@@ -152,10 +152,12 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         out.display()
     );
     println!("\nExplore further:");
+    // This very binary, so the lines can be pasted as they are.
+    let exe = std::env::current_exe().map_or_else(|_| "shiftlog".to_string(), |p| p.display().to_string());
     let d = store.display();
-    println!("  shiftlog --data-dir {d} snapshot --place {DEMO_PLACE} --at 2025-06-30 --format text");
-    println!("  shiftlog --data-dir {d} diff --place {DEMO_PLACE} --from 2024-01-31 --to 2025-12-31 --format text");
-    println!("  shiftlog --data-dir {d} serve --open    # then browse http://127.0.0.1:7878/");
+    println!("  {exe} --data-dir {d} snapshot --place {DEMO_PLACE} --at 2025-06-30 --format text");
+    println!("  {exe} --data-dir {d} diff --place {DEMO_PLACE} --from 2024-01-31 --to 2025-12-31 --format text");
+    println!("  {exe} --data-dir {d} serve --open    # then browse http://127.0.0.1:7878/");
     if a.open {
         open_in_browser(&out);
     }
