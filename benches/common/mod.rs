@@ -28,6 +28,8 @@ pub fn input(quick: bool) -> PathBuf {
 }
 
 /// Whether `--quick` (or `SHIFTLOG_BENCH_QUICK`) asks only to check that the bench runs.
+// Not every bench binary that includes this module has a quick mode of its own.
+#[allow(dead_code)]
 pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some()
 }
