@@ -122,7 +122,12 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
     let (betweenness, degree_centrality) = if per_actor {
         (
             rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX),
-            rustworkx_core::centrality::degree_centrality(&graph, None),
+            // Degree over n - 1 is undefined for a lone actor: 0, as density is.
+            if n < 2 {
+                vec![0.0; n]
+            } else {
+                rustworkx_core::centrality::degree_centrality(&graph, None)
+            },
         )
     } else {
         (Vec::new(), Vec::new())

@@ -102,3 +102,12 @@ fn sessions_and_absent_voices_accumulate() {
     let (m, _) = compute(&s);
     assert_eq!((m.sessions, m.absent_voices), (2, 2));
 }
+
+#[test]
+fn a_lone_actor_has_centralities_of_zero_not_nan() {
+    let (_, per) = compute(&fold(&[join("a")]));
+    let a = &per[&"a".parse().unwrap()];
+    assert_eq!((a.degree, a.degree_centrality, a.betweenness), (0, 0.0, 0.0));
+    let (_, per) = compute(&fold(&[join("a"), join("b")]));
+    assert_eq!(per[&"a".parse().unwrap()].degree_centrality, 0.0);
+}
