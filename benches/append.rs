@@ -69,28 +69,14 @@ fn main() {
 /// in batches of 1,000 with a flush after each (one insert per record), and again with a
 /// second insert per record (an id index, as shiftlog keeps).
 fn raw_sled(n: usize, size: usize) {
+    let value = vec![0x5au8; size];
     for with_index in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(dir.path())
-            .cache_capacity(64 << 20)
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let value = vec![0x5au8; size];
-        let start = Instant::now();
-        for chunk in 0..n.div_ceil(1000) {
-            let mut batch = sled::Batch::default();
-            for i in chunk * 1000..((chunk + 1) * 1000).min(n) {
-                batch.insert(&(i as u64).to_be_bytes(), value.as_slice());
-                if with_index {
-                    batch.insert(format!("i/ev-{i}").as_bytes(), &(i as u64).to_be_bytes());
-                }
+        let secs = common::raw_sled(n, 1000, |i, batch| {
+            batch.insert(&(i as u64).to_be_bytes(), value.as_slice());
+            if with_index {
+                batch.insert(format!("i/ev-{i}").as_bytes(), &(i as u64).to_be_bytes());
             }
-            db.apply_batch(batch).unwrap();
-            db.flush().unwrap();
-        }
-        let secs = start.elapsed().as_secs_f64();
+        });
         println!(
             "raw sled, {n} records of {size} B, batches of 1000, flush each{}: {secs:.2} s = {:.0} records/s",
             if with_index { ", plus an id index" } else { "" },

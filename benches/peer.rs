@@ -127,23 +127,9 @@ fn main() {
             .map(shiftlog::store::codec::encode)
             .collect();
         drop(engine);
-        let raw = dir.path().join("raw");
-        let db = sled::Config::new()
-            .path(&raw)
-            .cache_capacity(64 << 20)
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let start = Instant::now();
-        for (c, chunk) in records.chunks(10_000).enumerate() {
-            let mut batch = sled::Batch::default();
-            for (i, r) in chunk.iter().enumerate() {
-                batch.insert(&((c * 10_000 + i) as u64).to_be_bytes(), r.as_slice());
-            }
-            db.apply_batch(batch).unwrap();
-            db.flush().unwrap();
-        }
-        let raw_s = start.elapsed().as_secs_f64();
+        let raw_s = common::raw_sled(records.len(), 10_000, |i, batch| {
+            batch.insert(&(i as u64).to_be_bytes(), records[i].as_slice());
+        });
         println!(
             "raw sled: {} records in batches of 10,000, flushed after each: {raw_s:.2} s = {:.0} records/s",
             records.len(),

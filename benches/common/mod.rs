@@ -33,3 +33,27 @@ pub fn input(quick: bool) -> PathBuf {
 pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some()
 }
+
+/// The floor for appends: writes `n` records into a fresh sled tree in batches of `batch`,
+/// flushing after each, with `entries(i, batch)` putting record `i`'s key-value pairs into
+/// the batch. Returns the seconds spent writing.
+#[allow(dead_code)]
+pub fn raw_sled(n: usize, batch: usize, entries: impl Fn(usize, &mut sled::Batch)) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(64 << 20)
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    let start = std::time::Instant::now();
+    for chunk in 0..n.div_ceil(batch) {
+        let mut b = sled::Batch::default();
+        for i in chunk * batch..((chunk + 1) * batch).min(n) {
+            entries(i, &mut b);
+        }
+        db.apply_batch(b).unwrap();
+        db.flush().unwrap();
+    }
+    start.elapsed().as_secs_f64()
+}

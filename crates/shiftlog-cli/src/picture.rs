@@ -101,18 +101,18 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let store = dir.join("store");
     let engine = Engine::open(&store)?;
     let input = parse_input(WORKED_EXAMPLE);
+    // The date the comparison is made at: the example's last event.
+    let last = input
+        .events
+        .iter()
+        .map(|e| e.event.occurred_at)
+        .max()
+        .context("the worked example is empty")?;
     let outcome = engine
         .ingest(input, &[])
         .await
         .context("the worked example did not load (this is a bug in shiftlog)")?;
     let places = engine.places().await?;
-    let last = engine
-        .read(shiftlog::Position(1), usize::MAX)
-        .await?
-        .iter()
-        .map(|r| r.event.occurred_at)
-        .max()
-        .context("the worked example is empty")?;
     println!(
         "Loaded the worked example: {} events about {} fictional places into {}\n",
         outcome.appended(),

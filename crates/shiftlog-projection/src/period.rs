@@ -18,17 +18,30 @@ pub enum Every {
     Year,
 }
 
+impl Every {
+    /// Every step length, in order.
+    pub const ALL: [Every; 5] = [Every::Day, Every::Week, Every::Month, Every::Quarter, Every::Year];
+
+    /// Its name, as flags and query parameters spell it (`day`, `week`, `month`, `quarter`,
+    /// `year`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Every::Day => "day",
+            Every::Week => "week",
+            Every::Month => "month",
+            Every::Quarter => "quarter",
+            Every::Year => "year",
+        }
+    }
+}
+
 impl std::str::FromStr for Every {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "day" => Every::Day,
-            "week" => Every::Week,
-            "month" => Every::Month,
-            "quarter" => Every::Quarter,
-            "year" => Every::Year,
-            other => return Err(format!("`{other}` is not one of day, week, month, quarter, year")),
-        })
+        Every::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of day, week, month, quarter, year"))
     }
 }
 

@@ -268,6 +268,22 @@ impl PlaceHistory {
             .collect()
     }
 
+    /// The snapshots at each of `steps` (ascending), in one pass over the events: the same
+    /// as [`PlaceHistory::snapshot`] at each step, without folding from the start each time.
+    pub fn snapshots(&self, steps: &[Timestamp]) -> Vec<Snapshot> {
+        let mut state = PlaceState::default();
+        let mut events = self.events.iter().peekable();
+        steps
+            .iter()
+            .map(|&at| {
+                while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
+                    state.apply(e, *p);
+                }
+                Snapshot::new(&self.place, at, self.known_at_position, &state, &self.redacted)
+            })
+            .collect()
+    }
+
     /// Every anomaly in the place's history as this view knows it.
     pub fn anomalies(&self) -> Vec<Anomaly> {
         let mut state = PlaceState::default();

@@ -1,6 +1,7 @@
 //! Property test: for random logs (late records, retractions, leaving and rejoining),
 //! the snapshot at any T as known at any K equals a naive replay of the whole log
-//! filtered to K and T; and an evolution series equals the snapshots taken one by one.
+//! filtered to K and T; and an evolution series (and a one-pass series of snapshots)
+//! equals the snapshots taken one by one.
 
 mod common;
 
@@ -47,8 +48,10 @@ proptest! {
             let h = history(&sled, &place, KnownAt::Everything).await.unwrap();
             let steps: Vec<Timestamp> = (0..8).map(|m| date(m * 30).parse().unwrap()).collect();
             let series = h.evolve(&steps);
-            for (s, at) in series.iter().zip(&steps) {
+            let snapshots = h.snapshots(&steps);
+            for ((s, snap), at) in series.iter().zip(&snapshots).zip(&steps) {
                 assert_eq!(s.metrics, h.snapshot(*at).metrics, "evolution step {at}");
+                assert_eq!(snap, &h.snapshot(*at), "one-pass snapshot at {at}");
                 assert_eq!(s.metrics, compute(&naive(&all, *at, head)).0);
             }
         });

@@ -4,7 +4,8 @@
 use crate::chart::{line_chart, Series};
 use crate::network::{display_name, draw_network, sector_colour, NetworkStyle, SizeBy, SECTORS};
 use crate::{Layout, ReportError};
-use shiftlog::projection::steps;
+// Escaping for XML serves HTML too, and keeps the report well-formed XML (the tests parse it so).
+use shiftlog::projection::{escape_xml as esc, steps};
 use shiftlog::{Diff, Engine, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -162,7 +163,7 @@ fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: 
         dates.push(to);
     }
     let evolution = h.evolve(&dates);
-    let snapshots: Vec<Snapshot> = dates.iter().map(|&t| h.snapshot(t)).collect();
+    let snapshots = h.snapshots(&dates);
     // How much changed into each step: actors in or out, relationships formed or ended
     // or re-weighted, and power moved.
     let mut scores = vec![0.0; snapshots.len()];
@@ -203,26 +204,28 @@ fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: 
 
 /// A size for the change between two snapshots of one place.
 fn change(a: &Snapshot, b: &Snapshot) -> f64 {
-    let ids = |s: &Snapshot| s.actors.iter().map(|x| x.id.clone()).collect::<BTreeSet<_>>();
-    let actors = ids(a).symmetric_difference(&ids(b)).count() as f64;
-    let rels = |s: &Snapshot| {
+    fn ids(s: &Snapshot) -> BTreeSet<&str> {
+        s.actors.iter().map(|x| x.id.as_str()).collect()
+    }
+    fn rels(s: &Snapshot) -> BTreeMap<(&str, &str, &str), f64> {
         s.relationships
             .iter()
-            .map(|r| ((r.from.clone(), r.to.clone(), r.kind.clone()), r.strength))
-            .collect::<BTreeMap<_, _>>()
-    };
+            .map(|r| ((r.from.as_str(), r.to.as_str(), r.kind.as_str()), r.strength))
+            .collect()
+    }
+    fn power(s: &Snapshot) -> BTreeMap<(&str, &str), f64> {
+        s.actors
+            .iter()
+            .flat_map(|x| x.power.iter().map(move |(d, v)| ((x.id.as_str(), d.as_str()), *v)))
+            .collect()
+    }
+    let actors = ids(a).symmetric_difference(&ids(b)).count() as f64;
     let (ra, rb) = (rels(a), rels(b));
     let mut relationships = 0.0;
     for (k, sa) in &ra {
         relationships += rb.get(k).map_or(1.0, |sb| (sa - sb).abs() * 2.0);
     }
     relationships += rb.keys().filter(|k| !ra.contains_key(*k)).count() as f64;
-    let power = |s: &Snapshot| {
-        s.actors
-            .iter()
-            .flat_map(|x| x.power.iter().map(move |(d, v)| ((x.id.clone(), d.clone()), *v)))
-            .collect::<BTreeMap<_, _>>()
-    };
     let (pa, pb) = (power(a), power(b));
     let keys: BTreeSet<_> = pa.keys().chain(pb.keys()).collect();
     let moved: f64 = keys
@@ -246,7 +249,7 @@ fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) 
         esc(place),
         day(first),
         day(last),
-        every_name(options.every)
+        options.every.name()
     )
     .ok();
 
@@ -348,7 +351,7 @@ fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) 
     figure(
         html,
         &line_chart(
-            &format!("Per {}: sessions and absent voices", every_name(options.every)),
+            &format!("Per {}: sessions and absent voices", options.every.name()),
             &labels,
             &participation,
         )?,
@@ -759,16 +762,6 @@ fn short(s: &str) -> String {
     }
 }
 
-fn every_name(every: Every) -> &'static str {
-    match every {
-        Every::Day => "day",
-        Every::Week => "week",
-        Every::Month => "month",
-        Every::Quarter => "quarter",
-        Every::Year => "year",
-    }
-}
-
 fn day(t: Timestamp) -> String {
     t.as_datetime().format("%-d %b %Y").to_string()
 }
@@ -779,12 +772,6 @@ fn label(t: Timestamp, every: Every) -> String {
         Every::Month | Every::Quarter => t.as_datetime().format("%Y-%m").to_string(),
         Every::Year => t.as_datetime().format("%Y").to_string(),
     }
-}
-
-/// Escapes text for HTML content and quoted attributes (the report is also well-formed
-/// XML, so characters XML cannot hold become U+FFFD).
-pub(crate) fn esc(s: &str) -> String {
-    shiftlog::projection::escape_xml(s)
 }
 
 const CSS: &str = "
