@@ -917,3 +917,19 @@ fn report_writes_one_html_file_for_the_places_asked() {
     assert!(text(&out.stderr).contains("--from"), "{}", text(&out.stderr));
     assert!(!bad.exists());
 }
+
+#[test]
+fn demo_open_without_a_browser_says_so_and_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    // No PATH: no xdg-open or browser to find.
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .args(["demo", "--open", "--dir", demo.to_str().unwrap()])
+        .env("PATH", "")
+        .env_remove("BROWSER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(demo.join("shiftlog-report.html").exists());
+    assert!(text(&out.stderr).contains("could not open a browser"), "{}", text(&out.stderr));
+}
