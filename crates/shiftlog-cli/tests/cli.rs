@@ -931,5 +931,9 @@ fn demo_open_without_a_browser_says_so_and_still_succeeds() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(demo.join("shiftlog-report.html").exists());
-    assert!(text(&out.stderr).contains("could not open a browser"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("could not open a browser"),
+        "{}",
+        text(&out.stderr)
+    );
 }
