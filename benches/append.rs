@@ -51,7 +51,7 @@ fn main() {
         let sample = engine.read(shiftlog::Position(1), 10_000).await.unwrap();
         let record_size = sample
             .iter()
-            .map(|r| shiftlog::store::codec::encode(r).len())
+            .map(|r| shiftlog::store::codec::encode(r, &shiftlog::store::codec::MemoryKeys::default()).len())
             .sum::<usize>()
             / sample.len().max(1);
         drop(engine);

@@ -178,20 +178,21 @@ fn projections(c: &mut Criterion) {
     });
 
     let records = l.rt.block_on(l.engine.read(Position(1), 1_000)).unwrap();
-    let encoded: Vec<Vec<u8>> = records.iter().map(shiftlog::store::codec::encode).collect();
+    // Records are sealed as the store seals them (per-actor keys).
+    let keys = shiftlog::store::codec::MemoryKeys::default();
+    let encode = |r| shiftlog::store::codec::encode(r, &keys);
+    let encoded: Vec<Vec<u8>> = records.iter().map(encode).collect();
     let bytes: usize = encoded.iter().map(Vec::len).sum();
     let mut group = c.benchmark_group("codec (1,000 records)");
     group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function("encode", |b| {
-        b.iter(|| records.iter().map(shiftlog::store::codec::encode).collect::<Vec<_>>())
-    });
+    group.bench_function("encode", |b| b.iter(|| records.iter().map(encode).collect::<Vec<_>>()));
     group.bench_function("decode", |b| {
         b.iter_batched(
             || (),
             |()| {
                 encoded
                     .iter()
-                    .map(|e| shiftlog::store::codec::decode(e).unwrap())
+                    .map(|e| shiftlog::store::codec::decode(e, &keys).unwrap())
                     .collect::<Vec<_>>()
             },
             BatchSize::SmallInput,

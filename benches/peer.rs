@@ -118,13 +118,14 @@ fn main() {
             times[0]
         );
 
-        // 5. Raw sled: the same records, encoded as shiftlog stores them.
+        // 5. Raw sled: the same records, encoded (and sealed) as shiftlog stores them.
+        let keys = shiftlog::store::codec::MemoryKeys::default();
         let records: Vec<Vec<u8>> = engine
             .read(Position(1), usize::MAX)
             .await
             .unwrap()
             .iter()
-            .map(shiftlog::store::codec::encode)
+            .map(|r| shiftlog::store::codec::encode(r, &keys))
             .collect();
         drop(engine);
         let raw_s = common::raw_sled(records.len(), 10_000, |i, batch| {

@@ -95,18 +95,20 @@ impl ExportFormat {
 pub struct Engine {
     log: Arc<dyn EventLog>,
     projector: Arc<Projector>,
+    /// The same log when it is a data directory: backups and checks need its files.
+    sled: Option<Arc<SledLog>>,
 }
 
 impl Engine {
     /// Opens the store in data directory `dir`, creating it if needed.
     pub fn open(dir: impl AsRef<Path>) -> Result<Engine, EngineError> {
-        Ok(Engine::with_log(Arc::new(SledLog::open(dir)?)))
+        Ok(Engine::with_sled(Arc::new(SledLog::open(dir)?)))
     }
 
     /// Opens the store in data directory `dir` with explicit options (durability, clock),
     /// creating it if needed.
     pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Engine, EngineError> {
-        Ok(Engine::with_log(Arc::new(SledLog::open_with(dir, options)?)))
+        Ok(Engine::with_sled(Arc::new(SledLog::open_with(dir, options)?)))
     }
 
     /// Opens the store in `dir`, failing with [`EngineError::NotFound`] if there is none.
@@ -125,7 +127,105 @@ impl Engine {
     /// An engine over any log implementation.
     pub fn with_log(log: Arc<dyn EventLog>) -> Engine {
         let projector = Arc::new(Projector::new(log.clone()));
-        Engine { log, projector }
+        Engine {
+            log,
+            projector,
+            sled: None,
+        }
+    }
+
+    fn with_sled(sled: Arc<SledLog>) -> Engine {
+        Engine {
+            sled: Some(sled.clone()),
+            ..Engine::with_log(sled)
+        }
+    }
+
+    /// The data directory's log, for what only a data directory can do.
+    fn sled(&self, what: &str) -> Result<&Arc<SledLog>, StoreError> {
+        self.sled
+            .as_ref()
+            .ok_or_else(|| StoreError::Unsupported(format!("{what} needs a store in a data directory")))
+    }
+
+    /// Writes a consistent copy of the store, as it is at its head, to `out` while appends
+    /// go on. Restore it with [`Engine::restore`].
+    pub async fn backup(&self, out: &Path) -> Result<shiftlog_store::BackupSummary, StoreError> {
+        let sled = self.sled("a backup")?.clone();
+        let out = out.to_path_buf();
+        tokio::task::spawn_blocking(move || sled.backup(&out))
+            .await
+            .map_err(|e| StoreError::Unsupported(format!("the backup task failed: {e}")))?
+    }
+
+    /// Restores a backup into `dir` (which must not exist or be empty) and checks it.
+    pub fn restore(backup: &Path, dir: &Path) -> Result<shiftlog_store::BackupSummary, StoreError> {
+        SledLog::restore(backup, dir)
+    }
+
+    /// Checks the store: every record, the positions, every index, the keys file, and
+    /// every checkpoint against a replay of the log. Empty means all is well.
+    pub async fn verify(&self) -> Result<Vec<String>, ProjectionError> {
+        let sled = self.sled("verify")?.clone();
+        let mut problems: Vec<String> = tokio::task::spawn_blocking(move || sled.verify())
+            .await
+            .map_err(|e| StoreError::Unsupported(format!("the verify task failed: {e}")))??
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        if problems.is_empty() {
+            for place in self.places().await? {
+                problems.extend(self.projector.verify_checkpoints(&place).await?);
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Rebuilds the indexes of the store in `dir` from its records and clears its
+    /// checkpoints (rebuilt on the next query). The store must not be open elsewhere.
+    pub fn repair_indexes(dir: &Path) -> Result<u64, StoreError> {
+        SledLog::repair_indexes(dir)
+    }
+
+    /// Erases `actor`'s personal data: appends an `actor_redacted` event (recorded now)
+    /// and, when a data directory holds the log, destroys the actor's key and clears the
+    /// derived data, so that when this returns no name, attribute or free text about the
+    /// actor can be read from the data directory. The actor stays as an anonymous node.
+    /// See `docs/erasure.md` for what is and is not erased.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use shiftlog::{parse_input, Engine, KnownAt};
+    /// let engine = Engine::in_memory();
+    /// engine.ingest(parse_input(r#"
+    /// {"type":"place_registered","id":"p","occurred_at":"2024-01-01","place":"x","name":"X"}
+    /// {"type":"actor_joined","id":"a","occurred_at":"2024-01-01","place":"x","actor":"jo","kind":"person","name":"Jo Bloggs"}
+    /// "#), &[]).await.unwrap();
+    /// engine.redact(&"jo".parse().unwrap(), Some("asked to be forgotten".into())).await.unwrap();
+    /// let snap = engine.snapshot(&"x".parse().unwrap(), "2024-02-01".parse().unwrap(), KnownAt::Everything).await.unwrap();
+    /// assert_eq!(snap.actors[0].name, None);
+    /// assert!(snap.actors[0].redacted);
+    /// # });
+    /// ```
+    pub async fn redact(
+        &self,
+        actor: &shiftlog_model::ActorId,
+        reason: Option<String>,
+    ) -> Result<AppendOutcome, AppendError> {
+        let event = shiftlog_model::Event {
+            id: None,
+            occurred_at: Timestamp::now(),
+            place: None,
+            recorded_by: None,
+            source: None,
+            tags: Vec::new(),
+            body: shiftlog_model::EventBody::ActorRedacted {
+                actor: actor.clone(),
+                reason,
+            },
+            extra: Default::default(),
+        };
+        self.append(AppendRequest::new(vec![event])).await
     }
 
     /// The underlying log.

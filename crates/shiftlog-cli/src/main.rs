@@ -9,6 +9,7 @@ mod picture;
 mod progress;
 mod project;
 mod serve;
+mod trust;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -78,6 +79,18 @@ enum Command {
     /// Serve the HTTP API (JSON over HTTP, with tokens; see /v1/openapi.json) and the
     /// dashboard at `/`.
     Serve(serve::ServeArgs),
+    /// Erase an actor's personal data (name, attributes, free text about it) for good:
+    /// appends `actor_redacted`, destroys the actor's key and clears derived data.
+    Redact(trust::RedactArgs),
+    /// Write a consistent copy of the store (it may be in use by appends in this process).
+    Backup(trust::BackupArgs),
+    /// Restore a backup into --data-dir, which must not exist or be empty.
+    Restore(trust::RestoreArgs),
+    /// Check every record, the positions, every index, the keys and the checkpoints;
+    /// exits 1 if anything is wrong.
+    Verify,
+    /// Rebuild the indexes and checkpoints from the log.
+    RepairIndexes,
     /// Create, list and revoke the server's access tokens.
     #[command(subcommand)]
     Token(serve::TokenCommand),
@@ -166,6 +179,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => picture::demo(args).await,
         Command::Serve(args) => serve::serve(&cli.data_dir, args).await,
         Command::Token(cmd) => serve::token(&cli.data_dir, cmd),
+        Command::Redact(args) => trust::redact(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Backup(args) => trust::backup(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Restore(args) => trust::restore(&cli.data_dir, args),
+        Command::Verify => trust::verify(&Engine::open_existing(&cli.data_dir)?).await,
+        Command::RepairIndexes => trust::repair_indexes(&cli.data_dir),
     }
 }
 

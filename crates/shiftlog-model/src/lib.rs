@@ -29,6 +29,7 @@ mod id;
 mod input;
 mod json;
 mod parse;
+mod personal;
 mod rejection;
 mod time;
 
@@ -37,5 +38,6 @@ pub use event::{ActorKind, Event, EventBody, EventType, ExtraFields, PowerExpres
 pub use id::{ActorId, EventId, IdError, PlaceId, SessionId, MAX_ID_CHARS};
 pub use input::{parse_input, LocatedEvent, NdjsonReader, ParsedInput, ReadError, MAX_LINE_BYTES};
 pub use parse::{raw_event_id, ENGINE_FIELDS};
+pub use personal::{PersonalData, PersonalDataMismatch, ERASED_TEXT};
 pub use rejection::{FieldError, Location, Rejection};
 pub use time::{Timestamp, TimestampError};

@@ -1,22 +1,31 @@
 //! The stored record format: the one place that knows how events become bytes.
 //!
 //! A record is `[crc32 of the rest: u32 LE][format version: u8][payload]`. Version 1's
-//! payload is a bincode 2 encoding of [`v1::Record`], whose types mirror the domain model
-//! but are frozen: changing the model never silently changes what is on disk. A new
-//! format adds a `v2` module and a decode arm; old records stay readable.
+//! payload is a bincode 2 encoding of `v1::Record`, whose types mirror the domain model
+//! but are frozen: changing the model never silently changes what is on disk. Version 2
+//! (written since personal data is sealed) is a version 1 record with the event's personal
+//! data taken out ([`Event::take_personal_data`]), followed by that data sealed with
+//! ChaCha20-Poly1305 under a key derived from the keys of every actor it is about
+//! ([`Keys`]). Destroying any one of those keys makes it unreadable: the record then
+//! decodes as the erased event. Old records stay readable.
 //!
 //! Decoding checks the checksum first, then the version, then decodes with a size limit,
 //! then re-checks every identifier: a damaged record is an error, never a panic or a
 //! wrong event.
 
 use crate::types::{Position, RecordedEvent, Stream};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use sha2::{Digest, Sha256};
 use shiftlog_model::{
-    ActorId, ActorKind, Event, EventBody, EventId, PlaceId, PowerExpression, PowerForm, PowerSpace, SessionId,
-    Timestamp,
+    ActorId, ActorKind, Event, EventBody, EventId, PersonalData, PlaceId, PowerExpression, PowerForm, PowerSpace,
+    SessionId, Timestamp,
 };
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The record format this build writes.
-pub const RECORD_FORMAT: u8 = 1;
+pub const RECORD_FORMAT: u8 = 2;
 
 /// The largest payload a record may decode to, so that a damaged length field cannot ask
 /// for an absurd allocation.
@@ -30,6 +39,87 @@ type Config = bincode::config::Configuration<
 
 fn config() -> Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// One actor's secret key (256 bits).
+pub type ActorKey = [u8; 32];
+
+/// Where the codec gets the per-actor keys that seal personal data.
+pub trait Keys {
+    /// The slot and key to seal `actor`'s personal data with; `None` when the actor has
+    /// no key (its key was destroyed): its personal data is then not written at all.
+    fn seal_key(&self, actor: &ActorId) -> Option<(u32, ActorKey)>;
+    /// The key in `slot`; `None` once it has been destroyed.
+    fn open_key(&self, slot: u32) -> Option<ActorKey>;
+}
+
+/// No keys: encoding writes no personal data, decoding reads none (every record reads as
+/// erased). For tools that must never see personal data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKeys;
+
+impl Keys for NoKeys {
+    fn seal_key(&self, _: &ActorId) -> Option<(u32, ActorKey)> {
+        None
+    }
+    fn open_key(&self, _: u32) -> Option<ActorKey> {
+        None
+    }
+}
+
+/// Keys kept in memory, made on first use: for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct MemoryKeys(Mutex<MemoryKeyring>);
+
+/// Slots by actor, and keys by slot (`None` once destroyed).
+type MemoryKeyring = (HashMap<ActorId, u32>, Vec<Option<ActorKey>>);
+
+impl MemoryKeys {
+    /// Destroys `actor`'s key.
+    pub fn destroy(&self, actor: &ActorId) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&slot) = g.0.get(actor) {
+            g.1[slot as usize] = None;
+        }
+    }
+}
+
+impl Keys for MemoryKeys {
+    fn seal_key(&self, actor: &ActorId) -> Option<(u32, ActorKey)> {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (slots, keys) = &mut *g;
+        let slot = match slots.get(actor) {
+            Some(&s) => s,
+            None => {
+                keys.push(Some(new_key()));
+                let s = (keys.len() - 1) as u32;
+                slots.insert(actor.clone(), s);
+                s
+            }
+        };
+        keys[slot as usize].map(|k| (slot, k))
+    }
+    fn open_key(&self, slot: u32) -> Option<ActorKey> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.get(slot as usize).copied().flatten()
+    }
+}
+
+/// A fresh random key from the operating system.
+pub fn new_key() -> ActorKey {
+    let mut k = [0u8; 32];
+    getrandom::fill(&mut k).expect("the operating system's random source failed");
+    k
+}
+
+/// The key that seals data about every actor in `keys` (in slot order as stored).
+fn sealing_key(keys: &[ActorKey]) -> chacha20poly1305::Key {
+    let mut h = Sha256::new();
+    h.update(b"shiftlog: personal data, sealed, v2");
+    for k in keys {
+        h.update(k);
+    }
+    h.finalize()
 }
 
 /// Why bytes are not a valid record.
@@ -58,9 +148,27 @@ pub enum DecodeError {
     Invalid(String),
 }
 
-/// Encodes a recorded event as a record of the current format.
-pub fn encode(rec: &RecordedEvent) -> Vec<u8> {
-    let payload = v1::Record::from_recorded(rec);
+/// The record format's personal data, sealed or erased.
+#[derive(Debug, thiserror::Error)]
+#[error("the personal data of record {position} does not open with its keys (the keys file is damaged)")]
+struct KeysDamaged {
+    position: u64,
+}
+
+/// Encodes a recorded event as a record of the current format, sealing its personal data
+/// with `keys` (or leaving it out when a subject has no key).
+pub fn encode(rec: &RecordedEvent, keys: &dyn Keys) -> Vec<u8> {
+    let mut sealed = None;
+    let base = if rec.event.data_subjects().is_empty() {
+        v1::Record::from_parts(rec, &rec.event)
+    } else {
+        let mut event = rec.event.clone();
+        if let Some(data) = event.take_personal_data() {
+            sealed = seal(rec.position.0, &rec.event, data, keys);
+        }
+        v1::Record::from_parts(rec, &event)
+    };
+    let payload = v2::Record { base, sealed };
     let mut out = vec![0u8; 5];
     out[4] = RECORD_FORMAT;
     bincode::encode_into_std_write(&payload, &mut out, config()).expect("writing to a Vec cannot fail");
@@ -69,8 +177,69 @@ pub fn encode(rec: &RecordedEvent) -> Vec<u8> {
     out
 }
 
-/// Decodes a record; never panics, whatever the bytes.
-pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
+fn seal(position: u64, event: &Event, data: PersonalData, keys: &dyn Keys) -> Option<v2::Sealed> {
+    let mut slots = Vec::new();
+    let mut material = Vec::new();
+    for actor in event.data_subjects() {
+        let (slot, key) = keys.seal_key(actor)?;
+        slots.push(slot);
+        material.push(key);
+    }
+    let plain = v2::Personal {
+        texts: data.texts,
+        attributes: data.attributes.map(|a| a.into_iter().collect()),
+    };
+    let plain = bincode::encode_to_vec(&plain, config()).expect("writing to a Vec cannot fail");
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).expect("the operating system's random source failed");
+    let ciphertext = ChaCha20Poly1305::new(&sealing_key(&material))
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: &plain,
+                aad: &position.to_le_bytes(),
+            },
+        )
+        .expect("encryption of a bounded message cannot fail");
+    Some(v2::Sealed {
+        slots,
+        nonce,
+        ciphertext,
+    })
+}
+
+/// Opens sealed personal data: `Ok(None)` when a key was destroyed (the data is erased).
+fn open(position: u64, sealed: v2::Sealed, keys: &dyn Keys) -> Result<Option<PersonalData>, DecodeError> {
+    let mut material = Vec::with_capacity(sealed.slots.len());
+    for &slot in &sealed.slots {
+        match keys.open_key(slot) {
+            Some(k) => material.push(k),
+            None => return Ok(None),
+        }
+    }
+    let plain = ChaCha20Poly1305::new(&sealing_key(&material))
+        .decrypt(
+            &sealed.nonce.into(),
+            Payload {
+                msg: &sealed.ciphertext,
+                aad: &position.to_le_bytes(),
+            },
+        )
+        .map_err(|_| DecodeError::Invalid(KeysDamaged { position }.to_string()))?;
+    let (data, used): (v2::Personal, usize) =
+        bincode::decode_from_slice(&plain, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
+    if used != plain.len() {
+        return Err(DecodeError::Payload("trailing bytes in personal data".into()));
+    }
+    Ok(Some(PersonalData {
+        texts: data.texts,
+        attributes: data.attributes.map(|a| a.into_iter().collect()),
+    }))
+}
+
+/// Decodes a record, opening its personal data with `keys`; never panics, whatever the
+/// bytes. A record whose keys were destroyed decodes as the erased event.
+pub fn decode(bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, DecodeError> {
     if bytes.len() < 5 {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -79,30 +248,68 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
+    fn payload<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
+        let (rec, used): (T, usize) =
+            bincode::decode_from_slice(bytes, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(DecodeError::Payload(format!("{} trailing bytes", bytes.len() - used)));
+        }
+        Ok(rec)
+    }
     match bytes[4] {
-        1 => {
-            let (rec, used): (v1::Record, usize) =
-                bincode::decode_from_slice(&bytes[5..], config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
-            if used != bytes.len() - 5 {
-                return Err(DecodeError::Payload(format!(
-                    "{} trailing bytes",
-                    bytes.len() - 5 - used
-                )));
+        1 => payload::<v1::Record>(&bytes[5..])?.into_recorded(),
+        2 => {
+            let v2::Record { base, sealed } = payload(&bytes[5..])?;
+            let mut rec = base.into_recorded()?;
+            if let Some(sealed) = sealed {
+                if let Some(data) = open(rec.position.0, sealed, keys)? {
+                    rec.event
+                        .restore_personal_data(data)
+                        .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+                }
             }
-            rec.into_recorded()
+            Ok(rec)
         }
         v => Err(DecodeError::UnknownVersion(v)),
     }
 }
 
 /// Decodes the record stored at `position`, checking that it says it is that position.
-pub(crate) fn decode_at(position: Position, bytes: &[u8]) -> Result<RecordedEvent, crate::StoreError> {
+pub(crate) fn decode_at(position: Position, bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, crate::StoreError> {
     let damaged = |reason: String| crate::StoreError::Damaged { position, reason };
-    let rec = decode(bytes).map_err(|e| damaged(e.to_string()))?;
+    let rec = decode(bytes, keys).map_err(|e| damaged(e.to_string()))?;
     if rec.position != position {
         return Err(damaged(format!("record says it is position {}", rec.position)));
     }
     Ok(rec)
+}
+
+mod v2 {
+    //! Record format 2: a version 1 record with its personal data taken out, and that
+    //! data sealed. Frozen: never change these types, add a `v3` instead.
+    use bincode::{Decode, Encode};
+
+    #[derive(Encode, Decode)]
+    pub(super) struct Record {
+        pub(super) base: super::v1::Record,
+        pub(super) sealed: Option<Sealed>,
+    }
+
+    /// Personal data, encrypted under the key derived from the keys in `slots`, with the
+    /// record's position as associated data (so it cannot be moved to another record).
+    #[derive(Encode, Decode)]
+    pub(super) struct Sealed {
+        pub(super) slots: Vec<u32>,
+        pub(super) nonce: [u8; 12],
+        pub(super) ciphertext: Vec<u8>,
+    }
+
+    /// What `Sealed::ciphertext` decrypts to.
+    #[derive(Encode, Decode)]
+    pub(super) struct Personal {
+        pub(super) texts: Vec<Option<String>>,
+        pub(super) attributes: Option<Vec<(String, String)>>,
+    }
 }
 
 mod v1 {
@@ -112,7 +319,7 @@ mod v1 {
 
     #[derive(Encode, Decode)]
     pub(super) struct Record {
-        position: u64,
+        pub(super) position: u64,
         recorded_at: (i64, u32),
         /// The place of the stream, or `None` for the unplaced stream.
         stream: Option<String>,
@@ -275,8 +482,8 @@ mod v1 {
     }
 
     impl Record {
-        pub(super) fn from_recorded(r: &RecordedEvent) -> Self {
-            let e = &r.event;
+        /// The record of `r`, with `e` (`r`'s event, perhaps with personal data taken out).
+        pub(super) fn from_parts(r: &RecordedEvent, e: &Event) -> Self {
             let body = match &e.body {
                 EventBody::PlaceRegistered { name, region, parent } => Body::PlaceRegistered {
                     name: name.clone(),
@@ -643,43 +850,121 @@ mod tests {
     #[test]
     fn round_trip() {
         let r = sample();
-        assert_eq!(decode(&encode(&r)).unwrap(), r);
+        assert_eq!(decode(&encode(&r, &NoKeys), &NoKeys).unwrap(), r);
+    }
+
+    fn personal() -> RecordedEvent {
+        let event: Event = serde_json::from_str(
+            r#"{"type":"learning_recorded","id":"l1","occurred_at":"2023-02-01","place":"northbrook",
+                "text":"Jo Bloggs said the forum felt closed","actors":["jo","forum"]}"#,
+        )
+        .unwrap();
+        RecordedEvent {
+            position: Position(7),
+            recorded_at: "2024-01-01T00:00:00Z".parse().unwrap(),
+            stream: Stream::Place(PlaceId::new("northbrook").unwrap()),
+            event,
+        }
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn personal_data_is_sealed_and_destroying_any_subjects_key_erases_it() {
+        let r = personal();
+        for destroyed in ["jo", "forum"] {
+            let keys = MemoryKeys::default();
+            let bytes = encode(&r, &keys);
+            assert!(!contains(&bytes, b"Jo Bloggs"), "plaintext in the record");
+            assert_eq!(decode(&bytes, &keys).unwrap(), r);
+            keys.destroy(&ActorId::new(destroyed).unwrap());
+            let erased = decode(&bytes, &keys).unwrap();
+            let mut expected = r.event.clone();
+            expected.take_personal_data().unwrap();
+            assert_eq!(erased.event, expected);
+            // Written after the key is gone, the data is not stored at all.
+            let again = encode(&r, &keys);
+            assert!(again.len() < bytes.len());
+            assert_eq!(decode(&again, &MemoryKeys::default()).unwrap().event, expected);
+        }
+    }
+
+    #[test]
+    fn sealed_data_is_bound_to_its_position_and_keys() {
+        let keys = MemoryKeys::default();
+        let r = personal();
+        let bytes = encode(&r, &keys);
+        // The same record re-encoded at another position: its sealed part does not open there.
+        let mut moved = bytes.clone();
+        let v2::Record { mut base, sealed } = bincode::decode_from_slice::<v2::Record, _>(&moved[5..], config())
+            .unwrap()
+            .0;
+        base.position = 8;
+        moved.truncate(5);
+        bincode::encode_into_std_write(&v2::Record { base, sealed }, &mut moved, config()).unwrap();
+        let crc = crc32fast::hash(&moved[4..]);
+        moved[..4].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(decode(&moved, &keys), Err(DecodeError::Invalid(_))));
+        // Other keys (a damaged keys file) are damage, not erasure.
+        let other = MemoryKeys::default();
+        other.seal_key(&ActorId::new("x").unwrap());
+        other.seal_key(&ActorId::new("y").unwrap());
+        assert!(matches!(decode(&bytes, &other), Err(DecodeError::Invalid(_))));
+    }
+
+    #[test]
+    fn format_1_records_still_decode() {
+        let r = sample();
+        let mut b = vec![0u8; 5];
+        b[4] = 1;
+        bincode::encode_into_std_write(v1::Record::from_parts(&r, &r.event), &mut b, config()).unwrap();
+        let crc = crc32fast::hash(&b[4..]);
+        b[..4].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&b, &NoKeys).unwrap(), r);
     }
 
     #[test]
     fn every_flipped_bit_is_detected() {
-        let bytes = encode(&sample());
-        for i in 0..bytes.len() {
-            for bit in 0..8 {
-                let mut b = bytes.clone();
-                b[i] ^= 1 << bit;
-                assert!(decode(&b).is_err(), "flip of bit {bit} in byte {i} went unnoticed");
+        let keys = MemoryKeys::default();
+        for r in [sample(), personal()] {
+            let bytes = encode(&r, &keys);
+            for i in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut b = bytes.clone();
+                    b[i] ^= 1 << bit;
+                    assert!(
+                        decode(&b, &keys).is_err(),
+                        "flip of bit {bit} in byte {i} went unnoticed"
+                    );
+                }
             }
         }
     }
 
     #[test]
     fn truncation_and_unknown_version() {
-        let bytes = encode(&sample());
+        let bytes = encode(&sample(), &NoKeys);
         for n in 0..bytes.len() {
-            assert!(decode(&bytes[..n]).is_err());
+            assert!(decode(&bytes[..n], &NoKeys).is_err());
         }
         let mut b = bytes.clone();
         b[4] = 9;
         let crc = crc32fast::hash(&b[4..]);
         b[..4].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode(&b), Err(DecodeError::UnknownVersion(9)));
+        assert_eq!(decode(&b, &NoKeys), Err(DecodeError::UnknownVersion(9)));
     }
 
     proptest! {
-        // Arbitrary bytes, with a valid checksum so the payload decoder itself is exercised.
+        // Arbitrary bytes, with a valid checksum so the payload decoders themselves are exercised.
         #[test]
-        fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut b = vec![0, 0, 0, 0, 1];
+        fn arbitrary_payloads_never_panic(version in 1u8..=2, payload in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut b = vec![0, 0, 0, 0, version];
             b.extend_from_slice(&payload);
             let crc = crc32fast::hash(&b[4..]);
             b[..4].copy_from_slice(&crc.to_le_bytes());
-            let _ = decode(&b);
+            let _ = decode(&b, &MemoryKeys::default());
         }
     }
 }

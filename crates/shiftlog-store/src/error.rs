@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The log has been closed.
     #[error("the log is closed")]
     Closed,
+    /// The operation needs something this log does not have.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {

@@ -43,7 +43,7 @@ pub use crate::derived::{DerivedBatch, DerivedEntry, DerivedStore};
 pub use crate::error::{AppendError, StoreError};
 pub use crate::log::{system_clock, Clock, EventLog};
 pub use crate::memory::MemoryLog;
-pub use crate::sled_log::{Durability, SledLog, SledOptions, STORE_FORMAT};
+pub use crate::sled_log::{BackupSummary, Durability, Problem, SledLog, SledOptions, STORE_FORMAT};
 
 /// Fault injection for tests (damaging a closed store); not part of the supported API.
 #[doc(hidden)]

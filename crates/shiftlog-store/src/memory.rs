@@ -46,6 +46,9 @@ struct State {
     places: HashSet<PlaceId>,
     versions: HashMap<Stream, Version>,
     streams: HashMap<Stream, Vec<Position>>,
+    /// Redacted actors: their personal data is erased from every event, as the sled log's
+    /// destroyed keys make it unreadable there.
+    redacted: HashSet<ActorId>,
 }
 
 impl Committed for State {
@@ -77,7 +80,8 @@ impl Committed for State {
 }
 
 impl State {
-    fn apply(&mut self, o: Overlay) {
+    /// Applies a committed overlay; true when it redacted someone.
+    fn apply(&mut self, o: Overlay) -> bool {
         for (place, actor, _, pos) in &o.removed_joins {
             if let Some(js) = self.joins.get_mut(&(place.clone(), actor.clone())) {
                 js.retain(|(_, p)| p != pos);
@@ -100,10 +104,26 @@ impl State {
         for (s, ps) in o.stream_positions {
             self.streams.entry(s).or_default().extend(ps);
         }
+        let first_new = self.events.len();
+        let mut redacts = false;
         for e in o.events {
+            if let shiftlog_model::EventBody::ActorRedacted { actor, .. } = &e.event.body {
+                redacts |= self.redacted.insert(actor.clone());
+            }
             self.ids.insert(e.id().clone(), self.events.len());
             self.events.push(e);
         }
+        // Erase what names a redacted actor: everything when someone was just redacted,
+        // else only the new events.
+        let from = if redacts { 0 } else { first_new };
+        if !self.redacted.is_empty() {
+            for r in &mut self.events[from..] {
+                if r.event.data_subjects().iter().any(|a| self.redacted.contains(*a)) {
+                    r.event.take_personal_data();
+                }
+            }
+        }
+        redacts
     }
 }
 
@@ -145,7 +165,9 @@ impl EventLog for MemoryLog {
         let mut group = Overlay::starting_at(state.head() + 1);
         let now = self.now(&state);
         let outcome = plan_request(&*state, &mut group, request, now)?;
-        state.apply(group);
+        if state.apply(group) {
+            crate::DerivedStore::clear(&*self.derived)?;
+        }
         self.head_watch.send_replace(Position(state.head()));
         Ok(outcome)
     }

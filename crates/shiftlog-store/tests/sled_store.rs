@@ -55,14 +55,15 @@ fn every_single_byte_flip_in_a_stored_record_is_detected() {
     let log = memory_log();
     rt.block_on(log.append(AppendRequest::new(events(&place_and_actors()))))
         .unwrap();
+    let keys = codec::MemoryKeys::default();
     for rec in rt.block_on(log.read(Position(1), 10)).unwrap() {
-        let bytes = codec::encode(&rec);
-        assert_eq!(codec::decode(&bytes).unwrap(), rec);
+        let bytes = codec::encode(&rec, &keys);
+        assert_eq!(codec::decode(&bytes, &keys).unwrap(), rec);
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] = b[i].wrapping_add(1);
             assert!(
-                codec::decode(&b).is_err(),
+                codec::decode(&b, &keys).is_err(),
                 "changed byte {i} of record {} went unnoticed",
                 rec.position
             );
@@ -95,7 +96,7 @@ async fn a_newer_store_format_is_refused() {
         SledLog::open(dir.path()),
         Err(StoreError::UnsupportedFormat {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
 }
@@ -335,4 +336,17 @@ async fn rules_beyond_the_conformance_vectors() {
         Err(AppendError::Rejected(rs)) => assert_eq!((rs.len(), rs[0].field()), (1, Some("actors[0]"))),
         other => panic!("expected a rejection, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_format_1_store_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledLog::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path().join("log")).unwrap();
+        db.insert(b"mformat", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledLog::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("format 1") && err.contains("shiftlog log"), "{err}");
 }

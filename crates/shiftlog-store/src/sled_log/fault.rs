@@ -42,7 +42,7 @@ pub fn write_uncommitted(dir: &Path, records: &[RecordedEvent]) -> Result<(), St
         let p = r.position.0;
         let page = pages::page_of(p);
         let mut bytes = db.get(pages::key(page))?.map(|b| b.to_vec()).unwrap_or_default();
-        pages::push(&mut bytes, &codec::encode(r));
+        pages::push(&mut bytes, &codec::encode(r, &codec::NoKeys));
         db.insert(pages::key(page), bytes)?;
         db.insert(keys::id(r.id()), &p.to_be_bytes())?;
         if let EventBody::ActorJoined { actor, .. } = &r.event.body {
@@ -50,6 +50,15 @@ pub fn write_uncommitted(dir: &Path, records: &[RecordedEvent]) -> Result<(), St
             db.insert(keys::join(place, actor, r.event.occurred_at, p), &[])?;
         }
     }
+    db.flush()?;
+    Ok(())
+}
+
+/// Removes the id index entry of event `id`: an index that no longer agrees with the log.
+pub fn remove_id_entry(dir: &Path, id: &shiftlog_model::EventId) -> Result<(), StoreError> {
+    let db = open(dir)?;
+    db.remove(keys::id(id))?
+        .ok_or_else(|| StoreError::Corrupt(format!("no index entry for `{id}`")))?;
     db.flush()?;
     Ok(())
 }

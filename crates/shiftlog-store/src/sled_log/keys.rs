@@ -9,7 +9,7 @@
 //! | `r` place 0x00 position | empty | non-retracted `place_registered` events |
 //! | `j` place 0x00 actor 0x00 occurred_at (12 B) position | empty | non-retracted `actor_joined` events |
 //! | `p` place | position (u64 BE) | every place ever registered (first registration) |
-//! | `a` actor | position (u64 BE) | every actor that ever joined (first join) |
+//! | `a` actor | position (u64 BE), key slot (u32 BE) | every actor that ever joined (first join), and where its key is in the keys file |
 //!
 //! A stream is a place id, or nothing for the unplaced stream. Ids never contain 0x00
 //! (control characters are rejected), so 0x00 ends a variable-length part unambiguously.
@@ -104,6 +104,22 @@ pub(crate) fn place(place: &PlaceId) -> Vec<u8> {
 
 pub(crate) fn actor(actor: &ActorId) -> Vec<u8> {
     tagged(ACTOR, &[actor.as_str().as_bytes()])
+}
+
+/// An `a` entry's value: the actor's first join and its key slot.
+pub(crate) fn actor_value(position: u64, slot: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&position.to_be_bytes());
+    v[8..].copy_from_slice(&slot.to_be_bytes());
+    v
+}
+
+pub(crate) fn parse_actor_value(v: &[u8]) -> Option<(u64, u32)> {
+    let v: &[u8; 12] = v.try_into().ok()?;
+    Some((
+        u64::from_be_bytes(v[..8].try_into().ok()?),
+        u32::from_be_bytes(v[8..].try_into().ok()?),
+    ))
 }
 
 pub(crate) fn u64_value(v: &[u8]) -> Option<u64> {

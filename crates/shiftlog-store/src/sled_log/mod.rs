@@ -12,15 +12,21 @@
 #[doc(hidden)]
 pub mod fault;
 mod keys;
+mod maintain;
 mod pages;
+mod vault;
 mod writer;
 
 use crate::codec;
+use crate::derived::DerivedStore;
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
-use shiftlog_model::{Event, EventId, PlaceId, Rejection};
+use shiftlog_model::{Event, EventBody, EventId, PlaceId, Rejection};
+use vault::Vault;
+
+pub use maintain::{BackupSummary, Problem};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,10 +34,13 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
 
 /// The newest store format this build reads and the one it writes.
-pub const STORE_FORMAT: u32 = 1;
+pub const STORE_FORMAT: u32 = 2;
 
 /// The sled directory inside a data directory.
 const SLED_DIR: &str = "log";
+
+/// The directory of derived data (its own sled database) inside a data directory.
+const DERIVED_DIR: &str = "derived";
 
 /// sled's page cache. Its default (1 GiB) made bulk appends spend a quarter of their
 /// time faulting in fresh memory; reads of recent events stay cached at this size.
@@ -131,6 +140,7 @@ pub struct SledLog {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     derived: Arc<crate::derived::SledDerived>,
+    vault: Arc<Vault>,
     /// Held for as long as the log is open; declared last so it is released last.
     _lock: std::fs::File,
 }
@@ -167,14 +177,21 @@ impl SledLog {
             actors: AtomicU64::new(0),
             versions: Default::default(),
         });
-        let writer = writer::Writer::open(db.clone(), &sled_dir, shared.clone(), options.clock, options.durability)?;
+        let (writer, vault) = writer::Writer::open(
+            db.clone(),
+            &dir,
+            &sled_dir,
+            shared.clone(),
+            options.clock,
+            options.durability,
+        )?;
+        let derived = Arc::new(crate::derived::SledDerived::open(&dir.join(DERIVED_DIR))?);
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("shiftlog-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::io(&dir, e))?;
         tracing::debug!(path = %dir.display(), head = shared.head.load(Ordering::Acquire), "opened log");
-        let derived = Arc::new(crate::derived::SledDerived(db.open_tree(DERIVED_TREE)?));
         Ok(SledLog {
             path: dir,
             db,
@@ -182,6 +199,7 @@ impl SledLog {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             derived,
+            vault,
             _lock: lock,
         })
     }
@@ -208,6 +226,7 @@ impl SledLog {
         Reader {
             tree: (*self.db).clone(),
             head: self.shared.head.load(Ordering::Acquire),
+            vault: self.vault.clone(),
         }
     }
 
@@ -225,9 +244,6 @@ impl Drop for SledLog {
         self.close();
     }
 }
-
-/// The sled tree holding derived data (never the log itself).
-const DERIVED_TREE: &str = "derived";
 
 /// The file whose exclusive lock says "this data directory is open".
 const LOCK_FILE: &str = "LOCK";
@@ -288,6 +304,7 @@ async fn blocking<T: Send + 'static>(
 struct Reader {
     tree: sled::Tree,
     head: u64,
+    vault: Arc<Vault>,
 }
 
 impl Reader {
@@ -314,7 +331,7 @@ impl Reader {
                 if p < expected {
                     continue;
                 }
-                out.push(codec::decode_at(Position(p), rec)?);
+                out.push(codec::decode_at(Position(p), rec, &*self.vault)?);
                 expected += 1;
                 if out.len() == wanted {
                     return Ok(out);
@@ -373,7 +390,7 @@ impl Reader {
             .into_iter()
             .find(|(q, _)| *q == p)
             .ok_or_else(|| Self::missing(p))?;
-        codec::decode_at(Position(p), rec)
+        codec::decode_at(Position(p), rec, &*self.vault)
     }
 
     fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
@@ -384,7 +401,7 @@ impl Reader {
                 if p > self.head {
                     return Ok(None);
                 }
-                pages::record(&self.tree, p).map(Some)
+                pages::record(&self.tree, p, &*self.vault).map(Some)
             }
         }
     }
@@ -393,9 +410,20 @@ impl Reader {
 #[async_trait]
 impl EventLog for SledLog {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let redacts = request
+            .events
+            .iter()
+            .any(|e| matches!(e.body, EventBody::ActorRedacted { .. }));
         let (tx, rx) = oneshot::channel();
         self.send(Request::Append(request, tx))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let outcome = rx.await.map_err(|_| StoreError::Closed)??;
+        if redacts {
+            // The writer destroyed the keys before answering; derived data may still hold
+            // what was decrypted with them, so it goes too.
+            let derived = self.derived.clone();
+            blocking(move || derived.clear()).await?;
+        }
+        Ok(outcome)
     }
 
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {

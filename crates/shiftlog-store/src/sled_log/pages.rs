@@ -68,7 +68,7 @@ pub(crate) fn split(page: u64, bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, StoreE
 }
 
 /// Reads the record at `position`, or says it is missing.
-pub(crate) fn record(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn record(tree: &sled::Tree, position: u64, keys: &dyn codec::Keys) -> Result<RecordedEvent, StoreError> {
     let page = page_of(position);
     let missing = || StoreError::Corrupt(format!("position {position} is missing from the log"));
     let bytes = tree.get(key(page))?.ok_or_else(missing)?;
@@ -76,5 +76,5 @@ pub(crate) fn record(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, 
         .into_iter()
         .find(|(p, _)| *p == position)
         .ok_or_else(missing)?;
-    codec::decode_at(Position(position), rec)
+    codec::decode_at(Position(position), rec, keys)
 }

@@ -1,7 +1,8 @@
 //! The writer thread: planning, group commit, recovery of an unfinished group.
 
+use super::vault::Vault;
 use super::{keys, pages, Durability, Request, Shared, STORE_FORMAT};
-use crate::codec;
+use crate::codec::{self, ActorKey, Keys};
 use crate::error::{AppendError, StoreError};
 use crate::log::Clock;
 use crate::plan::{check, plan_request, Committed, JoinIndex, Overlay};
@@ -9,6 +10,7 @@ use crate::types::{AppendOutcome, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId, Timestamp};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -47,8 +49,32 @@ pub(super) struct Writer {
     /// does not read it back from sled.
     tail: Option<(u64, Vec<u8>)>,
     joins: RefCell<JoinIndex>,
-    actors: RefCell<HashSet<ActorId>>,
+    /// Actors known to have joined, with their key slots (a cache of the `a` entries).
+    slots: RefCell<HashMap<ActorId, u32>>,
+    vault: Arc<Vault>,
     poisoned: Option<String>,
+}
+
+/// Sealing keys for one group: every subject's slot was looked up before encoding.
+struct Sealing<'a> {
+    vault: &'a Vault,
+    slots: &'a HashMap<ActorId, u32>,
+}
+
+impl Keys for Sealing<'_> {
+    fn seal_key(&self, actor: &ActorId) -> Option<(u32, ActorKey)> {
+        let slot = *self.slots.get(actor)?;
+        self.vault.key(slot).map(|k| (slot, k))
+    }
+    fn open_key(&self, slot: u32) -> Option<ActorKey> {
+        self.vault.key(slot)
+    }
+}
+
+impl fmt::Debug for Sealing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealing")
+    }
 }
 
 fn meta_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
@@ -62,11 +88,12 @@ fn meta_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
 impl Writer {
     pub(super) fn open(
         db: sled::Db,
+        dir: &Path,
         sled_dir: &Path,
         shared: Arc<Shared>,
         clock: Clock,
         durability: Durability,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, Arc<Vault>), StoreError> {
         let tree: sled::Tree = (*db).clone();
         match tree.get(keys::META_FORMAT)? {
             Some(v) => {
@@ -81,6 +108,13 @@ impl Writer {
                         supported: STORE_FORMAT,
                     });
                 }
+                if found < STORE_FORMAT {
+                    return Err(StoreError::Corrupt(format!(
+                        "the store has format {found}, written by a development build before personal \
+                         data was sealed; write its events out with that build (`shiftlog log`) and \
+                         append them into a new data directory"
+                    )));
+                }
             }
             None if tree.is_empty() => {
                 tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
@@ -89,7 +123,10 @@ impl Writer {
             None => return Err(StoreError::Corrupt("the store has data but no format marker".into())),
         }
         let head = meta_u64(&tree, keys::META_HEAD)?;
-        recover(&db, &tree, head)?;
+        let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
+        let vault = Arc::new(Vault::open(dir, actors_count)?);
+        recover(&db, &tree, head, &vault)?;
+        finish_redactions(&tree, head, &vault)?;
 
         let mut registrations: HashMap<PlaceId, Vec<Position>> = HashMap::new();
         for item in tree.scan_prefix([keys::REGISTRATION]) {
@@ -118,7 +155,7 @@ impl Writer {
         }
         let last_recorded = match head {
             0 => None,
-            h => Some(pages::record(&tree, h)?.recorded_at),
+            h => Some(pages::record(&tree, h, &*vault)?.recorded_at),
         };
         // The head's page, when partly filled: the next group adds to it.
         let tail = match head % pages::PAGE_EVENTS {
@@ -129,7 +166,6 @@ impl Writer {
             }
         };
         let places_count = meta_u64(&tree, keys::META_PLACES)?;
-        let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
         shared.head.store(head, Ordering::Release);
         shared.head_watch.send_replace(Position(head));
         shared.places.store(places_count, Ordering::Release);
@@ -143,25 +179,29 @@ impl Writer {
                 None
             }
         };
-        Ok(Writer {
-            db,
-            tree,
-            data_file,
-            durability,
-            shared,
-            clock,
-            head,
-            last_recorded,
-            places_count,
-            actors_count,
-            versions,
-            registrations,
-            places,
-            tail,
-            joins: RefCell::default(),
-            actors: RefCell::default(),
-            poisoned: None,
-        })
+        Ok((
+            Writer {
+                db,
+                tree,
+                data_file,
+                durability,
+                shared,
+                clock,
+                head,
+                last_recorded,
+                places_count,
+                actors_count,
+                versions,
+                registrations,
+                places,
+                tail,
+                joins: RefCell::default(),
+                slots: RefCell::default(),
+                vault: vault.clone(),
+                poisoned: None,
+            },
+            vault,
+        ))
     }
 
     pub(super) fn run(mut self, rx: mpsc::Receiver<Request>) {
@@ -230,7 +270,11 @@ impl Writer {
         let Group { planned, replies, .. } = group;
         if !planned.is_empty() {
             let n = planned.events.len();
-            if let Err(e) = self.write(&planned).and_then(|()| self.sync()) {
+            let written = self
+                .write(&planned)
+                .and_then(|()| self.sync())
+                .and_then(|()| self.destroy_redacted(&planned));
+            if let Err(e) = written {
                 tracing::error!(error = %e, "group commit failed; refusing writes until reopened");
                 self.poisoned = Some(e.to_string());
                 for (reply, _) in replies {
@@ -244,6 +288,35 @@ impl Writer {
         for (reply, outcome) in replies {
             let _ = reply.send(Ok(outcome));
         }
+    }
+
+    /// Destroys the keys of the actors the group redacted, once the redactions are durable.
+    fn destroy_redacted(&self, g: &Overlay) -> Result<(), StoreError> {
+        let mut slots = Vec::new();
+        for e in &g.events {
+            if let EventBody::ActorRedacted { actor, .. } = &e.event.body {
+                slots.extend(self.slot_of(actor)?);
+            }
+        }
+        if slots.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(keys = slots.len(), "destroying redacted actors' keys");
+        self.vault.destroy(&slots)
+    }
+
+    /// An actor's key slot, from the cache or its `a` entry; `None` if it never joined.
+    fn slot_of(&self, actor: &ActorId) -> Result<Option<u32>, StoreError> {
+        if let Some(&s) = self.slots.borrow().get(actor) {
+            return Ok(Some(s));
+        }
+        let Some(v) = self.tree.get(keys::actor(actor))? else {
+            return Ok(None);
+        };
+        let (_, slot) = keys::parse_actor_value(&v)
+            .ok_or_else(|| StoreError::Corrupt(format!("actor index entry of `{actor}`")))?;
+        self.slots.borrow_mut().insert(actor.clone(), slot);
+        Ok(Some(slot))
     }
 
     /// Flushes sled, then `fdatasync`s its data file when full durability is on.
@@ -261,6 +334,28 @@ impl Writer {
     /// rewritten with the new records added. A large group is cut into several sled
     /// batches at page boundaries; only the last moves the head.
     fn write(&mut self, g: &Overlay) -> Result<(), StoreError> {
+        // New actors take the next slots; their keys are durable before any record
+        // sealed with them is written.
+        let first_slot = u32::try_from(self.actors_count).map_err(|_| StoreError::Corrupt("too many actors".into()))?;
+        let mut slots: HashMap<ActorId, u32> = HashMap::new();
+        let new_keys: Vec<ActorKey> = g.new_actors.iter().map(|_| codec::new_key()).collect();
+        for (i, (actor, _)) in g.new_actors.iter().enumerate() {
+            slots.insert(actor.clone(), first_slot + i as u32);
+        }
+        self.vault.put(first_slot, &new_keys)?;
+        for e in &g.events {
+            for a in e.event.data_subjects() {
+                if !slots.contains_key(a) {
+                    if let Some(s) = self.slot_of(a)? {
+                        slots.insert(a.clone(), s);
+                    }
+                }
+            }
+        }
+        let sealing = Sealing {
+            vault: &self.vault,
+            slots: &slots,
+        };
         let first = g.events[0].position.0;
         let mut page = pages::page_of(first);
         let mut buf = match self.tail.take() {
@@ -280,7 +375,7 @@ impl Writer {
                     in_batch = 0;
                 }
             }
-            pages::push(&mut buf, &codec::encode(e));
+            pages::push(&mut buf, &codec::encode(e, &sealing));
             in_batch += 1;
             b.insert(keys::id(e.id()), &p.to_be_bytes());
             match &e.event.body {
@@ -311,7 +406,7 @@ impl Writer {
             b.insert(keys::place(place), &p.0.to_be_bytes());
         }
         for (actor, p) in &g.new_actors {
-            b.insert(keys::actor(actor), &p.0.to_be_bytes());
+            b.insert(keys::actor(actor), &keys::actor_value(p.0, slots[actor]));
         }
         if !g.new_places.is_empty() {
             b.insert(
@@ -356,11 +451,15 @@ impl Writer {
             self.registrations.entry(k).or_default().extend(v);
         }
         self.places_count += g.new_places.len() as u64;
+        let first_slot = self.actors_count as u32;
         self.actors_count += g.new_actors.len() as u64;
         self.places.extend(g.new_places.into_iter().map(|(p, _)| p));
-        self.actors
-            .borrow_mut()
-            .extend(g.new_actors.into_iter().map(|(a, _)| a));
+        self.slots.borrow_mut().extend(
+            g.new_actors
+                .into_iter()
+                .enumerate()
+                .map(|(i, (a, _))| (a, first_slot + i as u32)),
+        );
         self.versions.extend(g.versions.iter().map(|(k, v)| (k.clone(), *v)));
         self.head = g.next - 1;
         self.last_recorded = Some(now);
@@ -408,7 +507,7 @@ impl Committed for Writer {
             return Ok(None);
         };
         let p = keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
-        pages::record(&self.tree, p).map(Some)
+        pages::record(&self.tree, p, &*self.vault).map(Some)
     }
 
     fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError> {
@@ -431,14 +530,7 @@ impl Committed for Writer {
     }
 
     fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError> {
-        if self.actors.borrow().contains(actor) {
-            return Ok(true);
-        }
-        let known = self.tree.contains_key(keys::actor(actor))?;
-        if known {
-            self.actors.borrow_mut().insert(actor.clone());
-        }
-        Ok(known)
+        Ok(self.slot_of(actor)?.is_some())
     }
 
     fn place_known(&self, place: &PlaceId) -> Result<bool, StoreError> {
@@ -449,7 +541,7 @@ impl Committed for Writer {
 /// Deletes whatever an unfinished group wrote past the committed head: its records (the
 /// head's page is cut back to the head) and the index entries that point at them. Bounded
 /// by one group, so opening stays fast.
-fn recover(db: &sled::Db, tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
+fn recover(db: &sled::Db, tree: &sled::Tree, head: u64, vault: &Vault) -> Result<(), StoreError> {
     let mut b = sled::Batch::default();
     let mut orphans = 0u64;
     let mut undecodable = false;
@@ -473,7 +565,7 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64) -> Result<(), StoreError
                 continue;
             }
             orphans += 1;
-            match codec::decode_at(Position(p), rec) {
+            match codec::decode_at(Position(p), rec, vault) {
                 Ok(r) => {
                     b.remove(keys::id(r.id()));
                     match &r.event.body {
@@ -523,5 +615,35 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64) -> Result<(), StoreError
     );
     tree.apply_batch(b)?;
     db.flush()?;
+    Ok(())
+}
+
+/// Destroys the keys of every redacted actor whose key is still there: a crash between a
+/// redaction's commit and the destruction of its key is finished on the next open. Reads
+/// only the unplaced stream (retractions and redactions).
+fn finish_redactions(tree: &sled::Tree, head: u64, vault: &Vault) -> Result<(), StoreError> {
+    let mut slots = Vec::new();
+    for item in tree.scan_prefix(keys::chunk_prefix(&Stream::Unplaced)) {
+        let (_, v) = item?;
+        let ps = keys::decode_positions(&v)
+            .ok_or_else(|| StoreError::Corrupt("stream index of the unplaced stream".into()))?;
+        for p in ps.into_iter().filter(|&p| p <= head) {
+            let r = pages::record(tree, p, vault)?;
+            if let EventBody::ActorRedacted { actor, .. } = &r.event.body {
+                let v = tree
+                    .get(keys::actor(actor))?
+                    .ok_or_else(|| StoreError::Corrupt(format!("redacted actor `{actor}` has no index entry")))?;
+                let (_, slot) = keys::parse_actor_value(&v)
+                    .ok_or_else(|| StoreError::Corrupt(format!("actor index entry of `{actor}`")))?;
+                if vault.key(slot).is_some() {
+                    slots.push(slot);
+                }
+            }
+        }
+    }
+    if !slots.is_empty() {
+        tracing::warn!(keys = slots.len(), "finishing redactions cut short by a crash");
+        vault.destroy(&slots)?;
+    }
     Ok(())
 }

@@ -1,0 +1,601 @@
+//! Looking after a data directory: backups, restores, integrity checks and rebuilding the
+//! indexes from the log.
+//!
+//! Everything here works from the records alone: the indexes (`i`, `c`, `r`, `j`, `p`,
+//! `a`) and the counters are a function of the records up to the head, which
+//! [`Expected`] computes in one pass.
+
+use super::vault::{sync_dir, Vault};
+use super::{keys, pages, SledLog, DERIVED_DIR, SLED_DIR, STORE_FORMAT};
+use crate::codec::{self, ActorKey, NoKeys};
+use crate::error::StoreError;
+use crate::types::{Position, RecordedEvent, Stream};
+use shiftlog_model::{ActorId, EventBody, EventId, PlaceId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+const BACKUP_MAGIC: &[u8; 16] = b"shiftlog backup\n";
+const BACKUP_VERSION: u32 = 1;
+
+/// What a backup holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BackupSummary {
+    /// The log position it was taken at: it holds events 1 to `head`.
+    pub head: u64,
+    /// Keys in its keys file.
+    pub keys: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// One thing [`SledLog::verify`] found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// What it concerns: `record 17`, `index i`, `keys file`, ...
+    pub what: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.detail)
+    }
+}
+
+fn problem(what: impl Into<String>, detail: impl Into<String>) -> Problem {
+    Problem {
+        what: what.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Index entries as the records up to the head say they should be.
+#[derive(Default)]
+struct Expected {
+    streams: BTreeMap<Vec<u8>, Vec<u64>>,
+    /// `r` and `j` keys of registrations and joins not retracted.
+    live: BTreeMap<Vec<u8>, EventId>,
+    by_id: HashMap<EventId, Vec<u8>>,
+    places: BTreeMap<Vec<u8>, u64>,
+    /// `a` keys with their values, and how many actors (slots) there are.
+    actors: BTreeMap<Vec<u8>, [u8; 12]>,
+    actor_count: u32,
+    redacted: BTreeSet<ActorId>,
+}
+
+impl Expected {
+    fn add(&mut self, r: &RecordedEvent) {
+        let p = r.position.0;
+        let stream = match &r.stream {
+            Stream::Place(pl) => pl.as_str().as_bytes().to_vec(),
+            Stream::Unplaced => Vec::new(),
+        };
+        self.streams.entry(stream).or_default().push(p);
+        match &r.event.body {
+            EventBody::PlaceRegistered { .. } => {
+                let place = r.event.place.as_ref().expect("has place");
+                let k = keys::registration(place, p);
+                self.by_id.insert(r.id().clone(), k.clone());
+                self.live.insert(k, r.id().clone());
+                self.places.entry(keys::place(place)).or_insert(p);
+            }
+            EventBody::ActorJoined { actor, .. } => {
+                let place = r.event.place.as_ref().expect("has place");
+                let k = keys::join(place, actor, r.event.occurred_at, p);
+                self.by_id.insert(r.id().clone(), k.clone());
+                self.live.insert(k, r.id().clone());
+                let ak = keys::actor(actor);
+                if !self.actors.contains_key(&ak) {
+                    self.actors.insert(ak, keys::actor_value(p, self.actor_count));
+                    self.actor_count += 1;
+                }
+            }
+            EventBody::EventRetracted { target, .. } => {
+                if let Some(k) = self.by_id.remove(target) {
+                    self.live.remove(&k);
+                }
+            }
+            EventBody::ActorRedacted { actor, .. } => {
+                self.redacted.insert(actor.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads records 1..=head in order, page by page; `f` sees each (or the damage found).
+fn each_record(
+    tree: &sled::Tree,
+    head: u64,
+    keys: &dyn codec::Keys,
+    mut f: impl FnMut(u64, Result<RecordedEvent, StoreError>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut expected = 1;
+    for item in tree.range(pages::key(0)..=pages::key(pages::page_of(head.max(1)))) {
+        let (k, v) = item?;
+        let Some(page) = pages::page_number(&k) else { continue };
+        if head == 0 {
+            break;
+        }
+        while pages::first_position(page) > expected && expected <= head {
+            f(expected, Err(StoreError::Corrupt("missing from the log".into())))?;
+            expected += 1;
+        }
+        match pages::split(page, &v) {
+            Ok(records) => {
+                for (p, rec) in records {
+                    if p > head {
+                        break;
+                    }
+                    f(p, codec::decode_at(Position(p), rec, keys))?;
+                    expected = p + 1;
+                }
+            }
+            Err(e) => {
+                let end = (pages::first_position(page) + pages::PAGE_EVENTS).min(head + 1);
+                for p in expected..end {
+                    f(p, Err(StoreError::Corrupt(format!("its page is unreadable: {e}"))))?;
+                }
+                expected = end;
+            }
+        }
+    }
+    for p in expected..=head {
+        f(p, Err(StoreError::Corrupt("missing from the log".into())))?;
+    }
+    Ok(())
+}
+
+fn meta(tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
+    Ok(tree.get(key)?.and_then(|v| keys::u64_value(&v)))
+}
+
+impl SledLog {
+    /// Writes a consistent copy of the store as it is at its current head to `out`,
+    /// while appends go on: records up to the head never change, and every key they need
+    /// was written before them. A redaction that commits while the backup is taken may
+    /// already have destroyed its key in the copy (erasure wins).
+    pub fn backup(&self, out: &Path) -> Result<BackupSummary, StoreError> {
+        let head = self.shared.head.load(Ordering::Acquire);
+        let keys = self.vault.snapshot();
+        let tmp = out.with_extension("partial");
+        let io = |e| StoreError::io(&tmp, e);
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut w = CrcWriter::new(std::io::BufWriter::new(file));
+        w.write_all(BACKUP_MAGIC).map_err(io)?;
+        w.write_all(&BACKUP_VERSION.to_le_bytes()).map_err(io)?;
+        w.write_all(&head.to_le_bytes()).map_err(io)?;
+        w.write_all(&(keys.len() as u64).to_le_bytes()).map_err(io)?;
+        for k in &keys {
+            w.write_all(k).map_err(io)?;
+        }
+        if head > 0 {
+            for page in 0..=pages::page_of(head) {
+                let bytes = self
+                    .db
+                    .get(pages::key(page))?
+                    .ok_or_else(|| StoreError::Corrupt(format!("page {page} is missing from the log")))?;
+                // The head's page may have grown since; keep only records up to the head.
+                let mut kept = Vec::with_capacity(bytes.len());
+                for (p, rec) in pages::split(page, &bytes)? {
+                    if p <= head {
+                        pages::push(&mut kept, rec);
+                    }
+                }
+                w.write_all(&(kept.len() as u32).to_le_bytes()).map_err(io)?;
+                w.write_all(&kept).map_err(io)?;
+            }
+        }
+        let crc = w.crc.clone().finalize();
+        let mut inner = w.inner;
+        inner.write_all(&crc.to_le_bytes()).map_err(io)?;
+        let file = inner.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        let bytes = file.metadata().map_err(io)?.len();
+        std::fs::rename(&tmp, out).map_err(|e| StoreError::io(out, e))?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
+        Ok(BackupSummary {
+            head,
+            keys: keys.len() as u64,
+            bytes,
+        })
+    }
+
+    /// Restores a backup into `dir`, which must not exist or be empty, and checks that
+    /// the result opens and verifies.
+    pub fn restore(backup: &Path, dir: &Path) -> Result<BackupSummary, StoreError> {
+        let io = |e| StoreError::io(backup, e);
+        let bad = |why: &str| StoreError::Corrupt(format!("{} is not a usable backup: {why}", backup.display()));
+        let bytes = std::fs::read(backup).map_err(io)?;
+        if bytes.len() < BACKUP_MAGIC.len() + 4 + 8 + 8 + 4 || &bytes[..16] != BACKUP_MAGIC {
+            return Err(bad("it does not start like a shiftlog backup"));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(bad("its checksum does not match (truncated or damaged)"));
+        }
+        let mut r = &body[16..];
+        let u32_ = |r: &mut &[u8]| -> Result<u32, StoreError> {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b).map_err(|_| bad("it ends early"))?;
+            Ok(u32::from_le_bytes(b))
+        };
+        let version = u32_(&mut r)?;
+        if version != BACKUP_VERSION {
+            return Err(bad(&format!("backup format {version} is not known to this shiftlog")));
+        }
+        let u64_ = |r: &mut &[u8]| -> Result<u64, StoreError> {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).map_err(|_| bad("it ends early"))?;
+            Ok(u64::from_le_bytes(b))
+        };
+        let head = u64_(&mut r)?;
+        let nkeys = u64_(&mut r)?;
+        if nkeys > (r.len() / 32) as u64 {
+            return Err(bad("it ends early"));
+        }
+        let keys: Vec<ActorKey> = (0..nkeys)
+            .map(|i| r[i as usize * 32..i as usize * 32 + 32].try_into().expect("32 bytes"))
+            .collect();
+        r = &r[nkeys as usize * 32..];
+
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map_err(|e| StoreError::io(dir, e))?
+                .next()
+                .is_some()
+        {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not empty: restore into a new directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        Vault::create_with(dir, &keys)?;
+        {
+            let db = sled::Config::new().path(dir.join(SLED_DIR)).open()?;
+            let tree: &sled::Tree = &db;
+            tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
+            let pages_n = if head == 0 { 0 } else { pages::page_of(head) + 1 };
+            let mut batch = sled::Batch::default();
+            for page in 0..pages_n {
+                let len = u32_(&mut r)? as usize;
+                if r.len() < len {
+                    return Err(bad("it ends early"));
+                }
+                let (bytes, rest) = r.split_at(len);
+                r = rest;
+                pages::split(page, bytes)?;
+                batch.insert(&pages::key(page), bytes);
+                if page % 256 == 255 {
+                    tree.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            tree.apply_batch(batch)?;
+            if !r.is_empty() {
+                return Err(bad("it has bytes after its last page"));
+            }
+            rebuild(tree, head)?;
+            db.flush()?;
+        }
+        let log = SledLog::open(dir)?;
+        let problems = log.verify()?;
+        if let Some(p) = problems.first() {
+            return Err(StoreError::Corrupt(format!(
+                "the restored store does not verify ({} problems; first: {p})",
+                problems.len()
+            )));
+        }
+        Ok(BackupSummary {
+            head,
+            keys: nkeys,
+            bytes: bytes.len() as u64,
+        })
+    }
+
+    /// Checks every record (checksum, position, its personal data opens or its key was
+    /// destroyed), that positions are dense up to the head and nothing lies past it, that
+    /// every index entry and counter agrees with the records, and the keys file. Returns
+    /// what is wrong; empty means all is well. Run it on a store nothing is appending to.
+    pub fn verify(&self) -> Result<Vec<Problem>, StoreError> {
+        let tree: &sled::Tree = &self.db;
+        let head = self.shared.head.load(Ordering::Acquire);
+        let mut out = Vec::new();
+        let mut exp = Expected::default();
+        let mut ids = 0u64;
+        each_record(tree, head, &*self.vault, |p, r| {
+            match r {
+                Ok(r) => {
+                    match tree.get(keys::id(r.id()))?.and_then(|v| keys::u64_value(&v)) {
+                        Some(q) if q == p => {}
+                        Some(q) => out.push(problem("index i", format!("event `{}` points at {q}, not {p}", r.id()))),
+                        None => out.push(problem(
+                            "index i",
+                            format!("event `{}` (position {p}) is missing", r.id()),
+                        )),
+                    }
+                    ids += 1;
+                    exp.add(&r);
+                }
+                Err(e) => out.push(problem(format!("record {p}"), e.to_string())),
+            }
+            Ok(())
+        })?;
+        if let Some(item) = tree.range(pages::from(pages::page_of(head + 1))).next() {
+            let (k, v) = item?;
+            if let Some(page) = pages::page_number(&k) {
+                let past = pages::split(page, &v)
+                    .map(|rs| rs.iter().any(|(p, _)| *p > head))
+                    .unwrap_or(true);
+                if past {
+                    out.push(problem("log", format!("records lie past the head ({head})")));
+                }
+            }
+        }
+        let id_entries = tree.scan_prefix([keys::ID]).count() as u64;
+        if id_entries != ids {
+            out.push(problem(
+                "index i",
+                format!("{id_entries} entries for {ids} readable events"),
+            ));
+        }
+        // Streams: the concatenation of a stream's chunks is its positions.
+        let mut found: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
+        for item in tree.scan_prefix([keys::CHUNK]) {
+            let (k, v) = item?;
+            let stream = k[1..k.len() - 9].to_vec();
+            match keys::decode_positions(&v) {
+                Some(ps) => found.entry(stream).or_default().extend(ps),
+                None => out.push(problem(
+                    "index c",
+                    format!(
+                        "an entry of stream `{}` does not decode",
+                        String::from_utf8_lossy(&stream)
+                    ),
+                )),
+            }
+        }
+        for s in exp.streams.keys().chain(found.keys()).collect::<BTreeSet<_>>() {
+            if exp.streams.get(s) != found.get(s) {
+                out.push(problem(
+                    "index c",
+                    format!(
+                        "stream `{}` does not list its events as the log has them",
+                        String::from_utf8_lossy(s)
+                    ),
+                ));
+            }
+        }
+        let mut compare = |tag: u8, name: &str, want: BTreeMap<Vec<u8>, Vec<u8>>| -> Result<(), StoreError> {
+            let mut have = BTreeMap::new();
+            for item in tree.scan_prefix([tag]) {
+                let (k, v) = item?;
+                have.insert(k.to_vec(), v.to_vec());
+            }
+            for (k, v) in &want {
+                match have.get(k) {
+                    None => out.push(problem(
+                        format!("index {name}"),
+                        format!("missing entry {}", show_key(k)),
+                    )),
+                    Some(h) if h != v => out.push(problem(
+                        format!("index {name}"),
+                        format!("wrong value for {}", show_key(k)),
+                    )),
+                    _ => {}
+                }
+            }
+            for k in have.keys().filter(|k| !want.contains_key(*k)) {
+                out.push(problem(
+                    format!("index {name}"),
+                    format!("entry {} matches no event", show_key(k)),
+                ));
+            }
+            Ok(())
+        };
+        let live = |tag: u8| {
+            exp.live
+                .keys()
+                .filter(|k| k[0] == tag)
+                .map(|k| (k.clone(), Vec::new()))
+                .collect()
+        };
+        compare(keys::REGISTRATION, "r", live(keys::REGISTRATION))?;
+        compare(keys::JOIN, "j", live(keys::JOIN))?;
+        compare(
+            keys::PLACE,
+            "p",
+            exp.places
+                .iter()
+                .map(|(k, p)| (k.clone(), p.to_be_bytes().to_vec()))
+                .collect(),
+        )?;
+        compare(
+            keys::ACTOR,
+            "a",
+            exp.actors.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect(),
+        )?;
+        for (key, want) in [
+            (keys::META_PLACES, exp.places.len() as u64),
+            (keys::META_ACTORS, exp.actor_count as u64),
+        ] {
+            let have = meta(tree, key)?.unwrap_or(0);
+            if have != want {
+                out.push(problem(
+                    "metadata",
+                    format!("{} is {have}, the log says {want}", String::from_utf8_lossy(key)),
+                ));
+            }
+        }
+        if self.vault.len() < exp.actor_count as u64 {
+            out.push(problem(
+                "keys file",
+                format!("{} keys for {} actors", self.vault.len(), exp.actor_count),
+            ));
+        }
+        for actor in &exp.redacted {
+            if let Some(v) = exp.actors.get(&keys::actor(actor)) {
+                let (_, slot) = keys::parse_actor_value(v).expect("made above");
+                if self.vault.key(slot).is_some() {
+                    out.push(problem(
+                        "keys file",
+                        format!("redacted actor `{actor}` still has its key"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds every index and counter of the store in `dir` from its records, and
+    /// clears its derived data (rebuilt on the next query). The store must not be open.
+    /// Fails, changing nothing, if a record is unreadable: restore from a backup then.
+    pub fn repair_indexes(dir: &Path) -> Result<u64, StoreError> {
+        let head = {
+            // Opening finishes any cut-short append and redaction, and takes the lock.
+            let log = SledLog::open(dir)?;
+            let head = log.head_now();
+            log.close();
+            head
+        };
+        let _lock = super::take_lock(dir)?;
+        let db = super::open_sled(&dir.join(SLED_DIR))?;
+        let tree: &sled::Tree = &db;
+        let mut damaged = None;
+        each_record(tree, head, &NoKeys, |p, r| {
+            if let (Err(e), None) = (r, &damaged) {
+                damaged = Some(format!("record {p}: {e}"));
+            }
+            Ok(())
+        })?;
+        if let Some(d) = damaged {
+            return Err(StoreError::Corrupt(format!(
+                "cannot rebuild indexes from a damaged log ({d}); restore it from a backup"
+            )));
+        }
+        rebuild(tree, head)?;
+        db.flush()?;
+        drop(db);
+        let derived = dir.join(DERIVED_DIR);
+        if derived.exists() {
+            std::fs::remove_dir_all(&derived).map_err(|e| StoreError::io(&derived, e))?;
+        }
+        Ok(head)
+    }
+
+    fn head_now(&self) -> u64 {
+        self.shared.head.load(Ordering::Acquire)
+    }
+}
+
+/// Replaces every index entry and counter with what the records up to `head` say.
+fn rebuild(tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
+    let mut b = sled::Batch::default();
+    for tag in [
+        keys::ID,
+        keys::CHUNK,
+        keys::REGISTRATION,
+        keys::JOIN,
+        keys::PLACE,
+        keys::ACTOR,
+    ] {
+        for item in tree.scan_prefix([tag]) {
+            b.remove(item?.0);
+        }
+    }
+    tree.apply_batch(std::mem::take(&mut b))?;
+    let mut exp = Expected::default();
+    let mut n = 0;
+    let mut result = Ok(());
+    each_record(tree, head, &NoKeys, |p, r| {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                result = Err(StoreError::Corrupt(format!("record {p}: {e}")));
+                return Ok(());
+            }
+        };
+        b.insert(keys::id(r.id()), &p.to_be_bytes());
+        exp.add(&r);
+        n += 1;
+        if n % 4096 == 0 {
+            tree.apply_batch(std::mem::take(&mut b))?;
+        }
+        Ok(())
+    })?;
+    result?;
+    for (stream, ps) in &exp.streams {
+        let s = match stream.is_empty() {
+            true => Stream::Unplaced,
+            false => Stream::Place(
+                PlaceId::new(String::from_utf8_lossy(stream).into_owned())
+                    .map_err(|e| StoreError::Corrupt(format!("stream name: {e}")))?,
+            ),
+        };
+        for (i, chunk) in ps.chunks(4096).enumerate() {
+            b.insert(keys::chunk(&s, (i * 4096) as u64 + 1), keys::encode_positions(chunk));
+        }
+    }
+    for k in exp.live.keys() {
+        b.insert(k.as_slice(), &[]);
+    }
+    for (k, p) in &exp.places {
+        b.insert(k.as_slice(), &p.to_be_bytes());
+    }
+    for (k, v) in &exp.actors {
+        b.insert(k.as_slice(), v);
+    }
+    b.insert(keys::META_HEAD, &head.to_be_bytes());
+    b.insert(keys::META_PLACES, &(exp.places.len() as u64).to_be_bytes());
+    b.insert(keys::META_ACTORS, &(exp.actor_count as u64).to_be_bytes());
+    tree.apply_batch(b)?;
+    Ok(())
+}
+
+/// An index key for people: its tag, then its text with 0x00 shown as `/`.
+fn show_key(k: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(&k[1..])
+        .chars()
+        .map(|c| {
+            if c == '\0' {
+                '/'
+            } else if c.is_control() {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("`{}` {text}", k[0] as char)
+}
+
+/// Counts a CRC of everything written through it.
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> CrcWriter<W> {
+    fn new(inner: W) -> Self {
+        CrcWriter {
+            inner,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
