@@ -148,23 +148,17 @@ pub enum DecodeError {
     Invalid(String),
 }
 
-/// The record format's personal data, sealed or erased.
-#[derive(Debug, thiserror::Error)]
-#[error("the personal data of record {position} does not open with its keys (the keys file is damaged)")]
-struct KeysDamaged {
-    position: u64,
-}
-
 /// Encodes a recorded event as a record of the current format, sealing its personal data
 /// with `keys` (or leaving it out when a subject has no key).
 pub fn encode(rec: &RecordedEvent, keys: &dyn Keys) -> Vec<u8> {
     let mut sealed = None;
-    let base = if rec.event.data_subjects().is_empty() {
+    let subjects = rec.event.data_subjects();
+    let base = if subjects.is_empty() {
         v1::Record::from_parts(rec, &rec.event)
     } else {
         let mut event = rec.event.clone();
         if let Some(data) = event.take_personal_data() {
-            sealed = seal(rec.position.0, &rec.event, data, keys);
+            sealed = seal(rec.position.0, &subjects, data, keys);
         }
         v1::Record::from_parts(rec, &event)
     };
@@ -177,10 +171,10 @@ pub fn encode(rec: &RecordedEvent, keys: &dyn Keys) -> Vec<u8> {
     out
 }
 
-fn seal(position: u64, event: &Event, data: PersonalData, keys: &dyn Keys) -> Option<v2::Sealed> {
+fn seal(position: u64, subjects: &[&ActorId], data: PersonalData, keys: &dyn Keys) -> Option<v2::Sealed> {
     let mut slots = Vec::new();
     let mut material = Vec::new();
-    for actor in event.data_subjects() {
+    for actor in subjects {
         let (slot, key) = keys.seal_key(actor)?;
         slots.push(slot);
         material.push(key);
@@ -225,7 +219,11 @@ fn open(position: u64, sealed: v2::Sealed, keys: &dyn Keys) -> Result<Option<Per
                 aad: &position.to_le_bytes(),
             },
         )
-        .map_err(|_| DecodeError::Invalid(KeysDamaged { position }.to_string()))?;
+        .map_err(|_| {
+            DecodeError::Invalid(format!(
+                "the personal data of record {position} does not open with its keys (the keys file is damaged)"
+            ))
+        })?;
     let (data, used): (v2::Personal, usize) =
         bincode::decode_from_slice(&plain, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
     if used != plain.len() {

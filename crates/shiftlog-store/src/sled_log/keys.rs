@@ -106,6 +106,18 @@ pub(crate) fn actor(actor: &ActorId) -> Vec<u8> {
     tagged(ACTOR, &[actor.as_str().as_bytes()])
 }
 
+/// The `r` or `j` entry a record makes while it is not retracted: the one rule the writer,
+/// crash recovery, `verify` and `repair-indexes` share.
+pub(crate) fn membership(r: &crate::types::RecordedEvent) -> Option<Vec<u8>> {
+    use shiftlog_model::EventBody;
+    let place = r.event.place.as_ref()?;
+    match &r.event.body {
+        EventBody::PlaceRegistered { .. } => Some(registration(place, r.position.0)),
+        EventBody::ActorJoined { actor, .. } => Some(join(place, actor, r.event.occurred_at, r.position.0)),
+        _ => None,
+    }
+}
+
 /// An `a` entry's value: the actor's first join and its key slot.
 pub(crate) fn actor_value(position: u64, slot: u32) -> [u8; 12] {
     let mut v = [0u8; 12];

@@ -74,19 +74,16 @@ impl Expected {
             Stream::Unplaced => Vec::new(),
         };
         self.streams.entry(stream).or_default().push(p);
+        if let Some(k) = keys::membership(r) {
+            self.by_id.insert(r.id().clone(), k.clone());
+            self.live.insert(k, r.id().clone());
+        }
         match &r.event.body {
             EventBody::PlaceRegistered { .. } => {
                 let place = r.event.place.as_ref().expect("has place");
-                let k = keys::registration(place, p);
-                self.by_id.insert(r.id().clone(), k.clone());
-                self.live.insert(k, r.id().clone());
                 self.places.entry(keys::place(place)).or_insert(p);
             }
             EventBody::ActorJoined { actor, .. } => {
-                let place = r.event.place.as_ref().expect("has place");
-                let k = keys::join(place, actor, r.event.occurred_at, p);
-                self.by_id.insert(r.id().clone(), k.clone());
-                self.live.insert(k, r.id().clone());
                 let ak = keys::actor(actor);
                 if !self.actors.contains_key(&ak) {
                     self.actors.insert(ak, keys::actor_value(p, self.actor_count));
@@ -113,13 +110,13 @@ fn each_record(
     keys: &dyn codec::Keys,
     mut f: impl FnMut(u64, Result<RecordedEvent, StoreError>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    if head == 0 {
+        return Ok(());
+    }
     let mut expected = 1;
-    for item in tree.range(pages::key(0)..=pages::key(pages::page_of(head.max(1)))) {
+    for item in tree.range(pages::key(0)..=pages::key(pages::page_of(head))) {
         let (k, v) = item?;
         let Some(page) = pages::page_number(&k) else { continue };
-        if head == 0 {
-            break;
-        }
         while pages::first_position(page) > expected && expected <= head {
             f(expected, Err(StoreError::Corrupt("missing from the log".into())))?;
             expected += 1;
@@ -459,7 +456,7 @@ impl SledLog {
         let head = {
             // Opening finishes any cut-short append and redaction, and takes the lock.
             let log = SledLog::open(dir)?;
-            let head = log.head_now();
+            let head = crate::EventLog::head(&log).0;
             log.close();
             head
         };
@@ -486,10 +483,6 @@ impl SledLog {
             std::fs::remove_dir_all(&derived).map_err(|e| StoreError::io(&derived, e))?;
         }
         Ok(head)
-    }
-
-    fn head_now(&self) -> u64 {
-        self.shared.head.load(Ordering::Acquire)
     }
 }
 

@@ -10,7 +10,6 @@ use crate::types::{AppendOutcome, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId, Timestamp};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -68,12 +67,6 @@ impl Keys for Sealing<'_> {
     }
     fn open_key(&self, slot: u32) -> Option<ActorKey> {
         self.vault.key(slot)
-    }
-}
-
-impl fmt::Debug for Sealing<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Sealing")
     }
 }
 
@@ -378,15 +371,8 @@ impl Writer {
             pages::push(&mut buf, &codec::encode(e, &sealing));
             in_batch += 1;
             b.insert(keys::id(e.id()), &p.to_be_bytes());
-            match &e.event.body {
-                EventBody::PlaceRegistered { .. } => {
-                    b.insert(keys::registration(e.event.place.as_ref().expect("has place"), p), &[]);
-                }
-                EventBody::ActorJoined { actor, .. } => {
-                    let place = e.event.place.as_ref().expect("has place");
-                    b.insert(keys::join(place, actor, e.event.occurred_at, p), &[]);
-                }
-                _ => {}
+            if let Some(k) = keys::membership(e) {
+                b.insert(k, &[]);
             }
         }
         b.insert(&pages::key(page), buf.as_slice());
@@ -568,15 +554,8 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64, vault: &Vault) -> Result
             match codec::decode_at(Position(p), rec, vault) {
                 Ok(r) => {
                     b.remove(keys::id(r.id()));
-                    match &r.event.body {
-                        EventBody::PlaceRegistered { .. } => {
-                            b.remove(keys::registration(r.event.place.as_ref().expect("has place"), p));
-                        }
-                        EventBody::ActorJoined { actor, .. } => {
-                            let place = r.event.place.as_ref().expect("has place");
-                            b.remove(keys::join(place, actor, r.event.occurred_at, p));
-                        }
-                        _ => {}
+                    if let Some(k) = keys::membership(&r) {
+                        b.remove(k);
                     }
                 }
                 Err(_) => undecodable = true,
