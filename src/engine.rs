@@ -383,8 +383,11 @@ impl Engine {
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
         let series = move |h: &PlaceHistory| match h.span() {
-            None => Vec::new(),
-            Some((first, last)) => h.evolve(&projection::steps(every, from.unwrap_or(first), to.unwrap_or(last))),
+            None => Ok(Vec::new()),
+            Some((first, last)) => {
+                let steps = h.steps(every, from.unwrap_or(first), to.unwrap_or(last))?;
+                Ok(h.evolve(&steps))
+            }
         };
         let histories = match place {
             Some(p) => BTreeMap::from([(p.clone(), self.history(p, known).await?)]),
@@ -422,7 +425,12 @@ impl Engine {
             }
             _ => run(),
         }
-        Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()))
+        results
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|(p, r)| Ok((p, r?)))
+            .collect()
     }
 
     /// Up to this many events, an evolution of every place reads the whole log in one pass
@@ -435,7 +443,7 @@ impl Engine {
     async fn evolve_place_by_place(
         &self,
         known: KnownAt,
-        series: impl Fn(&PlaceHistory) -> Vec<Step> + Clone + Send + 'static,
+        series: impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Clone + Send + 'static,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
         use futures_util::StreamExt;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
@@ -460,7 +468,7 @@ impl Engine {
         let mut out = BTreeMap::new();
         while let Some(r) = results.next().await {
             let (p, steps) = r?;
-            out.insert(p, steps);
+            out.insert(p, steps?);
         }
         Ok(out)
     }
@@ -560,8 +568,8 @@ mod tests {
                 let one_pass = engine.evolve(None, every, None, None, known).await.unwrap();
                 let by_place = engine
                     .evolve_place_by_place(known, move |h: &PlaceHistory| match h.span() {
-                        None => Vec::new(),
-                        Some((first, last)) => h.evolve(&projection::steps(every, first, last)),
+                        None => Ok(Vec::new()),
+                        Some((first, last)) => Ok(h.evolve(&projection::steps(every, first, last).unwrap())),
                     })
                     .await
                     .unwrap();

@@ -7,7 +7,7 @@ incrementally and makes exactly the same random draws in the same order, so for 
 arguments it writes the same bytes (`benches/scale/run.py --check-generator` compares the two
 on a small log before a scale run trusts it).
 
-    gen_fast.py --places 1000 --actors 500 --months 24 --events 16000000 --seed 3 > log.ndjson
+    gen_fast.py --places 1000 --actors 500 --months 24 --events 10100000 --seed 3 > log.ndjson
 """
 import argparse, json, random, sys
 from datetime import datetime, timedelta, timezone

@@ -4,6 +4,8 @@
 //! tools) and maps errors to exit codes: 0 success, 1 rejected input, a version conflict
 //! or a failure, 2 a usage error.
 
+#![forbid(unsafe_code)]
+
 mod append;
 mod picture;
 mod progress;
@@ -132,7 +134,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
@@ -149,8 +151,13 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never into a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// After appending this many events, `append` reopens the store once before it exits.
+const REFRESH_AFTER_EVENTS: u64 = 100_000;
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -164,7 +171,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Append(args) => {
             let engine = Engine::open(&cli.data_dir)?;
-            append::run(&engine, args).await
+            let before = engine.head().0;
+            let code = append::run(&engine, args).await;
+            let appended = engine.head().0 - before;
+            drop(engine);
+            if appended >= REFRESH_AFTER_EVENTS {
+                // sled writes its snapshot (where each page is) only when it opens, and an
+                // open replays everything written since the last one: after a bulk import
+                // that is seconds. Opening once now pays that here, so that the next
+                // command starts fast (measured in docs/performance.md).
+                if let Err(e) = Engine::open(&cli.data_dir) {
+                    tracing::warn!(error = %e, "could not reopen the store after the import");
+                }
+            }
+            code
         }
         Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
@@ -255,4 +275,18 @@ fn human_bytes(n: u64) -> String {
     } else {
         format!("{x:.1} {}", units[u])
     }
+}
+
+/// The error and its causes, leaving out a cause whose text the message already holds
+/// (errors that name their source would otherwise say it twice).
+fn report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }

@@ -233,3 +233,66 @@ fn verify_finds_a_flipped_byte_and_repair_indexes_does_not_hide_it() {
 fn shiftlog_store_fault_flip(dir: &Path, position: u64) {
     shiftlog::store::fault::flip_record_byte(dir, position, 9, 0x10).unwrap();
 }
+
+#[test]
+fn restore_refuses_a_damaged_or_truncated_backup_and_a_directory_in_use_and_creates_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let input = work.path().join("in.ndjson");
+    std::fs::write(&input, inquiry()).unwrap();
+    ok(&dir, &["append", input.to_str().unwrap()]);
+    let good = work.path().join("good.bak");
+    ok(&dir, &["backup", "--out", good.to_str().unwrap()]);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x10;
+    let mut wrong_magic = bytes.clone();
+    wrong_magic[0] = b'S';
+    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "does not start like a shiftlog backup"),
+        (
+            "cut in the header",
+            bytes[..20].to_vec(),
+            "does not start like a shiftlog backup",
+        ),
+        (
+            "cut by one byte",
+            bytes[..bytes.len() - 1].to_vec(),
+            "checksum does not match",
+        ),
+        (
+            "cut in half",
+            bytes[..bytes.len() / 2].to_vec(),
+            "checksum does not match",
+        ),
+        ("a flipped bit", flipped, "checksum does not match"),
+        ("not a backup", wrong_magic, "checksum does not match"),
+    ];
+    for (what, content, says) in damaged {
+        let file = work.path().join("bad.bak");
+        std::fs::write(&file, content).unwrap();
+        let target = work.path().join(format!("restored-{}", what.replace(' ', "-")));
+        let out = run(&target, &["restore", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains("is not a usable backup") && err.contains(says),
+            "{what}: {err}"
+        );
+        assert!(
+            !target.exists(),
+            "{what}: a refused restore created {}",
+            target.display()
+        );
+    }
+    // Into a directory that holds something: refused, and the store there is untouched.
+    let out = run(&dir, &["restore", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+    assert!(ok(&dir, &["verify"]).starts_with("ok: "));
+    // And the good one restores.
+    let restored = work.path().join("restored");
+    ok(&restored, &["restore", good.to_str().unwrap()]);
+    assert_eq!(ok(&restored, &["log"]), ok(&dir, &["log"]));
+}

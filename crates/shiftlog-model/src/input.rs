@@ -42,7 +42,10 @@ fn syntax_error(location: Location, e: &serde_json::Error) -> Rejection {
     // serde_json says "... at line 1 column 7"; the line is already in `location` for
     // NDJSON, so keep only the column there.
     let text = e.to_string();
-    let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
+    let mut what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
+    if what == "recursion limit exceeded" {
+        what = "nested more than 128 levels deep";
+    }
     let place = if location == Location::Line(e.line()) || e.line() == 1 {
         format!("column {}", e.column())
     } else {
@@ -87,8 +90,8 @@ pub fn parse_input(text: &str) -> ParsedInput {
 
 fn parse_array(text: &str) -> ParsedInput {
     let mut out = ParsedInput::default();
-    match serde_json::from_str::<Vec<Value>>(text) {
-        Ok(values) => {
+    match crate::strict::parse_json(text.as_bytes()) {
+        Ok(Value::Array(values)) => {
             for (i, v) in values.iter().enumerate() {
                 match parse_value(Location::Index(i), v) {
                     Ok(e) => out.events.push(e),
@@ -96,6 +99,11 @@ fn parse_array(text: &str) -> ParsedInput {
                 }
             }
         }
+        Ok(_) => out.rejections.push(Rejection {
+            location: Location::Line(1),
+            event_id: None,
+            error: FieldError::whole("the input starts with `[` but is not a JSON array"),
+        }),
         Err(e) => out.rejections.push(syntax_error(Location::Line(e.line()), &e)),
     }
     out
@@ -189,7 +197,7 @@ impl<R: BufRead> Iterator for NdjsonReader<R> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(match serde_json::from_slice::<Value>(bytes) {
+            return Some(match crate::strict::parse_json(bytes) {
                 Ok(v) => parse_value(location, &v).map_err(ReadError::Rejected),
                 Err(e) => Err(ReadError::Rejected(syntax_error(location, &e))),
             });

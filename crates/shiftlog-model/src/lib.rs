@@ -22,6 +22,7 @@
 //! }
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod check;
 mod event;
@@ -31,6 +32,7 @@ mod json;
 mod parse;
 mod personal;
 mod rejection;
+mod strict;
 mod time;
 
 pub use check::{check_against_log, EventSummary, LogView};
@@ -40,4 +42,5 @@ pub use input::{parse_input, LocatedEvent, NdjsonReader, ParsedInput, ReadError,
 pub use parse::{raw_event_id, ENGINE_FIELDS};
 pub use personal::{PersonalData, PersonalDataMismatch, ERASED_TEXT};
 pub use rejection::{FieldError, Location, Rejection};
+pub use strict::parse_json;
 pub use time::{Timestamp, TimestampError};

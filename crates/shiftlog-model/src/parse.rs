@@ -154,16 +154,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn unit_interval(&self, field: &str) -> Result<Option<f64>, FieldError> {
-        let x = self.opt_f64(field)?;
-        if let Some(x) = x {
-            if !(0.0..=1.0).contains(&x) {
-                return Err(FieldError::new(field, format!("must be between 0 and 1, got {x}")));
-            }
-        }
-        Ok(x)
-    }
-
     fn opt_bool(&self, field: &str) -> Result<Option<bool>, FieldError> {
         match self.get(field) {
             None => Ok(None),
@@ -202,13 +192,11 @@ impl<'a> Fields<'a> {
                 Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
                 other => return Err(wrong_type(&path, "a number", other)),
             };
-            match n {
-                Some(n) if n >= 0.0 => {
-                    out.insert(k.clone(), n);
-                }
-                Some(n) => return Err(FieldError::new(path, format!("must not be negative, got {n}"))),
-                None => return Err(FieldError::new(path, "number out of range")),
-            }
+            // Negative values are refused by `Event::check`.
+            out.insert(
+                k.clone(),
+                n.ok_or_else(|| FieldError::new(path, "number out of range"))?,
+            );
         }
         Ok(out)
     }
@@ -283,7 +271,7 @@ impl Event {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Event {
+        let event = Event {
             id,
             occurred_at,
             place,
@@ -292,7 +280,109 @@ impl Event {
             tags,
             body,
             extra,
-        })
+        };
+        event.check()?;
+        Ok(event)
+    }
+
+    /// Checks the rules of [`Event::from_json`] that its types cannot hold by themselves
+    /// (`from_json` ends with it; this is their one home):
+    /// a place where the type needs one, numbers in range, a relationship or power shift
+    /// between two different actors, and no unknown field named like a known one. For
+    /// events built in code, or read back from storage, so that every event the engine
+    /// holds could have come from the interchange format.
+    ///
+    /// ```
+    /// use shiftlog_model::{Event, EventBody};
+    /// let mut e: Event = serde_json::from_str(r#"{"type":"relationship_formed","id":"r1","occurred_at":"2023-02-01",
+    ///     "place":"p","from":"a","to":"b","kind":"trust","strength":0.3}"#).unwrap();
+    /// assert!(e.check().is_ok());
+    /// if let EventBody::RelationshipFormed { strength, .. } = &mut e.body {
+    ///     *strength = Some(f64::NAN);
+    /// }
+    /// assert_eq!(e.check().unwrap_err().field.as_deref(), Some("strength"));
+    /// ```
+    pub fn check(&self) -> Result<(), FieldError> {
+        let t = self.event_type();
+        if t.requires_place() && self.place.is_none() {
+            return Err(FieldError::new("place", "missing required field"));
+        }
+        let known = type_fields(t);
+        if let Some(k) = self.extra.keys().find(|k| {
+            ENVELOPE.contains(&k.as_str()) || known.contains(&k.as_str()) || ENGINE_FIELDS.contains(&k.as_str())
+        }) {
+            return Err(FieldError::new(
+                k.as_str(),
+                "an unknown field may not have a known field's name",
+            ));
+        }
+        let unit = |field: &str, x: &Option<f64>| match x {
+            Some(x) if !(0.0..=1.0).contains(x) => {
+                Err(FieldError::new(field, format!("must be between 0 and 1, got {x}")))
+            }
+            _ => Ok(()),
+        };
+        let distinct = |from: &ActorId, to: &ActorId| {
+            if from == to {
+                Err(FieldError::new(
+                    "to",
+                    format!("`from` and `to` are the same actor ({from})"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.body {
+            EventBody::ActorJoined { power, .. } => {
+                for (domain, x) in power {
+                    if !(x.is_finite() && *x >= 0.0) {
+                        return Err(FieldError::new(
+                            format!("power.{domain}"),
+                            format!("must not be negative, got {x}"),
+                        ));
+                    }
+                }
+            }
+            EventBody::RelationshipFormed {
+                from,
+                to,
+                strength,
+                trust,
+                value,
+                ..
+            }
+            | EventBody::RelationshipChanged {
+                from,
+                to,
+                strength,
+                trust,
+                value,
+                ..
+            } => {
+                distinct(from, to)?;
+                unit("strength", strength)?;
+                unit("trust", trust)?;
+                unit("value", value)?;
+            }
+            EventBody::RelationshipEnded { from, to, .. } => distinct(from, to)?,
+            EventBody::PowerShifted { amount, from, to, .. } => {
+                if !(amount.is_finite() && *amount > 0.0) {
+                    return Err(FieldError::new(
+                        "amount",
+                        format!("must be greater than 0, got {amount}"),
+                    ));
+                }
+                match (from, to) {
+                    (None, None) => {
+                        return Err(FieldError::whole("a power shift needs at least one of `from` and `to`"))
+                    }
+                    (Some(a), Some(b)) => distinct(a, b)?,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -333,10 +423,10 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
                 from,
                 to,
                 kind: f.str("kind")?,
-                strength: f.unit_interval("strength")?,
+                strength: f.opt_f64("strength")?,
                 directed: f.opt_bool("directed")?,
-                trust: f.unit_interval("trust")?,
-                value: f.unit_interval("value")?,
+                trust: f.opt_f64("trust")?,
+                value: f.opt_f64("value")?,
             }
         }
         EventType::RelationshipChanged => {
@@ -345,9 +435,9 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
                 from,
                 to,
                 kind: f.str("kind")?,
-                strength: f.unit_interval("strength")?,
-                trust: f.unit_interval("trust")?,
-                value: f.unit_interval("value")?,
+                strength: f.opt_f64("strength")?,
+                trust: f.opt_f64("trust")?,
+                value: f.opt_f64("value")?,
             }
         }
         EventType::RelationshipEnded => {
@@ -363,31 +453,12 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
             let amount = f
                 .opt_f64("amount")?
                 .ok_or_else(|| FieldError::new("amount", "missing required field"))?;
-            if amount <= 0.0 {
-                return Err(FieldError::new(
-                    "amount",
-                    format!("must be greater than 0, got {amount}"),
-                ));
-            }
-            let from = f.opt_id("from", ActorId::new)?;
-            let to = f.opt_id("to", ActorId::new)?;
-            match (&from, &to) {
-                (None, None) => {
-                    return Err(FieldError::whole("a power shift needs at least one of `from` and `to`"));
-                }
-                (Some(a), Some(b)) if a == b => {
-                    return Err(FieldError::new(
-                        "to",
-                        format!("`from` and `to` are the same actor ({a})"),
-                    ));
-                }
-                _ => {}
-            }
+            // Its range and its sides are checked by `Event::check`.
             EventBody::PowerShifted {
                 domain,
                 amount,
-                from,
-                to,
+                from: f.opt_id("from", ActorId::new)?,
+                to: f.opt_id("to", ActorId::new)?,
                 form: f.named("form", PowerForm::from_name, &names(PowerForm::ALL, PowerForm::as_str))?,
                 space: f.named(
                     "space",
@@ -434,14 +505,7 @@ fn parse_body(t: EventType, f: &Fields<'_>) -> Result<EventBody, FieldError> {
     })
 }
 
+/// A relationship's two ends (`Event::check` refuses the same actor at both).
 fn endpoints(f: &Fields<'_>) -> Result<(ActorId, ActorId), FieldError> {
-    let from = f.id("from", ActorId::new)?;
-    let to = f.id("to", ActorId::new)?;
-    if from == to {
-        return Err(FieldError::new(
-            "to",
-            format!("`from` and `to` are the same actor ({from})"),
-        ));
-    }
-    Ok((from, to))
+    Ok((f.id("from", ActorId::new)?, f.id("to", ActorId::new)?))
 }

@@ -49,9 +49,22 @@ impl Timestamp {
         Timestamp(Utc::now())
     }
 
-    /// From seconds and nanoseconds since the Unix epoch; `None` when out of range.
+    /// From seconds and nanoseconds since the Unix epoch; `None` outside the years the
+    /// format can write (0000 to 9999), or with `nanos` of a second or more.
+    ///
+    /// ```
+    /// use shiftlog_model::Timestamp;
+    /// assert_eq!(Timestamp::from_unix(0, 0).unwrap().to_string(), "1970-01-01T00:00:00Z");
+    /// assert!(Timestamp::from_unix(253_402_300_800, 0).is_none(), "year 10000");
+    /// assert!(Timestamp::from_unix(59, 1_500_000_000).is_none());
+    /// ```
     pub fn from_unix(secs: i64, nanos: u32) -> Option<Self> {
-        DateTime::from_timestamp(secs, nanos).map(Timestamp)
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        DateTime::from_timestamp(secs, nanos)
+            .filter(|t| (0..=9999).contains(&chrono::Datelike::year(t)))
+            .map(Timestamp)
     }
 
     /// Seconds since the Unix epoch (negative before 1970).

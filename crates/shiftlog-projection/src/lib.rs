@@ -28,6 +28,7 @@
 //! # });
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod checkpoint;
 mod diff;
@@ -43,11 +44,11 @@ pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
 pub use export::{escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
-pub use period::{steps, Every};
+pub use period::{steps, Every, MAX_STEPS};
 pub use query::{histories, history, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
 
-use shiftlog_model::PlaceId;
+use shiftlog_model::{PlaceId, Timestamp};
 use shiftlog_store::StoreError;
 
 /// Why a projection could not be answered.
@@ -63,4 +64,19 @@ pub enum ProjectionError {
     /// Derived data (checkpoints, indexes) is unreadable; clearing it rebuilds it.
     #[error("derived data is damaged: {0}")]
     Derived(String),
+    /// An evolution would have more steps than [`MAX_STEPS`].
+    #[error(
+        "an evolution of `{place}` every {} from {from} to {to} would have more than {MAX_STEPS} steps: \
+         choose a longer step or a shorter span", every.name()
+    )]
+    TooManySteps {
+        /// The place.
+        place: PlaceId,
+        /// The step.
+        every: Every,
+        /// The span asked for.
+        from: Timestamp,
+        /// The span asked for.
+        to: Timestamp,
+    },
 }

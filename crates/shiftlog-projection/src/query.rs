@@ -200,6 +200,22 @@ impl PlaceHistory {
         &self.place
     }
 
+    /// The evolution steps of this place from `from` to `to` ([`crate::steps`]), or
+    /// [`ProjectionError::TooManySteps`] past [`crate::MAX_STEPS`].
+    pub fn steps(
+        &self,
+        every: crate::Every,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Timestamp>, ProjectionError> {
+        crate::steps(every, from, to).ok_or_else(|| ProjectionError::TooManySteps {
+            place: self.place.clone(),
+            every,
+            from,
+            to,
+        })
+    }
+
     /// The last position this view includes.
     pub fn known_at_position(&self) -> u64 {
         self.known_at_position

@@ -115,7 +115,8 @@ async fn evolution_steps_count_what_happened_in_their_period() {
         shiftlog_projection::Every::Month,
         "2023-01-01".parse().unwrap(),
         "2023-03-31".parse().unwrap(),
-    );
+    )
+    .unwrap();
     let periods: Vec<_> = h
         .evolve(&steps)
         .iter()

@@ -5,7 +5,7 @@ use crate::chart::{line_chart, Series};
 use crate::network::{display_name, draw_network, sector_colour, NetworkStyle, SizeBy, SECTORS};
 use crate::{Layout, ReportError};
 // Escaping for XML serves HTML too, and keeps the report well-formed XML (the tests parse it so).
-use shiftlog::projection::{escape_xml as esc, steps};
+use shiftlog::projection::escape_xml as esc;
 use shiftlog::{Diff, Engine, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -106,7 +106,7 @@ fn render(histories: &[PlaceHistory], options: &ReportOptions) -> Result<String,
         if from > to {
             return Err(ReportError::EmptyRange { from, to });
         }
-        views.push(place_view(h, from, to, options));
+        views.push(place_view(h, from, to, options)?);
     }
     let end = views.iter().filter_map(|v| v.dates.last().copied()).max();
     let start = views.iter().filter_map(|v| v.dates.first().copied()).min();
@@ -157,8 +157,13 @@ fn render(histories: &[PlaceHistory], options: &ReportOptions) -> Result<String,
     Ok(html)
 }
 
-fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: &ReportOptions) -> PlaceView<'h> {
-    let mut dates = steps(options.every, from, to);
+fn place_view<'h>(
+    h: &'h PlaceHistory,
+    from: Timestamp,
+    to: Timestamp,
+    options: &ReportOptions,
+) -> Result<PlaceView<'h>, ReportError> {
+    let mut dates = h.steps(options.every, from, to)?;
     if dates.is_empty() {
         dates.push(to);
     }
@@ -190,7 +195,7 @@ fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: 
             _ => None,
         })
         .unwrap_or_else(|| h.place().to_string());
-    PlaceView {
+    Ok(PlaceView {
         history: h,
         name,
         metrics: evolution.iter().map(|s| s.metrics.clone()).collect(),
@@ -199,7 +204,7 @@ fn place_view<'h>(h: &'h PlaceHistory, from: Timestamp, to: Timestamp, options: 
         snapshots,
         drawn,
         names,
-    }
+    })
 }
 
 /// A size for the change between two snapshots of one place.
@@ -532,7 +537,7 @@ fn comparison_section(html: &mut String, views: &[PlaceView<'_>], options: &Repo
         day(end)
     )
     .ok();
-    let grid = steps(options.every, start, end);
+    let grid = views[0].history.steps(options.every, start, end)?;
     let mut rel_series = Vec::new();
     let mut density_series = Vec::new();
     for v in views {

@@ -9,6 +9,7 @@
 //! crate; charts are drawn by `plotters`; network drawings are built with the `svg`
 //! crate (which escapes every text and attribute). See `docs/pictures.md`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod chart;
 mod html;

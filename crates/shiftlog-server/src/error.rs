@@ -99,7 +99,13 @@ impl From<AppendError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal(e)
+        match e {
+            StoreError::DiskFull { .. } => {
+                tracing::error!(error = %e, "request failed");
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -107,6 +113,7 @@ impl From<ProjectionError> for ApiError {
     fn from(e: ProjectionError) -> ApiError {
         match e {
             ProjectionError::UnknownPlace(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            ProjectionError::TooManySteps { .. } => ApiError::bad_request(e.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -198,7 +198,7 @@ async fn append(
     let q = query(raw)?;
     let mut expected = expectations(&q)?;
     // An envelope: {"events": [...], "expected_version": {"place": N}}.
-    let input = match serde_json::from_str::<Value>(text) {
+    let input = match shiftlog::model::parse_json(text.as_bytes()) {
         Ok(Value::Object(mut m)) if m.contains_key("events") && !m.contains_key("type") => {
             if let Some(ev) = m.remove("expected_version") {
                 let ev: BTreeMap<String, Version> = serde_json::from_value(ev).map_err(|e| {

@@ -812,13 +812,26 @@ mod v1 {
                 body,
                 extra,
             };
+            event.check().map_err(|e| DecodeError::Invalid(e.to_string()))?;
+            let stream = match self.stream {
+                Some(p) => Stream::Place(id(p, PlaceId::new)?),
+                None => Stream::Unplaced,
+            };
+            // An event with a place is in that place's stream; a retraction may be in its
+            // target's; anything else is unplaced.
+            let consistent = match (&event.place, &stream) {
+                (Some(p), Stream::Place(s)) => p == s,
+                (Some(_), Stream::Unplaced) => false,
+                (None, Stream::Place(_)) => matches!(event.body, EventBody::EventRetracted { .. }),
+                (None, Stream::Unplaced) => true,
+            };
+            if !consistent {
+                return Err(DecodeError::Invalid(format!("the event is not in {stream}'s stream")));
+            }
             Ok(RecordedEvent {
                 position: Position(self.position),
                 recorded_at: time(self.recorded_at)?,
-                stream: match self.stream {
-                    Some(p) => Stream::Place(id(p, PlaceId::new)?),
-                    None => Stream::Unplaced,
-                },
+                stream,
                 event,
             })
         }

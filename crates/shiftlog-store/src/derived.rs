@@ -77,6 +77,7 @@ pub(crate) struct SledDerived {
 
 fn open_generation(dir: &Path, generation: u64) -> Result<sled::Db, StoreError> {
     let path = dir.join(generation.to_string());
+    crate::sled_log::remove_unfinished_snapshots(&path).map_err(|e| StoreError::io(&path, e))?;
     sled::Config::new()
         .path(&path)
         .cache_capacity(32 << 20)

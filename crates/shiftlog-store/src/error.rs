@@ -22,6 +22,24 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The data directory is on a read-only file system. The store writes to its
+    /// directory even to answer queries (the lock, checkpoints), so it cannot open there.
+    #[error(
+        "the data directory {path} is on a read-only file system, and shiftlog writes to its data directory even to \
+         answer queries (a lock, checkpoints): copy it somewhere writable, or restore a backup there"
+    )]
+    ReadOnly {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The device holding the data directory is full. Nothing of the append that hit it
+    /// is in the log. Opening a store needs a little room too (sled writes as it opens),
+    /// so on a full disk queries get this error as well.
+    #[error("no space left on the device holding {path}: free some space, then try again")]
+    DiskFull {
+        /// The data directory (or the file being written).
+        path: PathBuf,
+    },
     /// An error from sled, the embedded database that holds the log.
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
@@ -44,6 +62,10 @@ pub enum StoreError {
         /// The newest this build reads.
         supported: u32,
     },
+    /// This write failed part-way; none of it is in the log (the store refuses further
+    /// writes until reopened, and reopening drops the unfinished part).
+    #[error("the write failed, and nothing of it is in the log: {0}")]
+    WriteFailed(String),
     /// An earlier write failed part-way; the store refuses writes until it is reopened
     /// (reopening cleans up the unfinished batch).
     #[error("an earlier write failed ({0}); reopen the store to recover")]
@@ -61,6 +83,25 @@ impl StoreError {
         StoreError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// The operating system's error underneath, if there is one.
+    fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Io { source, .. } => Some(source.kind()),
+            StoreError::Sled(sled::Error::Io(e)) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
+    /// Names the two disk conditions people can fix themselves (a read-only file system,
+    /// a full disk) for the data directory `dir`; other errors are returned as they are.
+    pub(crate) fn in_data_dir(self, dir: &std::path::Path) -> Self {
+        match self.io_kind() {
+            Some(std::io::ErrorKind::ReadOnlyFilesystem) => StoreError::ReadOnly { path: dir.into() },
+            Some(std::io::ErrorKind::StorageFull) => StoreError::DiskFull { path: dir.into() },
+            _ => self,
         }
     }
 }

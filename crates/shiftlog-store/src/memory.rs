@@ -82,6 +82,14 @@ impl Committed for State {
 impl State {
     /// Applies a committed overlay; true when it redacted someone.
     fn apply(&mut self, o: Overlay) -> bool {
+        // Additions first: a retraction may take back a join or registration of its own
+        // batch.
+        for (k, v) in o.registrations {
+            self.registrations.entry(k).or_default().extend(v);
+        }
+        for (k, v) in o.joins {
+            self.joins.entry(k).or_default().extend(v);
+        }
         for (place, actor, _, pos) in &o.removed_joins {
             if let Some(js) = self.joins.get_mut(&(place.clone(), actor.clone())) {
                 js.retain(|(_, p)| p != pos);
@@ -91,12 +99,6 @@ impl State {
             if let Some(rs) = self.registrations.get_mut(place) {
                 rs.retain(|p| p != pos);
             }
-        }
-        for (k, v) in o.registrations {
-            self.registrations.entry(k).or_default().extend(v);
-        }
-        for (k, v) in o.joins {
-            self.joins.entry(k).or_default().extend(v);
         }
         self.actors.extend(o.new_actors.into_iter().map(|(a, _)| a));
         self.places.extend(o.new_places.into_iter().map(|(p, _)| p));

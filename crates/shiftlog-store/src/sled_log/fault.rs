@@ -9,6 +9,7 @@ use shiftlog_model::EventBody;
 use std::path::Path;
 
 fn open(dir: &Path) -> Result<sled::Db, StoreError> {
+    super::remove_unfinished_snapshots(&dir.join(SLED_DIR)).map_err(|e| StoreError::io(dir, e))?;
     Ok(sled::Config::new().path(dir.join(SLED_DIR)).open()?)
 }
 

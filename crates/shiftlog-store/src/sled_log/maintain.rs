@@ -208,38 +208,58 @@ impl SledLog {
     pub fn restore(backup: &Path, dir: &Path) -> Result<BackupSummary, StoreError> {
         let io = |e| StoreError::io(backup, e);
         let bad = |why: &str| StoreError::Corrupt(format!("{} is not a usable backup: {why}", backup.display()));
-        let bytes = std::fs::read(backup).map_err(io)?;
-        if bytes.len() < BACKUP_MAGIC.len() + 4 + 8 + 8 + 4 || &bytes[..16] != BACKUP_MAGIC {
+        // Streamed, twice: first the checksum (so nothing is created from a damaged
+        // file), then the contents; memory stays at one page whatever the backup's size.
+        let size = std::fs::metadata(backup).map_err(io)?.len();
+        if size < (BACKUP_MAGIC.len() + 4 + 8 + 8 + 4) as u64 {
             return Err(bad("it does not start like a shiftlog backup"));
         }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        if crc32fast::hash(body).to_le_bytes() != crc {
-            return Err(bad("its checksum does not match (truncated or damaged)"));
+        let body_len = size - 4;
+        let open = || std::fs::File::open(backup).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
+        {
+            let mut r = open().map_err(io)?;
+            let mut crc = crc32fast::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = body_len;
+            while left > 0 {
+                let n = r.read(&mut buf[..left.min(1 << 20) as usize]).map_err(io)?;
+                if n == 0 {
+                    return Err(bad("it ends early"));
+                }
+                crc.update(&buf[..n]);
+                left -= n as u64;
+            }
+            let mut stored = [0u8; 4];
+            r.read_exact(&mut stored).map_err(io)?;
+            if crc.finalize().to_le_bytes() != stored {
+                return Err(bad("its checksum does not match (truncated or damaged)"));
+            }
         }
-        let mut r = &body[16..];
-        let u32_ = |r: &mut &[u8]| -> Result<u32, StoreError> {
-            let mut b = [0u8; 4];
-            r.read_exact(&mut b).map_err(|_| bad("it ends early"))?;
-            Ok(u32::from_le_bytes(b))
-        };
-        let version = u32_(&mut r)?;
+        let mut r = open().map_err(io)?.take(body_len);
+        let mut magic = [0u8; 16];
+        r.read_exact(&mut magic).map_err(io)?;
+        if &magic != BACKUP_MAGIC {
+            return Err(bad("it does not start like a shiftlog backup"));
+        }
+        let exact = |r: &mut dyn Read, buf: &mut [u8]| r.read_exact(buf).map_err(|_| bad("it ends early"));
+        let mut b4 = [0u8; 4];
+        let mut b8 = [0u8; 8];
+        exact(&mut r, &mut b4)?;
+        let version = u32::from_le_bytes(b4);
         if version != BACKUP_VERSION {
             return Err(bad(&format!("backup format {version} is not known to this shiftlog")));
         }
-        let u64_ = |r: &mut &[u8]| -> Result<u64, StoreError> {
-            let mut b = [0u8; 8];
-            r.read_exact(&mut b).map_err(|_| bad("it ends early"))?;
-            Ok(u64::from_le_bytes(b))
-        };
-        let head = u64_(&mut r)?;
-        let nkeys = u64_(&mut r)?;
-        if nkeys > (r.len() / 32) as u64 {
+        exact(&mut r, &mut b8)?;
+        let head = u64::from_le_bytes(b8);
+        exact(&mut r, &mut b8)?;
+        let nkeys = u64::from_le_bytes(b8);
+        if nkeys > r.limit() / 32 {
             return Err(bad("it ends early"));
         }
-        let keys: Vec<ActorKey> = (0..nkeys)
-            .map(|i| r[i as usize * 32..i as usize * 32 + 32].try_into().expect("32 bytes"))
-            .collect();
-        r = &r[nkeys as usize * 32..];
+        let mut keys: Vec<ActorKey> = vec![[0u8; 32]; nkeys as usize];
+        for k in &mut keys {
+            exact(&mut r, k)?;
+        }
 
         if dir.exists()
             && std::fs::read_dir(dir)
@@ -260,21 +280,23 @@ impl SledLog {
             tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
             let pages_n = if head == 0 { 0 } else { pages::page_of(head) + 1 };
             let mut batch = sled::Batch::default();
+            let mut bytes = Vec::new();
             for page in 0..pages_n {
-                let len = u32_(&mut r)? as usize;
-                if r.len() < len {
+                exact(&mut r, &mut b4)?;
+                let len = u32::from_le_bytes(b4) as u64;
+                if r.limit() < len {
                     return Err(bad("it ends early"));
                 }
-                let (bytes, rest) = r.split_at(len);
-                r = rest;
-                pages::split(page, bytes)?;
-                batch.insert(&pages::key(page), bytes);
+                bytes.resize(len as usize, 0);
+                exact(&mut r, &mut bytes)?;
+                pages::split(page, &bytes)?;
+                batch.insert(&pages::key(page), &bytes[..]);
                 if page % 256 == 255 {
                     tree.apply_batch(std::mem::take(&mut batch))?;
                 }
             }
             tree.apply_batch(batch)?;
-            if !r.is_empty() {
+            if r.limit() != 0 {
                 return Err(bad("it has bytes after its last page"));
             }
             rebuild(tree, head)?;
@@ -291,7 +313,7 @@ impl SledLog {
         Ok(BackupSummary {
             head,
             keys: nkeys,
-            bytes: bytes.len() as u64,
+            bytes: size,
         })
     }
 

@@ -163,6 +163,10 @@ impl SledLog {
     /// Opens (creating if needed) the log in data directory `dir`.
     pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
+        Self::open_in(dir.clone(), options).map_err(|e| e.in_data_dir(&dir))
+    }
+
+    fn open_in(dir: PathBuf, options: SledOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let lock = take_lock(&dir)?;
         let sled_dir = dir.join(SLED_DIR);
@@ -266,9 +270,34 @@ fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
+/// Removes the snapshot files sled left unfinished (`snap.<lsn>.generating`).
+///
+/// sled 0.34 writes a snapshot to such a file and renames it when complete, but when it
+/// opens it takes the newest `snap.` file, unfinished ones included: one left behind by a
+/// write that failed (a full disk) makes every later open fail with "Read corrupted data".
+/// An unfinished snapshot holds nothing the log does not (sled rebuilds snapshots from its
+/// log), so removing it is always safe; the caller must hold the data directory's lock.
+pub(crate) fn remove_unfinished_snapshots(sled_dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(sled_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %name, dir = %sled_dir.display(), "removing an unfinished sled snapshot");
+            std::fs::remove_file(sled_dir.join(&*name))?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens sled. We hold the directory's lock, so if sled finds its own files locked it is
 /// by this process: sled's I/O threads can outlive a closed log by a moment. Wait for them.
 fn open_sled(sled_dir: &Path) -> sled::Result<sled::Db> {
+    remove_unfinished_snapshots(sled_dir)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_millis(1);
     loop {

@@ -10,7 +10,7 @@ use crate::types::{AppendOutcome, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId, Timestamp};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
@@ -51,6 +51,8 @@ pub(super) struct Writer {
     /// Actors known to have joined, with their key slots (a cache of the `a` entries).
     slots: RefCell<HashMap<ActorId, u32>>,
     vault: Arc<Vault>,
+    /// The data directory, to name in errors.
+    dir: PathBuf,
     poisoned: Option<String>,
 }
 
@@ -174,6 +176,7 @@ impl Writer {
         };
         Ok((
             Writer {
+                dir: dir.to_path_buf(),
                 db,
                 tree,
                 data_file,
@@ -268,10 +271,16 @@ impl Writer {
                 .and_then(|()| self.sync())
                 .and_then(|()| self.destroy_redacted(&planned));
             if let Err(e) = written {
+                let e = e.in_data_dir(&self.dir);
                 tracing::error!(error = %e, "group commit failed; refusing writes until reopened");
                 self.poisoned = Some(e.to_string());
+                // Their batches are not in the log: reopening drops the unfinished group.
                 for (reply, _) in replies {
-                    let _ = reply.send(Err(StoreError::Poisoned(e.to_string()).into()));
+                    let err = match &e {
+                        StoreError::DiskFull { path } => StoreError::DiskFull { path: path.clone() },
+                        _ => StoreError::WriteFailed(e.to_string()),
+                    };
+                    let _ = reply.send(Err(err.into()));
                 }
                 return;
             }
