@@ -225,8 +225,13 @@ impl Writer {
             last_group = group.requests;
             self.finish(group, now);
         }
-        if let Err(e) = self.db.flush() {
-            tracing::error!(error = %e, "final flush failed");
+        // After a failed write there is nothing acknowledged left to make durable, and
+        // sled 0.34 can wait forever in a flush after an I/O error (seen on a full disk:
+        // the process never exited).
+        if self.poisoned.is_none() {
+            if let Err(e) = self.db.flush() {
+                tracing::error!(error = %e, "final flush failed");
+            }
         }
     }
 
