@@ -8,13 +8,13 @@
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-/// Runs `shiftlog`; a run that takes over two minutes is killed and fails the test as a
-/// hang (a failed write once left the process waiting forever in its last flush).
+mod common;
+
+/// Runs `shiftlog`; a run longer than [`common::PATIENCE`] fails the test as a hang (a
+/// failed write once left the process waiting forever in its last flush).
 fn run(dir: &Path, args: &[&str]) -> Output {
-    use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+    let child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
         .arg("--data-dir")
         .arg(dir)
         .args(args)
@@ -24,32 +24,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            r.read_to_end(&mut buf).unwrap();
-            buf
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shiftlog {args:?} hung: killed after 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    common::finish(child, &format!("shiftlog {args:?}"))
 }
 
 fn stdout(o: &Output) -> String {

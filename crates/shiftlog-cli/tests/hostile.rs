@@ -7,10 +7,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
-/// Longer than this is a hang.
-const PATIENCE: Duration = Duration::from_secs(120);
+mod common;
+use common::{finish, PATIENCE};
 
 enum Expect {
     /// The whole input is refused: the error names `line` and says `says` (and names
@@ -215,23 +214,6 @@ fn shiftlog(dir: &Path) -> Command {
         .env_remove("SHIFTLOG_DATA")
         .env_remove("RUST_LOG");
     c
-}
-
-/// Runs to completion, failing the test if it takes longer than [`PATIENCE`]. Its output
-/// is read as it comes (a full pipe would stall it).
-fn finish(child: Child, what: &str) -> Output {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("{what}: still running after {PATIENCE:?}");
-        }
-    }
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
