@@ -24,6 +24,11 @@ fn check_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
+    // Nearly every id is short printable ASCII: one pass over the bytes settles it (every
+    // stored event's ids are checked again when it is read back).
+    if s.len() <= MAX_ID_CHARS && s.bytes().fold(true, |ok, b| ok & (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     let mut count = 0;
     for (i, c) in s.chars().enumerate() {
         if c.is_control() {

@@ -27,7 +27,7 @@ use crate::query::{read_until, redactions, KnownAt};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
 use shiftlog_model::{ActorId, EventBody, PlaceId, Timestamp};
-use shiftlog_store::{DerivedBatch, DerivedStore, EventLog, Position, Stream};
+use shiftlog_store::{DerivedBatch, DerivedStore, Detail, EventLog, Position, Stream};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -277,9 +277,13 @@ impl Projector {
         let mut state = PlaceState::default();
         let mut max_position = 0;
         let mut start = place_key(TI, place, None);
-        let checkpoints = self
-            .derived
-            .range(&place_key(CP, place, None), &place_key(CP, place, Some(&upto)))?;
+        let (first, last) = (place_key(CP, place, None), place_key(CP, place, Some(&upto)));
+        // A view of everything can use the latest checkpoint before T, so only that one
+        // is read (each holds a whole state); an earlier view may have to pass over some.
+        let checkpoints = match self.derived.last_in(&first, &last)? {
+            Some(latest) if everything && decode_head(&latest.1).is_some() => vec![latest],
+            _ => self.derived.range(&first, &last)?,
+        };
         for (key, value) in checkpoints.iter().rev() {
             let Some(head) = decode_head(value) else { continue };
             let kc = &key[key.len() - 20..];
@@ -431,7 +435,9 @@ impl Projector {
 
     /// Actors redacted by events at positions up to `k`.
     async fn redacted(&self, k: u64) -> Result<BTreeSet<ActorId>, ProjectionError> {
-        Ok(redactions(read_until(self.log.as_ref(), &Stream::Unplaced, k).await?))
+        Ok(redactions(
+            read_until(self.log.as_ref(), &Stream::Unplaced, k, Detail::WithoutPersonalData).await?,
+        ))
     }
 
     /// The snapshot at `at` as known at `known`, from the nearest usable checkpoint.

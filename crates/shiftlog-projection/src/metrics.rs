@@ -49,7 +49,7 @@ pub struct ActorMeasures {
     pub degree: usize,
     /// Degree over n - 1 (rustworkx-core).
     pub degree_centrality: f64,
-    /// Normalised betweenness on the undirected network (rustworkx-core).
+    /// Normalised betweenness on the undirected network (Brandes; see `centrality.rs`).
     pub betweenness: f64,
     /// Whether removing it would split a component.
     pub broker: bool,
@@ -91,37 +91,33 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
     let active: Vec<(&ActorId, &ActorState)> = state.actors.iter().filter(|(_, s)| s.active).collect();
     let index: FxHashMap<&str, usize> = active.iter().enumerate().map(|(i, (a, _))| (a.as_str(), i)).collect();
     let n = active.len();
-    // Distinct ordered pairs (u, v) with a relationship from u to v.
+    // Distinct ordered pairs (u, v) with a relationship from u to v. Relationships are
+    // ordered by (from, to) ids and indices follow id order, so the pairs come out sorted.
     let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(state.relationships.len());
     for (from, to, _) in state.relationships.keys() {
         if let (Some(&u), Some(&v)) = (index.get(from.as_str()), index.get(to.as_str())) {
             pairs.push((u, v));
         }
     }
-    pairs.sort_unstable();
+    debug_assert!(pairs.is_sorted());
     pairs.dedup();
-    // Distinct neighbours either way, as sorted runs of one vector.
-    let mut links: Vec<(usize, usize)> = pairs.iter().flat_map(|&(u, v)| [(u, v), (v, u)]).collect();
-    links.sort_unstable();
-    links.dedup();
-    let mut starts = vec![0; n + 1];
-    for &(u, _) in &links {
-        starts[u + 1] += 1;
-    }
-    for i in 0..n {
-        starts[i + 1] += starts[i];
-    }
-    let neighbours = |u: usize| links[starts[u]..starts[u + 1]].iter().map(|&(_, v)| v);
+    // Distinct neighbours either way, as sorted runs of one vector (compressed rows): the
+    // successors of u are a sorted run of `pairs`, its predecessors arrive in order as
+    // `pairs` is walked, and the two runs are merged.
+    let (starts, adjacency) = undirected_neighbours(n, &pairs);
+    let neighbours = |u: usize| adjacency[starts[u]..starts[u + 1]].iter().copied();
     let degree = |u: usize| starts[u + 1] - starts[u];
 
     let mut graph = UnGraph::<(), ()>::with_capacity(n, pairs.len());
     let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
-    for &(u, v) in links.iter().filter(|(u, v)| v > u) {
-        graph.add_edge(nodes[u], nodes[v], ());
+    for u in 0..n {
+        for v in neighbours(u).filter(|&v| v > u) {
+            graph.add_edge(nodes[u], nodes[v], ());
+        }
     }
     let (betweenness, degree_centrality) = if per_actor {
         (
-            rustworkx_core::centrality::betweenness_centrality(&graph, false, true, usize::MAX),
+            crate::centrality::betweenness(&starts, &adjacency),
             // Degree over n - 1 is undefined for a lone actor: 0, as density is.
             if n < 2 {
                 vec![0.0; n]
@@ -181,7 +177,7 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
             let m = ActorMeasures {
                 degree: degree(i),
                 degree_centrality: degree_centrality.get(i).copied().unwrap_or(0.0),
-                betweenness: betweenness.get(i).copied().flatten().unwrap_or(0.0),
+                betweenness: betweenness.get(i).copied().unwrap_or(0.0),
                 broker: brokers[i],
             };
             ((*a).clone(), m)
@@ -222,9 +218,63 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
     (metrics, measures)
 }
 
+/// The neighbours of each of `n` nodes, either direction, without repeats and in
+/// ascending order, as (row starts, concatenated rows), from `pairs` sorted and distinct.
+fn undirected_neighbours(n: usize, pairs: &[(usize, usize)]) -> (Vec<usize>, Vec<usize>) {
+    let mut out_starts = vec![0; n + 1];
+    let mut in_starts = vec![0; n + 1];
+    for &(u, v) in pairs {
+        out_starts[u + 1] += 1;
+        in_starts[v + 1] += 1;
+    }
+    for i in 0..n {
+        out_starts[i + 1] += out_starts[i];
+        in_starts[i + 1] += in_starts[i];
+    }
+    // Predecessors, bucketed by node; each bucket fills in ascending order.
+    let mut preds = vec![0; pairs.len()];
+    let mut fill = in_starts.clone();
+    for &(u, v) in pairs {
+        preds[fill[v]] = u;
+        fill[v] += 1;
+    }
+    let mut starts = Vec::with_capacity(n + 1);
+    let mut adjacency = Vec::with_capacity(2 * pairs.len());
+    starts.push(0);
+    for u in 0..n {
+        let succ = pairs[out_starts[u]..out_starts[u + 1]].iter().map(|&(_, v)| v);
+        let pred = &preds[in_starts[u]..in_starts[u + 1]];
+        let (mut a, mut b) = (succ.peekable(), pred.iter().copied().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&x), Some(&y)) if x == y => {
+                    b.next();
+                    a.next()
+                }
+                (Some(&x), Some(&y)) if x < y => a.next(),
+                (Some(_), None) => a.next(),
+                (_, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            adjacency.extend(next);
+        }
+        starts.push(adjacency.len());
+    }
+    (starts, adjacency)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::gini;
+    use super::{gini, undirected_neighbours};
+
+    #[test]
+    fn neighbours_either_way_without_repeats() {
+        // 0 -> 1, 1 -> 0, 0 -> 2, 3 -> 0, 2 -> 3; 4 alone.
+        let pairs = [(0, 1), (0, 2), (1, 0), (2, 3), (3, 0)];
+        let (starts, adj) = undirected_neighbours(5, &pairs);
+        let rows: Vec<&[usize]> = (0..5).map(|u| &adj[starts[u]..starts[u + 1]]).collect();
+        assert_eq!(rows, [&[1, 2, 3][..], &[0], &[0, 3], &[0, 2], &[]]);
+    }
 
     #[test]
     fn gini_matches_the_definition() {

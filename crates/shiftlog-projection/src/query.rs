@@ -4,10 +4,10 @@ use crate::fold::{Anomaly, PlaceState};
 use crate::metrics::{compute_metrics, Metrics};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
-use futures_util::StreamExt;
+use rayon::prelude::*;
 use serde::Serialize;
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Timestamp};
-use shiftlog_store::{EventLog, Position, Stream};
+use shiftlog_store::{Detail, EventLog, Position, Stream};
 use std::collections::{BTreeSet, HashSet};
 
 /// How much of the log a view may see.
@@ -41,20 +41,37 @@ impl KnownAt {
 pub struct PlaceHistory {
     place: PlaceId,
     known_at_position: u64,
-    events: Vec<(Position, Event)>,
+    /// The place's events in log order, retracted ones included.
+    recorded: Vec<(Position, Event)>,
+    /// Indices into `recorded` of the events a fold sees, in fold order: sorting indices
+    /// moves 4 bytes where sorting events would move hundreds.
+    order: Vec<u32>,
     redacted: BTreeSet<ActorId>,
+    detail: Detail,
 }
 
 /// Reads `place`'s history as known at `known`.
 pub async fn history(log: &dyn EventLog, place: &PlaceId, known: KnownAt) -> Result<PlaceHistory, ProjectionError> {
+    history_with(log, place, known, Detail::Full).await
+}
+
+/// [`history`], with as much of each event as `detail` asks for:
+/// [`Detail::WithoutPersonalData`] is enough for metrics and evolution series, and
+/// cheaper; snapshots made from such a history show no names or attributes.
+pub async fn history_with(
+    log: &dyn EventLog,
+    place: &PlaceId,
+    known: KnownAt,
+    detail: Detail,
+) -> Result<PlaceHistory, ProjectionError> {
     let limit = known.position(log, log.head().0).await?;
     let stream = Stream::Place(place.clone());
     if log.version(&stream).await? == 0 {
         return Err(ProjectionError::UnknownPlace(place.clone()));
     }
-    let recorded = read_until(log, &stream, limit).await?;
-    let redacted = redactions(read_until(log, &Stream::Unplaced, limit).await?);
-    Ok(build(place.clone(), limit, recorded, &redacted))
+    let recorded = read_until(log, &stream, limit, detail).await?;
+    let redacted = redactions(read_until(log, &Stream::Unplaced, limit, Detail::WithoutPersonalData).await?);
+    Ok(build(place.clone(), limit, recorded, &redacted, detail))
 }
 
 /// Every place's history as known at `known`, reading the log once, in order: much
@@ -63,38 +80,45 @@ pub async fn histories(
     log: &dyn EventLog,
     known: KnownAt,
 ) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+    histories_with(log, known, Detail::Full).await
+}
+
+/// [`histories`], with as much of each event as `detail` asks for (see [`history_with`]).
+pub async fn histories_with(
+    log: &dyn EventLog,
+    known: KnownAt,
+    detail: Detail,
+) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
     let limit = known.position(log, log.head().0).await?;
     // Sized from the streams' versions: growing vectors of large events by doubling cost
     // more than the fold.
-    let mut by_place: std::collections::BTreeMap<PlaceId, Vec<(Position, Event)>> = Default::default();
+    // Hashed: one lookup per event read.
+    let mut by_place: rustc_hash::FxHashMap<PlaceId, Vec<(Position, Event)>> = Default::default();
     for p in log.places().await? {
         let n = log.version(&Stream::Place(p.clone())).await?;
         by_place.insert(p, Vec::with_capacity(n as usize));
     }
     let mut unplaced = Vec::new();
-    // Pages are decoded on blocking threads, several at once (decoding is most of the
-    // cost), and taken in log order.
-    const PAGE: u64 = 8_192;
-    let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-    let mut pages = futures_util::stream::iter((0..limit.div_ceil(PAGE)).map(|i| {
-        let from = 1 + i * PAGE;
-        log.read(Position(from), PAGE.min(limit - from + 1) as usize)
-    }))
-    .buffered(readers);
-    while let Some(page) = pages.next().await {
-        for r in page? {
+    // Long reads, each decoded on every core by the log, taken in log order.
+    const CHUNK: u64 = 32_768;
+    let mut from = 1;
+    while from <= limit {
+        let n = CHUNK.min(limit - from + 1);
+        for r in log.read_with(Position(from), n as usize, detail).await? {
             match r.stream {
                 Stream::Place(p) => by_place.entry(p).or_default().push((r.position, r.event)),
                 Stream::Unplaced => unplaced.push((r.position, r.event)),
             }
         }
+        from += n;
     }
     let redacted = redactions(unplaced);
     // A place none of whose events are known in this view is not in it.
     by_place.retain(|_, events| !events.is_empty());
+    // Each place's fold order is sorted on every core.
     Ok(by_place
-        .into_iter()
-        .map(|(p, evs)| (p.clone(), build(p, limit, evs, &redacted)))
+        .into_par_iter()
+        .map(|(p, evs)| (p.clone(), build(p, limit, evs, &redacted, detail)))
         .collect())
 }
 
@@ -108,28 +132,42 @@ pub(crate) fn redactions(unplaced: Vec<(Position, Event)>) -> BTreeSet<ActorId> 
         .collect()
 }
 
-/// A history from a place's recorded events (positions up to `limit`): retracted events
-/// and the retractions themselves removed, the rest in fold order.
-fn build(place: PlaceId, limit: u64, recorded: Vec<(Position, Event)>, redacted: &BTreeSet<ActorId>) -> PlaceHistory {
+/// A history from a place's recorded events (positions up to `limit`, in log order):
+/// retracted events and the retractions themselves left out, the rest in fold order.
+fn build(
+    place: PlaceId,
+    limit: u64,
+    recorded: Vec<(Position, Event)>,
+    redacted: &BTreeSet<ActorId>,
+    detail: Detail,
+) -> PlaceHistory {
     // A retraction counts from when it was recorded, whatever its valid time.
-    let retracted: HashSet<EventId> = recorded
+    let retracted: HashSet<&EventId> = recorded
         .iter()
         .filter_map(|(_, e)| match &e.body {
-            EventBody::EventRetracted { target, .. } => Some(target.clone()),
+            EventBody::EventRetracted { target, .. } => Some(target),
             _ => None,
         })
         .collect();
-    let mut events: Vec<(Position, Event)> = recorded
-        .into_iter()
-        .filter(|(_, e)| !matches!(e.body, EventBody::EventRetracted { .. }))
-        .filter(|(_, e)| e.id.as_ref().is_none_or(|id| !retracted.contains(id)))
+    let mut order: Vec<u32> = (0..recorded.len() as u32)
+        .filter(|&i| {
+            let e = &recorded[i as usize].1;
+            !matches!(e.body, EventBody::EventRetracted { .. })
+                && e.id.as_ref().is_none_or(|id| !retracted.contains(id))
+        })
         .collect();
-    events.sort_by(|(p, a), (q, b)| (a.occurred_at, p).cmp(&(b.occurred_at, q)));
+    // Positions are distinct, so the key is too and an unstable sort is deterministic.
+    order.sort_unstable_by_key(|&i| {
+        let (p, e) = &recorded[i as usize];
+        (e.occurred_at, *p)
+    });
     PlaceHistory {
         place,
         known_at_position: limit,
-        events,
+        recorded,
+        order,
         redacted: redacted.clone(),
+        detail,
     }
 }
 
@@ -137,11 +175,12 @@ pub(crate) async fn read_until(
     log: &dyn EventLog,
     stream: &Stream,
     limit: u64,
+    detail: Detail,
 ) -> Result<Vec<(Position, Event)>, ProjectionError> {
     let mut out = Vec::new();
     let mut from = Position(1);
     loop {
-        let page = log.read_stream(stream, from, 10_000).await?;
+        let page = log.read_stream_with(stream, from, 10_000, detail).await?;
         let Some(last) = page.last() else { break };
         from = Position(last.position.0 + 1);
         let done = last.position.0 >= limit || page.len() < 10_000;
@@ -226,20 +265,29 @@ impl PlaceHistory {
         &self.redacted
     }
 
+    /// How much of each event this history holds: with [`Detail::WithoutPersonalData`],
+    /// its snapshots show no names or attributes.
+    pub fn detail(&self) -> Detail {
+        self.detail
+    }
+
     /// The events a fold sees, in fold order.
-    pub fn events(&self) -> impl Iterator<Item = &(Position, Event)> {
-        self.events.iter()
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = &(Position, Event)> + ExactSizeIterator {
+        self.order.iter().map(|&i| &self.recorded[i as usize])
     }
 
     /// The first and last valid times among the place's events.
     pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
-        Some((self.events.first()?.1.occurred_at, self.events.last()?.1.occurred_at))
+        Some((
+            self.events().next()?.1.occurred_at,
+            self.events().next_back()?.1.occurred_at,
+        ))
     }
 
     /// The state at valid time `at` (events with `occurred_at <= at`).
     pub fn state_at(&self, at: Timestamp) -> PlaceState {
         let mut state = PlaceState::default();
-        for (p, e) in self.events.iter().take_while(|(_, e)| e.occurred_at <= at) {
+        for (p, e) in self.events().take_while(|(_, e)| e.occurred_at <= at) {
             state.apply(e, *p);
         }
         state
@@ -259,7 +307,7 @@ impl PlaceHistory {
     /// The metrics at each of `steps` (ascending), in one pass over the events.
     pub fn evolve(&self, steps: &[Timestamp]) -> Vec<Step> {
         let mut state = PlaceState::default();
-        let mut events = self.events.iter().peekable();
+        let mut events = self.events().peekable();
         steps
             .iter()
             .map(|&at| {
@@ -288,7 +336,7 @@ impl PlaceHistory {
     /// as [`PlaceHistory::snapshot`] at each step, without folding from the start each time.
     pub fn snapshots(&self, steps: &[Timestamp]) -> Vec<Snapshot> {
         let mut state = PlaceState::default();
-        let mut events = self.events.iter().peekable();
+        let mut events = self.events().peekable();
         steps
             .iter()
             .map(|&at| {
@@ -303,7 +351,7 @@ impl PlaceHistory {
     /// Every anomaly in the place's history as this view knows it.
     pub fn anomalies(&self) -> Vec<Anomaly> {
         let mut state = PlaceState::default();
-        for (p, e) in &self.events {
+        for (p, e) in self.events() {
             state.apply(e, *p);
         }
         state.anomalies

@@ -111,3 +111,84 @@ fn a_lone_actor_has_centralities_of_zero_not_nan() {
     let (_, per) = compute(&fold(&[join("a"), join("b")]));
     assert_eq!(per[&"a".parse().unwrap()].degree_centrality, 0.0);
 }
+
+mod betweenness_against_rustworkx {
+    //! Betweenness is computed by the project's own Brandes (for speed and run-to-run
+    //! identical sums); rustworkx-core's is the reference here.
+    use super::{fold, join, rel};
+    use petgraph::graph::UnGraph;
+    use proptest::prelude::*;
+    use shiftlog_projection::compute;
+    use std::collections::BTreeSet;
+
+    fn check(n: usize, edges: &[(usize, usize, bool)]) -> Result<(), TestCaseError> {
+        let name = |i: usize| format!("a{i:03}");
+        let mut es: Vec<_> = (0..n).map(|i| join(&name(i))).collect();
+        let mut pairs = BTreeSet::new();
+        for &(u, v, second_kind) in edges {
+            if u != v {
+                es.push(rel(&name(u), &name(v), if second_kind { "funding" } else { "trust" }));
+                pairs.insert((u.min(v), u.max(v)));
+            }
+        }
+        let (_, per) = compute(&fold(&es));
+        // The same network as rustworkx-core sees it: one undirected edge per related pair.
+        let mut g = UnGraph::<(), ()>::with_capacity(n, pairs.len());
+        let nodes: Vec<_> = (0..n).map(|_| g.add_node(())).collect();
+        for &(u, v) in &pairs {
+            g.add_edge(nodes[u], nodes[v], ());
+        }
+        let want = rustworkx_core::centrality::betweenness_centrality(&g, false, true, usize::MAX);
+        for i in 0..n {
+            let got = per[&name(i).parse().unwrap()].betweenness;
+            let want = want[i].unwrap();
+            prop_assert!(
+                (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "node {i}: {got} vs {want}"
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn small_networks(n in 1usize..40, raw in prop::collection::vec((0usize..40, 0usize..40, any::<bool>()), 0..120)) {
+            let edges: Vec<_> = raw.into_iter().map(|(u, v, k)| (u % n, v % n, k)).collect();
+            check(n, &edges)?;
+        }
+
+        // Large enough to take the parallel path (chunks summed in order).
+        #[test]
+        fn larger_networks(n in 150usize..260, raw in prop::collection::vec((0usize..260, 0usize..260, any::<bool>()), 600..1500)) {
+            let edges: Vec<_> = raw.into_iter().map(|(u, v, k)| (u % n, v % n, k)).collect();
+            check(n, &edges)?;
+        }
+    }
+
+    #[test]
+    fn the_same_bits_every_time() {
+        let n = 220;
+        let edges: Vec<_> = (0..n)
+            .flat_map(|i| [(i, (i * 7 + 3) % n, false), (i, (i * 13 + 5) % n, true)])
+            .collect();
+        let name = |i: usize| format!("a{i:03}");
+        let mut es: Vec<_> = (0..n).map(|i| join(&name(i))).collect();
+        es.extend(
+            edges
+                .iter()
+                .filter(|(u, v, _)| u != v)
+                .map(|&(u, v, k)| rel(&name(u), &name(v), if k { "funding" } else { "trust" })),
+        );
+        let state = fold(&es);
+        let first = compute(&state).1;
+        for _ in 0..5 {
+            let again = compute(&state).1;
+            for (a, m) in &first {
+                assert_eq!(m.betweenness.to_bits(), again[a].betweenness.to_bits(), "{a}");
+            }
+        }
+        check(n, &edges).unwrap();
+    }
+}

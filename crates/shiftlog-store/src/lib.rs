@@ -42,7 +42,7 @@ mod types;
 
 pub use crate::derived::{DerivedBatch, DerivedEntry, DerivedStore};
 pub use crate::error::{AppendError, StoreError};
-pub use crate::log::{system_clock, Clock, EventLog};
+pub use crate::log::{system_clock, Clock, Detail, EventLog};
 pub use crate::memory::MemoryLog;
 pub use crate::sled_log::{BackupSummary, Durability, Problem, SledLog, SledOptions, STORE_FORMAT};
 

@@ -14,6 +14,34 @@ pub fn system_clock() -> Clock {
     Arc::new(Timestamp::now)
 }
 
+/// How much of each event a read returns.
+///
+/// Answers that need no personal data (metrics, evolution series) read
+/// [`Detail::WithoutPersonalData`]: a store that seals personal data then skips opening
+/// it, which is most of the cost of reading such records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Detail {
+    /// Events as recorded (personal data that was erased stays absent).
+    #[default]
+    Full,
+    /// Events with their personal data (`shiftlog_model::personal`) left out, as if it had
+    /// been erased.
+    WithoutPersonalData,
+}
+
+impl Detail {
+    /// Takes personal data out of `events` when this detail leaves it out.
+    pub fn apply(self, mut events: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+        if self == Detail::WithoutPersonalData {
+            for r in &mut events {
+                r.event.take_personal_data();
+            }
+        }
+        events
+    }
+}
+
 /// An append-only log of inquiry events: the single source of truth.
 ///
 /// Guarantees every implementation keeps:
@@ -44,6 +72,24 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
         from: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// [`EventLog::read`], with as much of each event as `detail` asks for. With
+    /// [`Detail::WithoutPersonalData`] a log may skip opening sealed personal data (the
+    /// default implementation reads everything, then takes it out).
+    async fn read_with(&self, from: Position, limit: usize, detail: Detail) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(detail.apply(self.read(from, limit).await?))
+    }
+
+    /// [`EventLog::read_stream`], with as much of each event as `detail` asks for.
+    async fn read_stream_with(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+        detail: Detail,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(detail.apply(self.read_stream(stream, from, limit).await?))
+    }
 
     /// The event with this id.
     async fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError>;

@@ -350,3 +350,69 @@ async fn a_format_1_store_is_refused_with_what_to_do() {
     let err = SledLog::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("format 1") && err.contains("shiftlog log"), "{err}");
 }
+
+/// Events that carry personal data: names, attributes, free text.
+fn personal_events() -> Vec<serde_json::Value> {
+    let mut es = vec![
+        json!({"type": "place_registered", "id": "p1", "occurred_at": "2023-01-01", "place": "northbrook", "name": "N"}),
+        json!({"type": "actor_joined", "id": "a1", "occurred_at": "2023-01-02", "place": "northbrook", "actor": "jo", "kind": "person", "name": "Jo Bloggs", "attributes": {"ward": "East"}}),
+        json!({"type": "actor_joined", "id": "a2", "occurred_at": "2023-01-03", "place": "northbrook", "actor": "forum", "kind": "group", "name": "Tenants' Forum"}),
+        json!({"type": "relationship_formed", "id": "r1", "occurred_at": "2023-01-04", "place": "northbrook", "from": "jo", "to": "forum", "kind": "trust"}),
+    ];
+    for i in 0..200 {
+        es.push(json!({"type": "learning_recorded", "id": format!("l{i}"), "occurred_at": "2023-02-01", "place": "northbrook", "text": format!("Jo said {i}"), "actors": ["jo"]}));
+    }
+    es
+}
+
+#[tokio::test]
+async fn reads_without_personal_data_leave_out_exactly_that() {
+    use shiftlog_store::Detail;
+    let dir = tempfile::tempdir().unwrap();
+    let sled = sled_log(dir.path());
+    let memory = memory_log();
+    for log in [&sled as &dyn EventLog, &memory] {
+        log.append(AppendRequest::new(events(&personal_events()))).await.unwrap();
+        let stream = Stream::Place("northbrook".parse().unwrap());
+        let full = log.read(Position(1), 1000).await.unwrap();
+        let bare = log.read_with(Position(1), 1000, Detail::WithoutPersonalData).await.unwrap();
+        let bare_stream = log
+            .read_stream_with(&stream, Position(1), 1000, Detail::WithoutPersonalData)
+            .await
+            .unwrap();
+        assert_eq!(full.len(), 204);
+        assert_eq!(bare, bare_stream, "{log:?}");
+        // The same records, with only their personal data taken out.
+        let want: Vec<_> = full
+            .into_iter()
+            .map(|mut r| {
+                r.event.take_personal_data();
+                r
+            })
+            .collect();
+        assert_eq!(bare, want, "{log:?}");
+        let text = format!("{bare:?}");
+        assert!(!text.contains("Jo Bloggs") && !text.contains("Jo said") && !text.contains("East"), "{log:?}");
+        assert!(text.contains("forum"), "ids are not personal data");
+        // A full read still has it.
+        assert!(format!("{:?}", log.read(Position(2), 1).await.unwrap()).contains("Jo Bloggs"));
+    }
+}
+
+#[tokio::test]
+async fn damage_is_pinned_to_its_position_in_a_long_read() {
+    // A long read decodes its pages on several threads; the error still names the record.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = sled_log(dir.path());
+        log.append(AppendRequest::new(events(&personal_events()))).await.unwrap();
+    }
+    shiftlog_store::fault::flip_record_byte(dir.path(), 150, 20, 0x10).unwrap();
+    let log = sled_log(dir.path());
+    match log.read(Position(1), 1000).await {
+        Err(StoreError::Damaged { position, .. }) => assert_eq!(position, Position(150)),
+        other => panic!("expected damage at position 150, got {other:?}"),
+    }
+    assert_eq!(log.read(Position(151), 1000).await.unwrap().len(), 54);
+    assert_eq!(log.read(Position(1), 149).await.unwrap().len(), 149);
+}

@@ -20,7 +20,7 @@ mod writer;
 use crate::codec;
 use crate::derived::DerivedStore;
 use crate::error::{AppendError, StoreError};
-use crate::log::{system_clock, Clock, EventLog};
+use crate::log::{system_clock, Clock, Detail, EventLog};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{Event, EventBody, EventId, PlaceId, Rejection};
@@ -231,6 +231,7 @@ impl SledLog {
             tree: (*self.db).clone(),
             head: self.shared.head.load(Ordering::Acquire),
             vault: self.vault.clone(),
+            detail: Detail::Full,
         }
     }
 
@@ -334,40 +335,77 @@ struct Reader {
     tree: sled::Tree,
     head: u64,
     vault: Arc<Vault>,
+    detail: Detail,
 }
 
 impl Reader {
+    fn with(self, detail: Detail) -> Reader {
+        Reader { detail, ..self }
+    }
+
+    /// The keys records are opened with: none when personal data is not wanted, so that
+    /// sealed data is not even decrypted.
+    fn keys(&self) -> &dyn codec::Keys {
+        match self.detail {
+            Detail::Full => &*self.vault,
+            Detail::WithoutPersonalData => &codec::NoKeys,
+        }
+    }
+
     fn missing(position: u64) -> StoreError {
         StoreError::Corrupt(format!("position {position} is missing from the log"))
     }
 
     fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        use rayon::prelude::*;
         let from = from.0.max(1);
         if from > self.head || limit == 0 {
             return Ok(Vec::new());
         }
-        let wanted = limit.min((self.head - from + 1) as usize);
-        let mut out = Vec::with_capacity(wanted.min(1 << 16));
-        let mut expected = from;
-        let range = pages::key(pages::page_of(from))..=pages::key(pages::page_of(self.head));
-        for item in self.tree.range(range) {
+        let last = from + limit.min((self.head - from + 1) as usize) as u64 - 1;
+        // Pages are fetched in order, then decoded on every core when there are several:
+        // decoding is most of the cost of a long read.
+        let (first_page, last_page) = (pages::page_of(from), pages::page_of(last));
+        let mut fetched = Vec::with_capacity((last_page - first_page + 1) as usize);
+        for item in self.tree.range(pages::key(first_page)..=pages::key(last_page)) {
             let (k, v) = item?;
             let page = pages::page_number(&k).ok_or_else(|| StoreError::Corrupt("malformed page key".into()))?;
-            if page != pages::page_of(expected) {
+            let expected = first_page + fetched.len() as u64;
+            if page != expected {
+                return Err(Self::missing(pages::first_position(expected).max(from)));
+            }
+            fetched.push((page, v));
+        }
+        let decode = |(page, bytes): &(u64, sled::IVec)| -> Result<Vec<RecordedEvent>, StoreError> {
+            let mut out = Vec::with_capacity(pages::PAGE_EVENTS as usize);
+            for (p, rec) in pages::split(*page, bytes)? {
+                if (from..=last).contains(&p) {
+                    out.push(codec::decode_at(Position(p), rec, self.keys())?);
+                }
+            }
+            Ok(out)
+        };
+        let decoded: Vec<Vec<RecordedEvent>> = if fetched.len() >= 8 {
+            fetched.par_iter().map(decode).collect::<Result<_, _>>()?
+        } else {
+            fetched.iter().map(decode).collect::<Result<_, _>>()?
+        };
+        // Pages hold consecutive positions: a gap is a missing record.
+        let mut expected = from;
+        for r in decoded.iter().flatten() {
+            if r.position.0 != expected {
                 return Err(Self::missing(expected));
             }
-            for (p, rec) in pages::split(page, &v)? {
-                if p < expected {
-                    continue;
-                }
-                out.push(codec::decode_at(Position(p), rec, &*self.vault)?);
-                expected += 1;
-                if out.len() == wanted {
-                    return Ok(out);
-                }
-            }
+            expected += 1;
         }
-        Err(Self::missing(expected))
+        if expected != last + 1 {
+            return Err(Self::missing(expected));
+        }
+        let mut out = Vec::with_capacity((last - from + 1) as usize);
+        for page in decoded {
+            out.extend(page);
+        }
+        Ok(out)
     }
 
     fn read_stream(&self, stream: &Stream, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -419,7 +457,7 @@ impl Reader {
             .into_iter()
             .find(|(q, _)| *q == p)
             .ok_or_else(|| Self::missing(p))?;
-        codec::decode_at(Position(p), rec, &*self.vault)
+        codec::decode_at(Position(p), rec, self.keys())
     }
 
     fn event(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
@@ -430,7 +468,7 @@ impl Reader {
                 if p > self.head {
                     return Ok(None);
                 }
-                pages::record(&self.tree, p, &*self.vault).map(Some)
+                pages::record(&self.tree, p, self.keys()).map(Some)
             }
         }
     }
@@ -473,6 +511,23 @@ impl EventLog for SledLog {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let r = self.reader();
+        let stream = stream.clone();
+        blocking(move || r.read_stream(&stream, from, limit)).await
+    }
+
+    async fn read_with(&self, from: Position, limit: usize, detail: Detail) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader().with(detail);
+        blocking(move || r.read(from, limit)).await
+    }
+
+    async fn read_stream_with(
+        &self,
+        stream: &Stream,
+        from: Position,
+        limit: usize,
+        detail: Detail,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader().with(detail);
         let stream = stream.clone();
         blocking(move || r.read_stream(&stream, from, limit)).await
     }
