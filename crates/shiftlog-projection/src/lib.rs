@@ -46,7 +46,7 @@ pub use export::{escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphm
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every, MAX_STEPS};
-pub use query::{histories, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
+pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
 
 use shiftlog_model::{PlaceId, Timestamp};

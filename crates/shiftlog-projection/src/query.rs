@@ -89,14 +89,36 @@ pub async fn histories_with(
     known: KnownAt,
     detail: Detail,
 ) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+    read_histories(log, None, known, detail).await
+}
+
+/// The histories of `places` as known at `known`, in one pass over the log that decodes
+/// only their events: for taking a large log a group of places at a time, with memory
+/// bounded by the group rather than by the log.
+pub async fn histories_of(
+    log: &dyn EventLog,
+    places: &BTreeSet<PlaceId>,
+    known: KnownAt,
+    detail: Detail,
+) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+    read_histories(log, Some(places), known, detail).await
+}
+
+async fn read_histories(
+    log: &dyn EventLog,
+    places: Option<&BTreeSet<PlaceId>>,
+    known: KnownAt,
+    detail: Detail,
+) -> Result<std::collections::BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
     let limit = known.position(log, log.head().0).await?;
-    // Sized from the streams' versions: growing vectors of large events by doubling cost
-    // more than the fold.
-    // Hashed: one lookup per event read.
+    // Sized from the streams' versions (growing vectors of large events by doubling cost
+    // more than the fold), and hashed: one lookup per event read.
     let mut by_place: rustc_hash::FxHashMap<PlaceId, Vec<(Position, Event)>> = Default::default();
     for p in log.places().await? {
-        let n = log.version(&Stream::Place(p.clone())).await?;
-        by_place.insert(p, Vec::with_capacity(n as usize));
+        if places.is_none_or(|ps| ps.contains(&p)) {
+            let n = log.version(&Stream::Place(p.clone())).await?;
+            by_place.insert(p, Vec::with_capacity(n as usize));
+        }
     }
     let mut unplaced = Vec::new();
     // Long reads, each decoded on every core by the log, taken in log order.
@@ -104,13 +126,21 @@ pub async fn histories_with(
     let mut from = 1;
     while from <= limit {
         let n = CHUNK.min(limit - from + 1);
-        for r in log.read_with(Position(from), n as usize, detail).await? {
+        let read = match places {
+            None => log.read_with(Position(from), n as usize, detail).await?,
+            Some(ps) => log.read_places_with(ps, Position(from), n as usize, detail).await?,
+        };
+        for r in read {
             match r.stream {
                 Stream::Place(p) => by_place.entry(p).or_default().push((r.position, r.event)),
                 Stream::Unplaced => unplaced.push((r.position, r.event)),
             }
         }
         from += n;
+    }
+    if places.is_some() {
+        // Redactions are unplaced, and few: read through their stream.
+        unplaced = read_until(log, &Stream::Unplaced, limit, Detail::WithoutPersonalData).await?;
     }
     let redacted = redactions(unplaced);
     // A place none of whose events are known in this view is not in it.

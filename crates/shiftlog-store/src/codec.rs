@@ -272,6 +272,29 @@ pub fn decode(bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, DecodeErro
     }
 }
 
+/// The place whose stream a record belongs to (`None`: the unplaced stream), read from the
+/// front of the record without decoding the rest; the checksum is still checked, so a
+/// damaged record is never passed over as some other place's.
+pub(crate) fn place_of(bytes: &[u8]) -> Result<Option<&str>, DecodeError> {
+    if bytes.len() < 5 {
+        return Err(DecodeError::Truncated(bytes.len()));
+    }
+    let stored = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&bytes[4..]);
+    if stored != computed {
+        return Err(DecodeError::Checksum { stored, computed });
+    }
+    match bytes[4] {
+        // Format 2 starts with a format 1 record, which starts with its stream.
+        1 | 2 => {
+            let (head, _): (v1::Head<'_>, usize) = bincode::borrow_decode_from_slice(&bytes[5..], config())
+                .map_err(|e| DecodeError::Payload(e.to_string()))?;
+            Ok(head.stream)
+        }
+        v => Err(DecodeError::UnknownVersion(v)),
+    }
+}
+
 /// Decodes the record stored at `position`, checking that it says it is that position.
 pub(crate) fn decode_at(position: Position, bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, crate::StoreError> {
     let damaged = |reason: String| crate::StoreError::Damaged { position, reason };
@@ -330,6 +353,14 @@ mod v1 {
         body: Body,
         /// Unknown fields as a JSON object's text; empty when there are none.
         extra: String,
+    }
+
+    /// The first fields of a [`Record`], borrowed: enough to tell its stream.
+    #[derive(bincode::BorrowDecode)]
+    pub(super) struct Head<'a> {
+        _position: u64,
+        _recorded_at: (i64, u32),
+        pub(super) stream: Option<&'a str>,
     }
 
     #[derive(Encode, Decode)]

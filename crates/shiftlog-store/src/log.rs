@@ -80,6 +80,22 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
         Ok(detail.apply(self.read(from, limit).await?))
     }
 
+    /// The events of `places` among the `limit` positions from `from` on, in position
+    /// order, with as much of each as `detail` asks for: one pass over that stretch of the
+    /// log for many places at once, where [`EventLog::read_stream`] would visit each
+    /// place's events one by one. A log may skip decoding the other places' records.
+    async fn read_places_with(
+        &self,
+        places: &std::collections::BTreeSet<PlaceId>,
+        from: Position,
+        limit: usize,
+        detail: Detail,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = self.read_with(from, limit, detail).await?;
+        events.retain(|r| matches!(&r.stream, Stream::Place(p) if places.contains(p)));
+        Ok(events)
+    }
+
     /// [`EventLog::read_stream`], with as much of each event as `detail` asks for.
     async fn read_stream_with(
         &self,

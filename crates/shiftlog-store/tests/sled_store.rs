@@ -372,10 +372,15 @@ async fn reads_without_personal_data_leave_out_exactly_that() {
     let sled = sled_log(dir.path());
     let memory = memory_log();
     for log in [&sled as &dyn EventLog, &memory] {
-        log.append(AppendRequest::new(events(&personal_events()))).await.unwrap();
+        log.append(AppendRequest::new(events(&personal_events())))
+            .await
+            .unwrap();
         let stream = Stream::Place("northbrook".parse().unwrap());
         let full = log.read(Position(1), 1000).await.unwrap();
-        let bare = log.read_with(Position(1), 1000, Detail::WithoutPersonalData).await.unwrap();
+        let bare = log
+            .read_with(Position(1), 1000, Detail::WithoutPersonalData)
+            .await
+            .unwrap();
         let bare_stream = log
             .read_stream_with(&stream, Position(1), 1000, Detail::WithoutPersonalData)
             .await
@@ -392,7 +397,10 @@ async fn reads_without_personal_data_leave_out_exactly_that() {
             .collect();
         assert_eq!(bare, want, "{log:?}");
         let text = format!("{bare:?}");
-        assert!(!text.contains("Jo Bloggs") && !text.contains("Jo said") && !text.contains("East"), "{log:?}");
+        assert!(
+            !text.contains("Jo Bloggs") && !text.contains("Jo said") && !text.contains("East"),
+            "{log:?}"
+        );
         assert!(text.contains("forum"), "ids are not personal data");
         // A full read still has it.
         assert!(format!("{:?}", log.read(Position(2), 1).await.unwrap()).contains("Jo Bloggs"));
@@ -405,7 +413,9 @@ async fn damage_is_pinned_to_its_position_in_a_long_read() {
     let dir = tempfile::tempdir().unwrap();
     {
         let log = sled_log(dir.path());
-        log.append(AppendRequest::new(events(&personal_events()))).await.unwrap();
+        log.append(AppendRequest::new(events(&personal_events())))
+            .await
+            .unwrap();
     }
     shiftlog_store::fault::flip_record_byte(dir.path(), 150, 20, 0x10).unwrap();
     let log = sled_log(dir.path());

@@ -27,7 +27,7 @@ use shiftlog_model::{Event, EventBody, EventId, PlaceId, Rejection};
 use vault::Vault;
 
 pub use maintain::{BackupSummary, Problem};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
@@ -321,9 +321,7 @@ fn is_lock_error(e: &std::io::Error) -> bool {
 }
 
 /// Runs a read off the async executor's threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
+async fn blocking<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
@@ -357,6 +355,17 @@ impl Reader {
     }
 
     fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_kept(from, limit, None)
+    }
+
+    /// The records among `limit` positions from `from`; with `places`, only those of these
+    /// places (the others are checked, not decoded).
+    fn read_kept(
+        &self,
+        from: Position,
+        limit: usize,
+        places: Option<&BTreeSet<PlaceId>>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         use rayon::prelude::*;
         let from = from.0.max(1);
         if from > self.head || limit == 0 {
@@ -365,6 +374,7 @@ impl Reader {
         let last = from + limit.min((self.head - from + 1) as usize) as u64 - 1;
         // Pages are fetched in order, then decoded on every core when there are several:
         // decoding is most of the cost of a long read.
+        let places: Option<std::collections::HashSet<&str>> = places.map(|ps| ps.iter().map(PlaceId::as_str).collect());
         let (first_page, last_page) = (pages::page_of(from), pages::page_of(last));
         let mut fetched = Vec::with_capacity((last_page - first_page + 1) as usize);
         for item in self.tree.range(pages::key(first_page)..=pages::key(last_page)) {
@@ -379,9 +389,19 @@ impl Reader {
         let decode = |(page, bytes): &(u64, sled::IVec)| -> Result<Vec<RecordedEvent>, StoreError> {
             let mut out = Vec::with_capacity(pages::PAGE_EVENTS as usize);
             for (p, rec) in pages::split(*page, bytes)? {
-                if (from..=last).contains(&p) {
-                    out.push(codec::decode_at(Position(p), rec, self.keys())?);
+                if !(from..=last).contains(&p) {
+                    continue;
                 }
+                if let Some(places) = &places {
+                    let place = codec::place_of(rec).map_err(|e| StoreError::Damaged {
+                        position: Position(p),
+                        reason: e.to_string(),
+                    })?;
+                    if !place.is_some_and(|x| places.contains(x)) {
+                        continue;
+                    }
+                }
+                out.push(codec::decode_at(Position(p), rec, self.keys())?);
             }
             Ok(out)
         };
@@ -390,18 +410,21 @@ impl Reader {
         } else {
             fetched.iter().map(decode).collect::<Result<_, _>>()?
         };
-        // Pages hold consecutive positions: a gap is a missing record.
-        let mut expected = from;
-        for r in decoded.iter().flatten() {
-            if r.position.0 != expected {
+        // Pages hold consecutive positions: a gap is a missing record (when every record
+        // is kept; otherwise decode_at's own check of each record's position stands).
+        if places.is_none() {
+            let mut expected = from;
+            for r in decoded.iter().flatten() {
+                if r.position.0 != expected {
+                    return Err(Self::missing(expected));
+                }
+                expected += 1;
+            }
+            if expected != last + 1 {
                 return Err(Self::missing(expected));
             }
-            expected += 1;
         }
-        if expected != last + 1 {
-            return Err(Self::missing(expected));
-        }
-        let mut out = Vec::with_capacity((last - from + 1) as usize);
+        let mut out = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
         for page in decoded {
             out.extend(page);
         }
@@ -518,6 +541,17 @@ impl EventLog for SledLog {
     async fn read_with(&self, from: Position, limit: usize, detail: Detail) -> Result<Vec<RecordedEvent>, StoreError> {
         let r = self.reader().with(detail);
         blocking(move || r.read(from, limit)).await
+    }
+
+    async fn read_places_with(
+        &self,
+        places: &BTreeSet<PlaceId>,
+        from: Position,
+        limit: usize,
+        detail: Detail,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let r = self.reader().with(detail);
+        blocking(|| r.read_kept(from, limit, Some(places))).await
     }
 
     async fn read_stream_with(
