@@ -426,3 +426,30 @@ async fn damage_is_pinned_to_its_position_in_a_long_read() {
     assert_eq!(log.read(Position(151), 1000).await.unwrap().len(), 54);
     assert_eq!(log.read(Position(1), 149).await.unwrap().len(), 149);
 }
+
+#[tokio::test]
+async fn records_lost_from_a_page_are_reported_missing_in_long_reads() {
+    use shiftlog_store::Detail;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = sled_log(dir.path());
+        log.append(AppendRequest::new(events(&personal_events())))
+            .await
+            .unwrap();
+    }
+    // Positions 100 to 112 (the rest of their page) are gone.
+    shiftlog_store::fault::truncate_page_at(dir.path(), 100).unwrap();
+    let log = sled_log(dir.path());
+    let missing = |r: Result<Vec<shiftlog_store::RecordedEvent>, StoreError>| match r {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("position 100 is missing"), "{m}"),
+        other => panic!("expected position 100 missing, got {other:?}"),
+    };
+    missing(log.read(Position(1), 1000).await);
+    let places = std::collections::BTreeSet::from(["northbrook".parse().unwrap()]);
+    missing(
+        log.read_places_with(&places, Position(1), 1000, Detail::WithoutPersonalData)
+            .await,
+    );
+    // Reads that end before the loss are whole.
+    assert_eq!(log.read(Position(1), 99).await.unwrap().len(), 99);
+}

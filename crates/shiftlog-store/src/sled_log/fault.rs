@@ -8,9 +8,10 @@ use crate::types::RecordedEvent;
 use shiftlog_model::EventBody;
 use std::path::Path;
 
+/// Opens the store's sled database the way the log does, waiting out sled's lock if the
+/// log that just closed still has I/O threads finishing.
 fn open(dir: &Path) -> Result<sled::Db, StoreError> {
-    super::remove_unfinished_snapshots(&dir.join(SLED_DIR)).map_err(|e| StoreError::io(dir, e))?;
-    Ok(sled::Config::new().path(dir.join(SLED_DIR)).open()?)
+    Ok(super::open_sled(&dir.join(SLED_DIR))?)
 }
 
 /// Flips the bits of `mask` in byte `offset` of the stored record at `position`.
@@ -31,6 +32,26 @@ pub fn flip_record_byte(dir: &Path, position: u64, offset: usize, mask: u8) -> R
             return Ok(());
         }
         start += 4 + rec.len();
+    }
+    Err(StoreError::Corrupt(format!("no record at {position}")))
+}
+
+/// Cuts the page holding `position` short, just before that record: what a lost write
+/// leaves behind.
+pub fn truncate_page_at(dir: &Path, position: u64) -> Result<(), StoreError> {
+    let db = open(dir)?;
+    let page = pages::page_of(position);
+    let bytes = db
+        .get(pages::key(page))?
+        .ok_or_else(|| StoreError::Corrupt("no such page".into()))?;
+    let mut end = 0;
+    for (p, rec) in pages::split(page, &bytes)? {
+        if p == position {
+            db.insert(pages::key(page), bytes[..end].to_vec())?;
+            db.flush()?;
+            return Ok(());
+        }
+        end += 4 + rec.len();
     }
     Err(StoreError::Corrupt(format!("no record at {position}")))
 }

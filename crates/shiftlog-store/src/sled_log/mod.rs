@@ -386,12 +386,20 @@ impl Reader {
             }
             fetched.push((page, v));
         }
-        let decode = |(page, bytes): &(u64, sled::IVec)| -> Result<Vec<RecordedEvent>, StoreError> {
-            let mut out = Vec::with_capacity(pages::PAGE_EVENTS as usize);
+        if fetched.len() as u64 != last_page - first_page + 1 {
+            return Err(Self::missing(
+                pages::first_position(first_page + fetched.len() as u64).max(from),
+            ));
+        }
+        // Each page's records in range, and how many positions of the range it held.
+        let decode = |(page, bytes): &(u64, sled::IVec)| -> Result<(Vec<RecordedEvent>, u64), StoreError> {
+            let mut out = Vec::new();
+            let mut held = 0;
             for (p, rec) in pages::split(*page, bytes)? {
                 if !(from..=last).contains(&p) {
                     continue;
                 }
+                held += 1;
                 if let Some(places) = &places {
                     let place = codec::place_of(rec).map_err(|e| StoreError::Damaged {
                         position: Position(p),
@@ -403,29 +411,25 @@ impl Reader {
                 }
                 out.push(codec::decode_at(Position(p), rec, self.keys())?);
             }
-            Ok(out)
+            Ok((out, held))
         };
-        let decoded: Vec<Vec<RecordedEvent>> = if fetched.len() >= 8 {
+        let decoded: Vec<(Vec<RecordedEvent>, u64)> = if fetched.len() >= 8 {
             fetched.par_iter().map(decode).collect::<Result<_, _>>()?
         } else {
             fetched.iter().map(decode).collect::<Result<_, _>>()?
         };
-        // Pages hold consecutive positions: a gap is a missing record (when every record
-        // is kept; otherwise decode_at's own check of each record's position stands).
-        if places.is_none() {
-            let mut expected = from;
-            for r in decoded.iter().flatten() {
-                if r.position.0 != expected {
-                    return Err(Self::missing(expected));
-                }
-                expected += 1;
+        // Pages hold consecutive positions from their first: a page that holds fewer of the
+        // range than it should is missing records.
+        let mut expected = from;
+        for ((page, _), (_, held)) in fetched.iter().zip(&decoded) {
+            let end = (pages::first_position(page + 1) - 1).min(last);
+            if expected + held != end + 1 {
+                return Err(Self::missing(expected + held));
             }
-            if expected != last + 1 {
-                return Err(Self::missing(expected));
-            }
+            expected = end + 1;
         }
-        let mut out = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
-        for page in decoded {
+        let mut out = Vec::with_capacity(decoded.iter().map(|(page, _)| page.len()).sum());
+        for (page, _) in decoded {
             out.extend(page);
         }
         Ok(out)
