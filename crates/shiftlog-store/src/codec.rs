@@ -238,14 +238,7 @@ fn open(position: u64, sealed: v2::Sealed, keys: &dyn Keys) -> Result<Option<Per
 /// Decodes a record, opening its personal data with `keys`; never panics, whatever the
 /// bytes. A record whose keys were destroyed decodes as the erased event.
 pub fn decode(bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, DecodeError> {
-    if bytes.len() < 5 {
-        return Err(DecodeError::Truncated(bytes.len()));
-    }
-    let stored = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&bytes[4..]);
-    if stored != computed {
-        return Err(DecodeError::Checksum { stored, computed });
-    }
+    let (format, body) = checked(bytes)?;
     fn payload<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
         let (rec, used): (T, usize) =
             bincode::decode_from_slice(bytes, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
@@ -254,10 +247,10 @@ pub fn decode(bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, DecodeErro
         }
         Ok(rec)
     }
-    match bytes[4] {
-        1 => payload::<v1::Record>(&bytes[5..])?.into_recorded(),
+    match format {
+        1 => payload::<v1::Record>(body)?.into_recorded(),
         2 => {
-            let v2::Record { base, sealed } = payload(&bytes[5..])?;
+            let v2::Record { base, sealed } = payload(body)?;
             let mut rec = base.into_recorded()?;
             if let Some(sealed) = sealed {
                 if let Some(data) = open(rec.position.0, sealed, keys)? {
@@ -276,6 +269,19 @@ pub fn decode(bytes: &[u8], keys: &dyn Keys) -> Result<RecordedEvent, DecodeErro
 /// front of the record without decoding the rest; the checksum is still checked, so a
 /// damaged record is never passed over as some other place's.
 pub(crate) fn place_of(bytes: &[u8]) -> Result<Option<&str>, DecodeError> {
+    match checked(bytes)? {
+        // Format 2 starts with a format 1 record, which starts with its stream.
+        (1 | 2, body) => {
+            let (head, _): (v1::Head<'_>, usize) =
+                bincode::borrow_decode_from_slice(body, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
+            Ok(head.stream)
+        }
+        (v, _) => Err(DecodeError::UnknownVersion(v)),
+    }
+}
+
+/// A record's format and payload, once its length and checksum are checked.
+fn checked(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
     if bytes.len() < 5 {
         return Err(DecodeError::Truncated(bytes.len()));
     }
@@ -284,15 +290,7 @@ pub(crate) fn place_of(bytes: &[u8]) -> Result<Option<&str>, DecodeError> {
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
-    match bytes[4] {
-        // Format 2 starts with a format 1 record, which starts with its stream.
-        1 | 2 => {
-            let (head, _): (v1::Head<'_>, usize) = bincode::borrow_decode_from_slice(&bytes[5..], config())
-                .map_err(|e| DecodeError::Payload(e.to_string()))?;
-            Ok(head.stream)
-        }
-        v => Err(DecodeError::UnknownVersion(v)),
-    }
+    Ok((bytes[4], &bytes[5..]))
 }
 
 /// Decodes the record stored at `position`, checking that it says it is that position.

@@ -14,20 +14,22 @@ fn open(dir: &Path) -> Result<sled::Db, StoreError> {
     Ok(super::open_sled(&dir.join(SLED_DIR))?)
 }
 
-/// Flips the bits of `mask` in byte `offset` of the stored record at `position`.
-pub fn flip_record_byte(dir: &Path, position: u64, offset: usize, mask: u8) -> Result<(), StoreError> {
+/// Rewrites the page holding the record at `position` with `change`, which gets the page's
+/// bytes, where that record's length prefix starts in them, and the record's length.
+fn rewrite_page(
+    dir: &Path,
+    position: u64,
+    change: impl FnOnce(&[u8], usize, usize) -> Vec<u8>,
+) -> Result<(), StoreError> {
     let db = open(dir)?;
     let page = pages::page_of(position);
     let bytes = db
         .get(pages::key(page))?
         .ok_or_else(|| StoreError::Corrupt("no such page".into()))?;
-    // Records start after their 4-byte length; find where this one starts in the page.
     let mut start = 0;
     for (p, rec) in pages::split(page, &bytes)? {
         if p == position {
-            let mut changed = bytes.to_vec();
-            changed[start + 4 + offset.min(rec.len() - 1)] ^= mask;
-            db.insert(pages::key(page), changed)?;
+            db.insert(pages::key(page), change(&bytes, start, rec.len()))?;
             db.flush()?;
             return Ok(());
         }
@@ -36,24 +38,20 @@ pub fn flip_record_byte(dir: &Path, position: u64, offset: usize, mask: u8) -> R
     Err(StoreError::Corrupt(format!("no record at {position}")))
 }
 
+/// Flips the bits of `mask` in byte `offset` of the stored record at `position`.
+pub fn flip_record_byte(dir: &Path, position: u64, offset: usize, mask: u8) -> Result<(), StoreError> {
+    rewrite_page(dir, position, |bytes, start, len| {
+        let mut changed = bytes.to_vec();
+        // Records start after their 4-byte length.
+        changed[start + 4 + offset.min(len - 1)] ^= mask;
+        changed
+    })
+}
+
 /// Cuts the page holding `position` short, just before that record: what a lost write
 /// leaves behind.
 pub fn truncate_page_at(dir: &Path, position: u64) -> Result<(), StoreError> {
-    let db = open(dir)?;
-    let page = pages::page_of(position);
-    let bytes = db
-        .get(pages::key(page))?
-        .ok_or_else(|| StoreError::Corrupt("no such page".into()))?;
-    let mut end = 0;
-    for (p, rec) in pages::split(page, &bytes)? {
-        if p == position {
-            db.insert(pages::key(page), bytes[..end].to_vec())?;
-            db.flush()?;
-            return Ok(());
-        }
-        end += 4 + rec.len();
-    }
-    Err(StoreError::Corrupt(format!("no record at {position}")))
+    rewrite_page(dir, position, |bytes, start, _| bytes[..start].to_vec())
 }
 
 /// Writes records past the committed head, with their index entries, and leaves the head
