@@ -11,7 +11,7 @@ use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, Detail, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
     SledOptions, StoreError, Stream, Version,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -395,38 +395,52 @@ impl Engine {
             }
         };
         // Metrics need no personal data: reading without it skips decrypting it.
-        let histories = match place {
-            Some(p) => BTreeMap::from([(p.clone(), self.structure(p, known).await?)]),
-            None if self.head().0 <= Self::SINGLE_PASS_EVENTS => {
-                projection::histories_with(self.log.as_ref(), known, Detail::WithoutPersonalData).await?
-            }
-            None => return self.evolve_in_groups(known, Self::GROUP_EVENTS, series).await,
-        };
-        evolve_all(histories, &series)
+        if let Some(p) = place {
+            return evolve_all(
+                BTreeMap::from([(p.clone(), self.structure(p, known).await?)]),
+                &series,
+                true,
+            );
+        }
+        self.evolve_every_place(known, Self::GROUP_EVENTS, series).await
     }
 
-    /// Up to this many events, an evolution of every place reads the whole log in one pass
-    /// and holds it decoded (fastest); beyond, it takes the places in groups of about
-    /// [`Self::GROUP_EVENTS`] events, so memory stays bounded by a group, not by the log.
-    const SINGLE_PASS_EVENTS: u64 = 1_000_000;
-
-    /// Events per group when evolving every place of a large log: at about 450 bytes a
-    /// decoded event in memory, about 0.8 GB at most (measured: 1.7 GB peak RSS with 1.5M).
+    /// Queries about every place read the log in one pass when it holds up to this many
+    /// events (fastest); beyond, they take the places in groups of about this many events,
+    /// one pass each, so memory stays bounded by a group, not by the log (about 1.4 GiB
+    /// peak at 9.9M events; at about 450 bytes a decoded event in memory).
     const GROUP_EVENTS: u64 = 1_000_000;
 
-    /// Every place's evolution, a group of places at a time: each group's events read in
-    /// one pass over the log (the other places' records are checked, not decoded), folded
-    /// on every core, then freed. A group holds at most `budget` events, unless one place
-    /// alone has more.
-    async fn evolve_in_groups(
+    /// The evolution of every place, a group of places at a time.
+    async fn evolve_every_place(
         &self,
         known: KnownAt,
         budget: u64,
         series: impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Sync,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
-        // The same view for every group.
-        let known = KnownAt::Position(known.position(self.log.as_ref(), self.head().0).await?);
-        let mut groups: Vec<(std::collections::BTreeSet<PlaceId>, u64)> = Vec::new();
+        let groups = self.place_groups(known, budget).await?;
+        // With one group the decoded log can be freed after answering; with several it
+        // must go before the next group is read.
+        let free_later = groups.len() == 1;
+        let mut out = BTreeMap::new();
+        for group in groups {
+            out.extend(evolve_all(self.structures(group, known).await?, &series, free_later)?);
+        }
+        Ok(out)
+    }
+
+    /// The places, in groups of at most `budget` events (a place with more is a group of
+    /// its own), each group to be read in one pass; `None` stands for every place, when
+    /// the whole log fits in one group.
+    async fn place_groups(
+        &self,
+        known: KnownAt,
+        budget: u64,
+    ) -> Result<Vec<Option<BTreeSet<PlaceId>>>, ProjectionError> {
+        if known.position(self.log.as_ref(), self.head().0).await? <= budget {
+            return Ok(vec![None]);
+        }
+        let mut groups: Vec<(BTreeSet<PlaceId>, u64)> = Vec::new();
         for p in self.places().await? {
             let n = self.log.version(&Stream::Place(p.clone())).await?;
             match groups.last_mut() {
@@ -434,16 +448,24 @@ impl Engine {
                     group.insert(p);
                     *size += n;
                 }
-                _ => groups.push((std::collections::BTreeSet::from([p]), n)),
+                _ => groups.push((BTreeSet::from([p]), n)),
             }
         }
-        let mut out = BTreeMap::new();
-        for (group, _) in &groups {
-            let histories =
-                projection::histories_of(self.log.as_ref(), group, known, Detail::WithoutPersonalData).await?;
-            out.extend(evolve_all(histories, &series)?);
+        Ok(groups.into_iter().map(|(g, _)| Some(g)).collect())
+    }
+
+    /// The histories of a group of places (`None`: every place) as known at `known`,
+    /// without personal data, in one pass over the log.
+    async fn structures(
+        &self,
+        group: Option<BTreeSet<PlaceId>>,
+        known: KnownAt,
+    ) -> Result<BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+        let (log, detail) = (self.log.as_ref(), Detail::WithoutPersonalData);
+        match group {
+            None => projection::histories_with(log, known, detail).await,
+            Some(places) => projection::histories_of(log, &places, known, detail).await,
         }
-        Ok(out)
     }
 
     /// What changed in `place` between valid times `from` and `to`.
@@ -505,21 +527,37 @@ impl Engine {
         place: Option<&PlaceId>,
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<Anomaly>>, ProjectionError> {
-        let histories = match place {
-            Some(p) => BTreeMap::from([(p.clone(), self.structure(p, known).await?)]),
-            None => projection::histories_with(self.log.as_ref(), known, Detail::WithoutPersonalData).await?,
-        };
-        Ok(histories
-            .into_iter()
-            .map(|(p, h)| (p.to_string(), h.anomalies()))
-            .collect())
+        match place {
+            Some(p) => Ok(BTreeMap::from([(
+                p.to_string(),
+                self.structure(p, known).await?.anomalies(),
+            )])),
+            None => self.anomalies_every_place(known, Self::GROUP_EVENTS).await,
+        }
+    }
+
+    /// The anomaly report of every place, a group of places at a time.
+    async fn anomalies_every_place(
+        &self,
+        known: KnownAt,
+        budget: u64,
+    ) -> Result<BTreeMap<String, Vec<Anomaly>>, ProjectionError> {
+        let mut out = BTreeMap::new();
+        for group in self.place_groups(known, budget).await? {
+            let histories = self.structures(group, known).await?;
+            out.extend(histories.into_iter().map(|(p, h)| (p.to_string(), h.anomalies())));
+        }
+        Ok(out)
     }
 }
 
 /// The series of every place in `histories`, folded on every core, off the async executor.
+/// With `free_later`, the decoded histories are freed on a thread of their own: that is a
+/// tenth of the work of the whole query, and the answer need not wait for it.
 fn evolve_all(
     histories: BTreeMap<PlaceId, PlaceHistory>,
     series: &(impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Sync),
+    free_later: bool,
 ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
     let run = || {
         use rayon::prelude::*;
@@ -527,9 +565,11 @@ fn evolve_all(
             .into_par_iter()
             .map(|(p, h)| ((p.to_string(), series(&h)), h))
             .unzip();
-        // Freeing the decoded histories takes a tenth of the work of the whole query,
-        // and the answer does not need to wait for it.
-        std::thread::spawn(move || drop(spent));
+        if free_later {
+            std::thread::spawn(move || drop(spent));
+        } else {
+            spent.into_par_iter().for_each(drop);
+        }
         series.into_iter().map(|(p, r)| Ok((p, r?))).collect()
     };
     match tokio::runtime::Handle::try_current() {
@@ -542,9 +582,9 @@ fn evolve_all(
 mod tests {
     use super::*;
 
-    /// Both ways of evolving every place (one pass over the log; a group of places at a
-    /// time) give the same answers, for every view, in memory and on disk, with groups
-    /// small enough that there are several.
+    /// Both ways of evolving every place and reporting its anomalies (one pass over the
+    /// log; a group of places at a time) give the same answers, for every view, in memory
+    /// and on disk, with groups small enough that there are several.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn evolution_in_groups_equals_the_single_pass() {
         let dir = tempfile::tempdir().unwrap();
@@ -566,7 +606,7 @@ mod tests {
                     let one_pass = engine.evolve(None, every, None, None, known).await.unwrap();
                     for budget in [1, 300, head] {
                         let in_groups = engine
-                            .evolve_in_groups(known, budget, move |h: &PlaceHistory| match h.span() {
+                            .evolve_every_place(known, budget, move |h: &PlaceHistory| match h.span() {
                                 None => Ok(Vec::new()),
                                 Some((first, last)) => Ok(h.evolve(&projection::steps(every, first, last).unwrap())),
                             })
@@ -575,6 +615,11 @@ mod tests {
                         assert!(!one_pass.is_empty());
                         assert_eq!(one_pass, in_groups, "{known:?} {every:?} groups of {budget} events");
                     }
+                }
+                let one_pass = engine.anomalies(None, known).await.unwrap();
+                for budget in [1, 300] {
+                    let in_groups = engine.anomalies_every_place(known, budget).await.unwrap();
+                    assert_eq!(one_pass, in_groups, "anomalies, {known:?}, groups of {budget} events");
                 }
             }
         }
