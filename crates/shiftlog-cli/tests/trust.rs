@@ -296,3 +296,55 @@ fn restore_refuses_a_damaged_or_truncated_backup_and_a_directory_in_use_and_crea
     ok(&restored, &["restore", good.to_str().unwrap()]);
     assert_eq!(ok(&restored, &["log"]), ok(&dir, &["log"]));
 }
+
+/// Every directory and file under `dir` whose mode lets anyone but its owner in.
+fn open_to_others(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            out.push(format!("{} is {mode:o}", p.display()));
+        }
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_data_directory_its_keys_tokens_and_backups_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    // Under the usual umask (022) everything would be world-readable without care.
+    let dir = work.path().join("data");
+    let input = work.path().join("in.ndjson");
+    std::fs::write(&input, inquiry()).unwrap();
+    ok(&dir, &["token", "create", "--role", "admin"]);
+    ok(&dir, &["append", input.to_str().unwrap()]);
+    ok(&dir, &["snapshot", "--place", "vale", "--at", "2024-03-01"]);
+    ok(&dir, &["redact", "--actor", "jo", "--reason", "asked"]);
+    ok(&dir, &["snapshot", "--place", "vale", "--at", "2024-03-01"]);
+    let backup = work.path().join("store.bak");
+    ok(&dir, &["backup", "--out", backup.to_str().unwrap()]);
+    let mut loose = open_to_others(&dir);
+    loose.extend(open_to_others(&backup));
+    assert!(loose.is_empty(), "{loose:#?}");
+    let restored = work.path().join("restored");
+    ok(&restored, &["restore", backup.to_str().unwrap()]);
+    let loose = open_to_others(&restored);
+    assert!(loose.is_empty(), "{loose:#?}");
+
+    // A store made world-readable (as older builds left it) is tightened when opened.
+    for p in [dir.clone(), dir.join("keys")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    ok(&dir, &["stats"]);
+    let loose = open_to_others(&dir);
+    assert!(loose.is_empty(), "{loose:#?}");
+}

@@ -316,7 +316,8 @@ impl Projector {
                         max_position,
                         written_at: hw,
                     };
-                    b.put(place_key(CP, place, Some(&key)), encode(head, &state));
+                    // A checkpoint holds names and attributes: sealed on disk.
+                    b.put_sealed(place_key(CP, place, Some(&key)), encode(head, &state));
                     self.derived.apply(b)?;
                 }
             }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use shiftlog::{PlaceId, Timestamp};
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::SystemTime;
@@ -139,6 +140,13 @@ pub struct TokenStore {
     cache: RwLock<(Option<FileStamp>, Vec<TokenRecord>)>,
 }
 
+/// The data directory may be made by `token create` before any store: its owner's alone,
+/// as the store makes it.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 impl TokenStore {
     /// The tokens of data directory `dir` (none yet if it has no token file).
     pub fn new(dir: impl AsRef<Path>) -> TokenStore {
@@ -181,7 +189,7 @@ impl TokenStore {
     /// Replaces the file whole (write aside, sync, rename), so a reader never sees half.
     fn write(&self, file: &TokenFile) -> Result<(), TokenError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        private_dir(dir).map_err(|e| self.io(e))?;
         let tmp = self.path.with_extension("json.tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| self.io(e))?;
         #[cfg(unix)]
@@ -200,11 +208,12 @@ impl TokenStore {
     /// Runs `f` on the file under an exclusive lock, so two creators never lose a token.
     fn update<T>(&self, f: impl FnOnce(&mut TokenFile) -> Result<T, TokenError>) -> Result<T, TokenError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        private_dir(dir).map_err(|e| self.io(e))?;
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(self.path.with_extension("lock"))
             .map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;

@@ -8,6 +8,30 @@ use crate::types::RecordedEvent;
 use shiftlog_model::EventBody;
 use std::path::Path;
 
+/// The steps of a redaction in the writer, after its group is durable; a hook set with
+/// [`super::SledOptions::on_redaction_step`] is called at each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedactionStep {
+    /// The redaction is durable in the log; nothing is erased yet.
+    Committed,
+    /// Derived data is unreadable and cleared; the actors' keys are still there.
+    DerivedCleared,
+    /// The keys are destroyed; the caller has not been answered yet.
+    KeysDestroyed,
+}
+
+impl RedactionStep {
+    /// Every step, in order.
+    pub const ALL: [RedactionStep; 3] = [
+        RedactionStep::Committed,
+        RedactionStep::DerivedCleared,
+        RedactionStep::KeysDestroyed,
+    ];
+}
+
+/// Called at each [`RedactionStep`], on the writer's thread.
+pub type RedactionHook = std::sync::Arc<dyn Fn(RedactionStep) + Send + Sync>;
+
 /// Opens the store's sled database the way the log does, waiting out sled's lock if the
 /// log that just closed still has I/O threads finishing.
 fn open(dir: &Path) -> Result<sled::Db, StoreError> {

@@ -160,7 +160,9 @@ impl SledLog {
         let keys = self.vault.snapshot();
         let tmp = out.with_extension("partial");
         let io = |e| StoreError::io(&tmp, e);
-        let file = std::fs::File::create(&tmp).map_err(io)?;
+        // A backup holds the keys that open people's names: readable by its owner alone.
+        let _ = std::fs::remove_file(&tmp);
+        let file = super::new_private_file(&tmp).map_err(io)?;
         let mut w = CrcWriter::new(std::io::BufWriter::new(file));
         w.write_all(BACKUP_MAGIC).map_err(io)?;
         w.write_all(&BACKUP_VERSION.to_le_bytes()).map_err(io)?;
@@ -272,7 +274,7 @@ impl SledLog {
                 dir.display()
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        super::private_dir(dir)?;
         Vault::create_with(dir, &keys)?;
         {
             let db = sled::Config::new().path(dir.join(SLED_DIR)).open()?;

@@ -14,16 +14,19 @@ pub mod fault;
 mod keys;
 mod maintain;
 mod pages;
+mod private;
 mod vault;
 mod writer;
 
+pub(crate) use private::{make_private, new_private_file, private_dir, private_file};
+pub(crate) use vault::sync_dir;
+
 use crate::codec;
-use crate::derived::DerivedStore;
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, Detail, EventLog};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
-use shiftlog_model::{Event, EventBody, EventId, PlaceId, Rejection};
+use shiftlog_model::{Event, EventId, PlaceId, Rejection};
 use vault::Vault;
 
 pub use maintain::{BackupSummary, Problem};
@@ -66,6 +69,7 @@ pub enum Durability {
 pub struct SledOptions {
     clock: Clock,
     durability: Durability,
+    redaction_hook: Option<fault::RedactionHook>,
 }
 
 impl Default for SledOptions {
@@ -73,6 +77,7 @@ impl Default for SledOptions {
         SledOptions {
             clock: system_clock(),
             durability: Durability::default(),
+            redaction_hook: None,
         }
     }
 }
@@ -95,6 +100,14 @@ impl SledOptions {
     /// Sets how far acknowledged appends survive.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Calls `hook` at each step of a redaction, on the writer's thread (for the tests
+    /// that cancel or kill a redaction at every step); not part of the supported API.
+    #[doc(hidden)]
+    pub fn on_redaction_step(mut self, hook: fault::RedactionHook) -> Self {
+        self.redaction_hook = Some(hook);
         self
     }
 }
@@ -167,13 +180,18 @@ impl SledLog {
     }
 
     fn open_in(dir: PathBuf, options: SledOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        private_dir(&dir)?;
         let lock = take_lock(&dir)?;
         let sled_dir = dir.join(SLED_DIR);
         let db = open_sled(&sled_dir).map_err(|e| match e {
             sled::Error::Io(io) => StoreError::io(&sled_dir, io),
             other => StoreError::Sled(other),
         })?;
+        // The whole directory: sled makes its files with the umask's modes, and a store made
+        // by an older build was world-readable.
+        make_private(&dir)?;
+        // Before the writer: finishing a redaction cut short by a crash clears it.
+        let derived = Arc::new(crate::derived::SledDerived::open(&dir.join(DERIVED_DIR))?);
         let shared = Arc::new(Shared {
             head: AtomicU64::new(0),
             head_watch: tokio::sync::watch::Sender::new(Position(0)),
@@ -186,10 +204,13 @@ impl SledLog {
             &dir,
             &sled_dir,
             shared.clone(),
-            options.clock,
-            options.durability,
+            writer::WriterOptions {
+                clock: options.clock,
+                durability: options.durability,
+                derived: derived.clone(),
+                redaction_hook: options.redaction_hook,
+            },
         )?;
-        let derived = Arc::new(crate::derived::SledDerived::open(&dir.join(DERIVED_DIR))?);
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("shiftlog-writer".into())
@@ -256,12 +277,7 @@ const LOCK_FILE: &str = "LOCK";
 /// Takes the data directory's lock, or reports who has it.
 fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::io(&path, e))?;
+    let file = private_file(&path).map_err(|e| StoreError::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
@@ -504,20 +520,12 @@ impl Reader {
 #[async_trait]
 impl EventLog for SledLog {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
-        let redacts = request
-            .events
-            .iter()
-            .any(|e| matches!(e.body, EventBody::ActorRedacted { .. }));
+        // Everything a redaction erases (derived data, then the actors' keys) is done by
+        // the writer before it answers, so a caller that goes away (a dropped future, a
+        // closed connection) cannot cut it short.
         let (tx, rx) = oneshot::channel();
         self.send(Request::Append(request, tx))?;
-        let outcome = rx.await.map_err(|_| StoreError::Closed)??;
-        if redacts {
-            // The writer destroyed the keys before answering; derived data may still hold
-            // what was decrypted with them, so it goes too.
-            let derived = self.derived.clone();
-            blocking(move || derived.clear()).await?;
-        }
-        Ok(outcome)
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {

@@ -46,12 +46,7 @@ impl Vault {
         let file = match File::options().read(true).write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && actors == 0 => {
-                let f = File::options()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(io)?;
+                let f = super::new_private_file(&path).map_err(io)?;
                 f.write_all_at(MAGIC, 0).map_err(io)?;
                 f.sync_all().map_err(io)?;
                 sync_dir(dir)?;
@@ -149,7 +144,7 @@ impl Vault {
     pub(crate) fn create_with(dir: &Path, keys: &[ActorKey]) -> Result<(), StoreError> {
         let path = dir.join(KEYS_FILE);
         let io = |e| StoreError::io(&path, e);
-        let f = File::options().write(true).create_new(true).open(&path).map_err(io)?;
+        let f = super::new_private_file(&path).map_err(io)?;
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&keys.concat());
         f.write_all_at(&bytes, 0).map_err(io)?;

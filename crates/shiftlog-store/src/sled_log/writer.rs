@@ -1,8 +1,10 @@
 //! The writer thread: planning, group commit, recovery of an unfinished group.
 
+use super::fault::{RedactionHook, RedactionStep};
 use super::vault::Vault;
 use super::{keys, pages, Durability, Request, Shared, STORE_FORMAT};
 use crate::codec::{self, ActorKey, Keys};
+use crate::derived::{DerivedStore, SledDerived};
 use crate::error::{AppendError, StoreError};
 use crate::log::Clock;
 use crate::plan::{check, plan_request, Committed, JoinIndex, Overlay};
@@ -51,9 +53,20 @@ pub(super) struct Writer {
     /// Actors known to have joined, with their key slots (a cache of the `a` entries).
     slots: RefCell<HashMap<ActorId, u32>>,
     vault: Arc<Vault>,
+    /// Derived data, cleared as part of every redaction before its keys go.
+    derived: Arc<SledDerived>,
+    redaction_hook: Option<RedactionHook>,
     /// The data directory, to name in errors.
     dir: PathBuf,
     poisoned: Option<String>,
+}
+
+/// What the writer is given besides the database.
+pub(super) struct WriterOptions {
+    pub(super) clock: Clock,
+    pub(super) durability: Durability,
+    pub(super) derived: Arc<SledDerived>,
+    pub(super) redaction_hook: Option<RedactionHook>,
 }
 
 /// Sealing keys for one group: every subject's slot was looked up before encoding.
@@ -86,9 +99,14 @@ impl Writer {
         dir: &Path,
         sled_dir: &Path,
         shared: Arc<Shared>,
-        clock: Clock,
-        durability: Durability,
+        options: WriterOptions,
     ) -> Result<(Self, Arc<Vault>), StoreError> {
+        let WriterOptions {
+            clock,
+            durability,
+            derived,
+            redaction_hook,
+        } = options;
         let tree: sled::Tree = (*db).clone();
         match tree.get(keys::META_FORMAT)? {
             Some(v) => {
@@ -121,7 +139,7 @@ impl Writer {
         let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
         let vault = Arc::new(Vault::open(dir, actors_count)?);
         recover(&db, &tree, head, &vault)?;
-        finish_redactions(&tree, head, &vault)?;
+        finish_redactions(&tree, head, &vault, &derived)?;
 
         let mut registrations: HashMap<PlaceId, Vec<Position>> = HashMap::new();
         for item in tree.scan_prefix([keys::REGISTRATION]) {
@@ -194,6 +212,8 @@ impl Writer {
                 joins: RefCell::default(),
                 slots: RefCell::default(),
                 vault: vault.clone(),
+                derived,
+                redaction_hook,
                 poisoned: None,
             },
             vault,
@@ -297,19 +317,36 @@ impl Writer {
         }
     }
 
-    /// Destroys the keys of the actors the group redacted, once the redactions are durable.
+    /// Erases what the group's redactions erase, once they are durable and before anyone
+    /// is answered: derived data first (it may hold what the keys opened), then the keys.
+    /// A crash between any two steps is finished by the next open ([`finish_redactions`]).
     fn destroy_redacted(&self, g: &Overlay) -> Result<(), StoreError> {
         let mut slots = Vec::new();
+        let mut redacts = false;
         for e in &g.events {
             if let EventBody::ActorRedacted { actor, .. } = &e.event.body {
+                redacts = true;
                 slots.extend(self.slot_of(actor)?);
             }
         }
-        if slots.is_empty() {
+        if !redacts {
             return Ok(());
         }
-        tracing::info!(keys = slots.len(), "destroying redacted actors' keys");
-        self.vault.destroy(&slots)
+        self.step(RedactionStep::Committed);
+        self.derived.clear()?;
+        self.step(RedactionStep::DerivedCleared);
+        if !slots.is_empty() {
+            tracing::info!(keys = slots.len(), "destroying redacted actors' keys");
+            self.vault.destroy(&slots)?;
+        }
+        self.step(RedactionStep::KeysDestroyed);
+        Ok(())
+    }
+
+    fn step(&self, step: RedactionStep) {
+        if let Some(hook) = &self.redaction_hook {
+            hook(step);
+        }
     }
 
     /// An actor's key slot, from the cache or its `a` entry; `None` if it never joined.
@@ -611,10 +648,11 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64, vault: &Vault) -> Result
     Ok(())
 }
 
-/// Destroys the keys of every redacted actor whose key is still there: a crash between a
-/// redaction's commit and the destruction of its key is finished on the next open. Reads
-/// only the unplaced stream (retractions and redactions).
-fn finish_redactions(tree: &sled::Tree, head: u64, vault: &Vault) -> Result<(), StoreError> {
+/// Finishes redactions cut short by a crash between their commit and the destruction of
+/// their keys: clears derived data (it may hold what those keys opened), then destroys the
+/// keys of every redacted actor whose key is still there. Reads only the unplaced stream
+/// (retractions and redactions).
+fn finish_redactions(tree: &sled::Tree, head: u64, vault: &Vault, derived: &SledDerived) -> Result<(), StoreError> {
     let mut slots = Vec::new();
     for item in tree.scan_prefix(keys::chunk_prefix(&Stream::Unplaced)) {
         let (_, v) = item?;
@@ -636,6 +674,7 @@ fn finish_redactions(tree: &sled::Tree, head: u64, vault: &Vault) -> Result<(), 
     }
     if !slots.is_empty() {
         tracing::warn!(keys = slots.len(), "finishing redactions cut short by a crash");
+        derived.clear()?;
         vault.destroy(&slots)?;
     }
     Ok(())
