@@ -106,3 +106,128 @@ pub fn remove_id_entry(dir: &Path, id: &shiftlog_model::EventId) -> Result<(), S
     db.flush()?;
     Ok(())
 }
+
+/// A raw key and its new value (`None`: removed).
+pub type RawWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// Every key in the closed store's database, in order.
+pub fn raw_keys(dir: &Path) -> Result<Vec<Vec<u8>>, StoreError> {
+    let db = open(dir)?;
+    db.iter().keys().map(|k| Ok(k?.to_vec())).collect()
+}
+
+/// The value of a raw key in the closed store's database.
+pub fn raw_get(dir: &Path, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(open(dir)?.get(key)?.map(|v| v.to_vec()))
+}
+
+/// Sets (`Some`) or removes (`None`) raw keys of the closed store's database, whatever
+/// they mean: what a damaged disk or a stray tool does to an index.
+pub fn raw_write(dir: &Path, ops: &[RawWrite]) -> Result<(), StoreError> {
+    let db = open(dir)?;
+    for (k, v) in ops {
+        match v {
+            Some(v) => db.insert(k.as_slice(), v.as_slice())?,
+            None => db.remove(k.as_slice())?,
+        };
+    }
+    db.flush()?;
+    Ok(())
+}
+
+/// Reads `data` as a list of damages and writes them into the closed store: the fuzz
+/// target `store_damage` and its corpus replay share this reading. Each damage starts
+/// with a byte whose low two bits choose: remove an existing key; set an existing key's
+/// value; write a new key (any bytes); flip bits in an existing value. Indexes into the
+/// store's keys wrap around; lengths are a byte each.
+pub fn damage_from_bytes(dir: &Path, data: &[u8]) -> Result<usize, StoreError> {
+    let existing = raw_keys(dir)?;
+    if existing.is_empty() {
+        return Ok(0);
+    }
+    let mut bytes = data.iter().copied();
+    let mut take = |n: usize| -> Vec<u8> { bytes.by_ref().take(n).collect() };
+    let mut ops: Vec<RawWrite> = Vec::new();
+    loop {
+        let head = take(2);
+        let [kind, pick] = head[..] else { break };
+        let key = existing[pick as usize % existing.len()].clone();
+        match kind % 4 {
+            0 => ops.push((key, None)),
+            1 => {
+                let len = take(1).first().copied().unwrap_or(0) as usize;
+                ops.push((key, Some(take(len))));
+            }
+            2 => {
+                let len = 1 + pick as usize % 24;
+                let new_key = take(len);
+                let vlen = take(1).first().copied().unwrap_or(0) as usize;
+                if !new_key.is_empty() {
+                    ops.push((new_key, Some(take(vlen))));
+                }
+            }
+            _ => {
+                let at = take(2);
+                let [offset, mask] = at[..] else { break };
+                let mut v = raw_get(dir, &key)?.unwrap_or_default();
+                if !v.is_empty() {
+                    let i = offset as usize % v.len();
+                    v[i] ^= mask.max(1);
+                    ops.push((key, Some(v)));
+                }
+            }
+        }
+    }
+    raw_write(dir, &ops)?;
+    Ok(ops.len())
+}
+
+/// Writes a small store into `dir` with every kind of index entry over several pages: two
+/// places, people with names, relationships, a session, a retraction, an actor leaving and
+/// a redaction. The damage tests and the `store_damage` fuzz target start from it. Call it
+/// outside an async runtime.
+pub fn damage_template(dir: &Path) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut lines = vec![
+        r#"{"type":"place_registered","id":"p1","occurred_at":"2023-01-01","place":"northbrook","name":"N"}"#
+            .to_string(),
+        r#"{"type":"place_registered","id":"p2","occurred_at":"2023-01-01","place":"eastholm","name":"E"}"#.to_string(),
+    ];
+    for i in 0..12 {
+        let place = if i % 2 == 0 { "northbrook" } else { "eastholm" };
+        lines.push(format!(
+            r#"{{"type":"actor_joined","id":"a{i}","occurred_at":"2023-01-02","place":"{place}","actor":"actor-{i}","kind":"person","name":"Person {i}"}}"#
+        ));
+        if i >= 2 {
+            lines.push(format!(
+                r#"{{"type":"relationship_formed","id":"r{i}","occurred_at":"2023-02-01","place":"{place}","from":"actor-{i}","to":"actor-{}","kind":"trust"}}"#,
+                i - 2
+            ));
+        }
+    }
+    lines.extend(
+        [
+            r#"{"type":"session_held","id":"s1","occurred_at":"2023-03-01","place":"northbrook","session":"s1","title":"First","participants":["actor-0","actor-2"]}"#,
+            r#"{"type":"event_retracted","id":"x1","occurred_at":"2023-03-02","target":"r4","reason":"wrong"}"#,
+            r#"{"type":"actor_left","id":"l1","occurred_at":"2023-03-03","place":"eastholm","actor":"actor-5"}"#,
+            r#"{"type":"actor_redacted","id":"red1","occurred_at":"2023-03-04","actor":"actor-0","reason":"asked"}"#,
+        ]
+        .map(String::from),
+    );
+    let input = shiftlog_model::parse_input(&lines.join("\n"));
+    assert!(input.rejections.is_empty(), "the template is valid");
+    let events = input.events.into_iter().map(|e| e.event).collect();
+    let fixed: crate::Clock = std::sync::Arc::new(|| "2025-01-01T00:00:00Z".parse().expect("a time"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::io(dir, e))?;
+    runtime.block_on(async {
+        use crate::EventLog;
+        let log = super::SledLog::open_with(dir, super::SledOptions::default().clock(fixed))?;
+        log.append(crate::AppendRequest::new(events))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the template was refused: {e}")))?;
+        let all = log.read(crate::Position(1), usize::MAX).await?;
+        log.close();
+        Ok(all)
+    })
+}

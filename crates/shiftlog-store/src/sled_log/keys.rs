@@ -57,6 +57,43 @@ pub(crate) fn chunk(stream: &Stream, first_version: u64) -> Vec<u8> {
     tagged(CHUNK, &[stream_bytes(stream), &[0], &first_version.to_be_bytes()])
 }
 
+/// The stream bytes (empty for the unplaced stream) and first version of a chunk key;
+/// `None` when the key is not one (damage).
+pub(crate) fn parse_chunk(key: &[u8]) -> Option<(&[u8], u64)> {
+    let rest = key.strip_prefix(&[CHUNK])?;
+    let split = rest.len().checked_sub(9)?;
+    let (stream, tail) = rest.split_at(split);
+    if tail[0] != 0 {
+        return None;
+    }
+    Some((stream, u64::from_be_bytes(tail[1..].try_into().ok()?)))
+}
+
+/// The place of a `p` key; `None` when the key is not one (damage).
+pub(crate) fn parse_place(key: &[u8]) -> Option<PlaceId> {
+    let name = std::str::from_utf8(key.strip_prefix(&[PLACE])?).ok()?;
+    PlaceId::new(name).ok()
+}
+
+/// Whether a key has one of the forms the store writes (pages, indexes, metadata), judged
+/// by its tag and length alone; anything else is damage.
+pub(crate) fn is_known(key: &[u8]) -> bool {
+    match key.first() {
+        Some(&super::pages::TAG) => super::pages::page_number(key).is_some(),
+        Some(&CHUNK) => parse_chunk(key).is_some(),
+        Some(&ID) | Some(&REGISTRATION) | Some(&JOIN) | Some(&PLACE) | Some(&ACTOR) => key.len() > 1,
+        Some(b'm') => [META_FORMAT, META_HEAD, META_PLACES, META_ACTORS].contains(&key),
+        _ => false,
+    }
+}
+
+/// An index entry that does not parse: the indexes are damaged, and the log can rebuild them.
+pub(crate) fn damaged(what: impl std::fmt::Display) -> crate::error::StoreError {
+    crate::error::StoreError::Corrupt(format!(
+        "{what} is malformed: the store's indexes are damaged; `shiftlog repair-indexes` rebuilds them from the log"
+    ))
+}
+
 pub(crate) fn registration(place: &PlaceId, position: u64) -> Vec<u8> {
     tagged(
         REGISTRATION,

@@ -132,7 +132,9 @@ fn each_record(
                 }
             }
             Err(e) => {
-                let end = (pages::first_position(page) + pages::PAGE_EVENTS).min(head + 1);
+                let end = pages::first_position(page)
+                    .saturating_add(pages::PAGE_EVENTS)
+                    .min(head.saturating_add(1));
                 for p in expected..end {
                     f(p, Err(StoreError::Corrupt(format!("its page is unreadable: {e}"))))?;
                 }
@@ -358,6 +360,12 @@ impl SledLog {
                 }
             }
         }
+        for item in tree.iter() {
+            let (k, _) = item?;
+            if !keys::is_known(&k) {
+                out.push(problem("database", format!("a key of no known kind: {}", show_key(&k))));
+            }
+        }
         let id_entries = tree.scan_prefix([keys::ID]).count() as u64;
         if id_entries != ids {
             out.push(problem(
@@ -369,7 +377,11 @@ impl SledLog {
         let mut found: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
         for item in tree.scan_prefix([keys::CHUNK]) {
             let (k, v) = item?;
-            let stream = k[1..k.len() - 9].to_vec();
+            let Some((stream, _)) = keys::parse_chunk(&k) else {
+                out.push(problem("index c", format!("malformed key {}", show_key(&k))));
+                continue;
+            };
+            let stream = stream.to_vec();
             match keys::decode_positions(&v) {
                 Some(ps) => found.entry(stream).or_default().extend(ps),
                 None => out.push(problem(
@@ -478,53 +490,137 @@ impl SledLog {
     /// Fails, changing nothing, if a record is unreadable: restore from a backup then.
     pub fn repair_indexes(dir: &Path) -> Result<u64, StoreError> {
         let head = {
-            // Opening finishes any cut-short append and redaction, and takes the lock.
-            let log = SledLog::open(dir)?;
-            let head = crate::EventLog::head(&log).0;
-            log.close();
+            // Without opening the log: repair must work on a store whose indexes keep it
+            // from opening.
+            let _lock = super::take_lock(dir)?;
+            let db = super::open_sled(&dir.join(SLED_DIR))?;
+            let tree: &sled::Tree = &db;
+            check_format(tree)?;
+            let head = committed_head(tree)?;
+            drop_past(tree, head)?;
+            let mut damaged = None;
+            each_record(tree, head, &NoKeys, |p, r| {
+                if let (Err(e), None) = (r, &damaged) {
+                    damaged = Some(format!("record {p}: {e}"));
+                }
+                Ok(())
+            })?;
+            if let Some(d) = damaged {
+                return Err(StoreError::Corrupt(format!(
+                    "cannot rebuild indexes from a damaged log ({d}); restore it from a backup"
+                )));
+            }
+            rebuild(tree, head)?;
+            db.flush()?;
             head
         };
-        let _lock = super::take_lock(dir)?;
-        let db = super::open_sled(&dir.join(SLED_DIR))?;
-        let tree: &sled::Tree = &db;
-        let mut damaged = None;
-        each_record(tree, head, &NoKeys, |p, r| {
-            if let (Err(e), None) = (r, &damaged) {
-                damaged = Some(format!("record {p}: {e}"));
-            }
-            Ok(())
-        })?;
-        if let Some(d) = damaged {
-            return Err(StoreError::Corrupt(format!(
-                "cannot rebuild indexes from a damaged log ({d}); restore it from a backup"
-            )));
-        }
-        rebuild(tree, head)?;
-        db.flush()?;
-        drop(db);
         let derived = dir.join(DERIVED_DIR);
         if derived.exists() {
             std::fs::remove_dir_all(&derived).map_err(|e| StoreError::io(&derived, e))?;
         }
+        // Opening, with whole indexes, finishes a redaction cut short by a crash.
+        SledLog::open(dir)?.close();
         Ok(head)
     }
 }
 
-/// Replaces every index entry and counter with what the records up to `head` say.
-fn rebuild(tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
-    let mut b = sled::Batch::default();
-    for tag in [
-        keys::ID,
-        keys::CHUNK,
-        keys::REGISTRATION,
-        keys::JOIN,
-        keys::PLACE,
-        keys::ACTOR,
-    ] {
-        for item in tree.scan_prefix([tag]) {
-            b.remove(item?.0);
+/// Refuses a store of another format; a marker that is missing or unreadable is damage
+/// (the records carry their own format), rewritten by [`rebuild`].
+fn check_format(tree: &sled::Tree) -> Result<(), StoreError> {
+    let found = tree
+        .get(keys::META_FORMAT)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes));
+    match found {
+        Some(f) if f > STORE_FORMAT => Err(StoreError::UnsupportedFormat {
+            found: f,
+            supported: STORE_FORMAT,
+        }),
+        Some(f) if f < STORE_FORMAT => Err(StoreError::Corrupt(format!(
+            "the store has format {f}, written by a development build; it cannot be repaired by this one"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The committed head, as the log determines it when the head entry may be damaged.
+///
+/// The records present run densely from 1 to some `end` (a page that does not split counts
+/// as full, so that damage inside the log is found by the record check, not cut off).
+/// A group cut short by a crash leaves records past the head but never stream index
+/// entries past it, so the head is the larger of the head entry and the last position the
+/// stream index lists, and at most `end`; with neither readable, it is `end`.
+fn committed_head(tree: &sled::Tree) -> Result<u64, StoreError> {
+    let mut end = 0;
+    for (expected, item) in (0u64..).zip(tree.range(pages::from(0))) {
+        let (k, v) = item?;
+        let Some(page) = pages::page_number(&k) else { break };
+        if page != expected {
+            break;
+        }
+        let n = pages::split(page, &v).map_or(pages::PAGE_EVENTS, |rs| rs.len() as u64);
+        end = pages::first_position(page).saturating_add(n).saturating_sub(1);
+        if n < pages::PAGE_EVENTS {
+            break;
         }
     }
+    let entry = tree.get(keys::META_HEAD)?.and_then(|v| keys::u64_value(&v));
+    let mut indexed = None;
+    for item in tree.scan_prefix([keys::CHUNK]) {
+        let (k, v) = item?;
+        if keys::parse_chunk(&k).is_some() {
+            if let Some(last) = keys::decode_positions(&v).and_then(|ps| ps.into_iter().max()) {
+                indexed = indexed.max(Some(last));
+            }
+        }
+    }
+    let claimed = match (entry, indexed) {
+        (None, None) => end,
+        (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)),
+    };
+    if claimed > end {
+        tracing::warn!(
+            claimed,
+            end,
+            "the head and the stream index name positions past the last record: the log ends at {end}"
+        );
+    }
+    Ok(claimed.min(end))
+}
+
+/// Removes records past `head` (a group cut short, or records the head no longer reaches).
+fn drop_past(tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
+    let mut b = sled::Batch::default();
+    for item in tree.range(pages::from(pages::page_of(head.saturating_add(1)))) {
+        let (k, v) = item?;
+        let Some(page) = pages::page_number(&k) else { continue };
+        if pages::first_position(page) > head {
+            b.remove(k);
+            continue;
+        }
+        // The head's own page: keep its records up to the head (a page that does not
+        // split is left for the record check to name).
+        if let Ok(records) = pages::split(page, &v) {
+            let mut kept = Vec::new();
+            for (_, rec) in records.into_iter().filter(|(p, _)| *p <= head) {
+                pages::push(&mut kept, rec);
+            }
+            b.insert(k, kept);
+        }
+    }
+    Ok(tree.apply_batch(b)?)
+}
+
+/// Replaces every index entry and counter with what the records up to `head` say.
+fn rebuild(tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
+    // Everything but the records goes: indexes, counters, and keys of no known kind.
+    let mut b = sled::Batch::default();
+    for item in tree.iter() {
+        let (k, _) = item?;
+        if pages::page_number(&k).is_none() {
+            b.remove(k);
+        }
+    }
+    b.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes());
     tree.apply_batch(std::mem::take(&mut b))?;
     let mut exp = Expected::default();
     let mut n = 0;
@@ -576,7 +672,10 @@ fn rebuild(tree: &sled::Tree, head: u64) -> Result<(), StoreError> {
 
 /// An index key for people: its tag, then its text with 0x00 shown as `/`.
 fn show_key(k: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(&k[1..])
+    let Some((&tag, rest)) = k.split_first() else {
+        return "(an empty key)".into();
+    };
+    let text: String = String::from_utf8_lossy(rest)
         .chars()
         .map(|c| {
             if c == '\0' {
@@ -588,7 +687,7 @@ fn show_key(k: &[u8]) -> String {
             }
         })
         .collect();
-    format!("`{}` {text}", k[0] as char)
+    format!("`{}` {text}", tag as char)
 }
 
 /// Counts a CRC of everything written through it.

@@ -460,7 +460,7 @@ impl Reader {
         for item in self.tree.scan_prefix(keys::chunk_prefix(stream)) {
             let (_, v) = item?;
             let ps =
-                keys::decode_positions(&v).ok_or_else(|| StoreError::Corrupt(format!("stream index of {stream}")))?;
+                keys::decode_positions(&v).ok_or_else(|| keys::damaged(format!("the stream index of {stream}")))?;
             for p in ps {
                 if p > self.head {
                     return Ok(out);
@@ -507,7 +507,7 @@ impl Reader {
         match self.tree.get(keys::id(id))? {
             None => Ok(None),
             Some(v) => {
-                let p = keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
+                let p = keys::u64_value(&v).ok_or_else(|| keys::damaged(format!("the id entry of `{id}`")))?;
                 if p > self.head {
                     return Ok(None);
                 }
@@ -613,8 +613,7 @@ impl EventLog for SledLog {
                 let (k, v) = item?;
                 // Only places registered by committed events.
                 if keys::u64_value(&v).is_some_and(|p| p <= r.head) {
-                    let name = std::str::from_utf8(&k[1..]).ok().and_then(|s| PlaceId::new(s).ok());
-                    out.push(name.ok_or_else(|| StoreError::Corrupt("place key".into()))?);
+                    out.push(keys::parse_place(&k).ok_or_else(|| keys::damaged("a place entry"))?);
                 }
             }
             Ok(out)

@@ -13,14 +13,16 @@ use crate::types::{Position, RecordedEvent};
 /// Events per page.
 pub(crate) const PAGE_EVENTS: u64 = 16;
 
-const TAG: u8 = b'e';
+pub(crate) const TAG: u8 = b'e';
 
 pub(crate) fn page_of(position: u64) -> u64 {
-    (position - 1) / PAGE_EVENTS
+    // Position 0 is never stored; saturating keeps a damaged head from overflowing.
+    position.saturating_sub(1) / PAGE_EVENTS
 }
 
 pub(crate) fn first_position(page: u64) -> u64 {
-    page * PAGE_EVENTS + 1
+    // Saturating: a damaged page key may name any number.
+    page.saturating_mul(PAGE_EVENTS).saturating_add(1)
 }
 
 pub(crate) fn key(page: u64) -> [u8; 9] {
@@ -30,7 +32,10 @@ pub(crate) fn key(page: u64) -> [u8; 9] {
 }
 
 pub(crate) fn page_number(key: &[u8]) -> Option<u64> {
-    (key.len() == 9 && key[0] == TAG).then(|| u64::from_be_bytes(key[1..].try_into().expect("8 bytes")))
+    match key {
+        [TAG, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
 }
 
 /// The key range of every page from `page` on.
@@ -62,7 +67,7 @@ pub(crate) fn split(page: u64, bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, StoreE
         }
         out.push((position, &rest[4..4 + len]));
         rest = &rest[4 + len..];
-        position += 1;
+        position = position.saturating_add(1);
     }
     Ok(out)
 }

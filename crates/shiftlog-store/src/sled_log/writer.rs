@@ -88,8 +88,9 @@ impl Keys for Sealing<'_> {
 fn meta_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
     match tree.get(key)? {
         None => Ok(0),
-        Some(v) => keys::u64_value(&v)
-            .ok_or_else(|| StoreError::Corrupt(format!("metadata {:?}", String::from_utf8_lossy(key)))),
+        Some(v) => {
+            keys::u64_value(&v).ok_or_else(|| keys::damaged(format!("the counter {:?}", String::from_utf8_lossy(key))))
+        }
     }
 }
 
@@ -114,7 +115,7 @@ impl Writer {
                     .as_ref()
                     .try_into()
                     .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("format marker".into()))?;
+                    .map_err(|_| keys::damaged("the format marker"))?;
                 if found > STORE_FORMAT {
                     return Err(StoreError::UnsupportedFormat {
                         found,
@@ -138,37 +139,53 @@ impl Writer {
         let head = meta_u64(&tree, keys::META_HEAD)?;
         let actors_count = meta_u64(&tree, keys::META_ACTORS)?;
         let vault = Arc::new(Vault::open(dir, actors_count)?);
-        recover(&db, &tree, head, &vault)?;
-        finish_redactions(&tree, head, &vault, &derived)?;
 
-        let mut registrations: HashMap<PlaceId, Vec<Position>> = HashMap::new();
-        for item in tree.scan_prefix([keys::REGISTRATION]) {
-            let (k, _) = item?;
-            let (place, p) =
-                keys::parse_registration(&k).ok_or_else(|| StoreError::Corrupt("registration key".into()))?;
-            registrations.entry(place).or_default().push(Position(p));
-        }
         let mut places = HashSet::new();
         let mut versions = HashMap::new();
         for item in tree.scan_prefix([keys::PLACE]) {
             let (k, _) = item?;
-            let name = std::str::from_utf8(&k[1..]).ok().and_then(|s| PlaceId::new(s).ok());
-            places.insert(name.ok_or_else(|| StoreError::Corrupt("place key".into()))?);
+            places.insert(keys::parse_place(&k).ok_or_else(|| keys::damaged("a place entry"))?);
         }
         // A stream's version is where its last index chunk ends: one seek per stream.
         let streams = places.iter().cloned().map(Stream::Place).chain([Stream::Unplaced]);
         for stream in streams {
             if let Some(item) = tree.scan_prefix(keys::chunk_prefix(&stream)).next_back() {
                 let (k, v) = item?;
-                let corrupt = || StoreError::Corrupt(format!("stream index of {stream}"));
-                let first = keys::u64_value(&k[k.len() - 8..]).ok_or_else(corrupt)?;
-                let n = keys::decode_positions(&v).ok_or_else(corrupt)?.len() as u64;
-                versions.insert(stream, first + n - 1);
+                let corrupt = || keys::damaged(format!("the stream index of {stream}"));
+                let (_, first) = keys::parse_chunk(&k).ok_or_else(corrupt)?;
+                let positions = keys::decode_positions(&v).ok_or_else(corrupt)?;
+                let version = first
+                    .checked_add(positions.len() as u64)
+                    .and_then(|end| end.checked_sub(1))
+                    .filter(|_| first > 0)
+                    .ok_or_else(corrupt)?;
+                // A group cut short never reaches the stream index: an entry past the head
+                // means the head itself is damaged, and recovery would delete committed
+                // events.
+                if positions.last().is_some_and(|&p| p > head) {
+                    return Err(keys::damaged(format!(
+                        "the head ({head}, behind the stream index of {stream})"
+                    )));
+                }
+                versions.insert(stream, version);
             }
+        }
+        recover(&db, &tree, head, &vault)?;
+        finish_redactions(&tree, head, &vault, &derived)?;
+
+        let mut registrations: HashMap<PlaceId, Vec<Position>> = HashMap::new();
+        for item in tree.scan_prefix([keys::REGISTRATION]) {
+            let (k, _) = item?;
+            let (place, p) = keys::parse_registration(&k).ok_or_else(|| keys::damaged("a registration entry"))?;
+            registrations.entry(place).or_default().push(Position(p));
         }
         let last_recorded = match head {
             0 => None,
-            h => Some(pages::record(&tree, h, &*vault)?.recorded_at),
+            h => Some(
+                pages::record(&tree, h, &*vault)
+                    .map_err(|e| keys::damaged(format!("the head ({h}: {e})")))?
+                    .recorded_at,
+            ),
         };
         // The head's page, when partly filled: the next group adds to it.
         let tail = match head % pages::PAGE_EVENTS {
@@ -357,8 +374,8 @@ impl Writer {
         let Some(v) = self.tree.get(keys::actor(actor))? else {
             return Ok(None);
         };
-        let (_, slot) = keys::parse_actor_value(&v)
-            .ok_or_else(|| StoreError::Corrupt(format!("actor index entry of `{actor}`")))?;
+        let (_, slot) =
+            keys::parse_actor_value(&v).ok_or_else(|| keys::damaged(format!("the actor entry of `{actor}`")))?;
         self.slots.borrow_mut().insert(actor.clone(), slot);
         Ok(Some(slot))
     }
@@ -543,7 +560,7 @@ impl Committed for Writer {
         let Some(v) = self.tree.get(keys::id(id))? else {
             return Ok(None);
         };
-        let p = keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt(format!("id index entry of `{id}`")))?;
+        let p = keys::u64_value(&v).ok_or_else(|| keys::damaged(format!("the id entry of `{id}`")))?;
         pages::record(&self.tree, p, &*self.vault).map(Some)
     }
 
@@ -559,7 +576,7 @@ impl Committed for Writer {
         let mut js = Vec::new();
         for item in self.tree.scan_prefix(keys::join_prefix(place, actor)) {
             let (k, _) = item?;
-            let (at, p) = keys::parse_join_tail(&k).ok_or_else(|| StoreError::Corrupt("join key".into()))?;
+            let (at, p) = keys::parse_join_tail(&k).ok_or_else(|| keys::damaged("a join entry"))?;
             js.push((at, Position(p)));
         }
         self.joins.borrow_mut().insert(key, js.clone());
@@ -582,7 +599,7 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64, vault: &Vault) -> Result
     let mut b = sled::Batch::default();
     let mut orphans = 0u64;
     let mut undecodable = false;
-    for item in tree.range(pages::from(pages::page_of(head + 1))) {
+    for item in tree.range(pages::from(pages::page_of(head.saturating_add(1)))) {
         let (k, v) = item?;
         let Some(page) = pages::page_number(&k) else { continue };
         let records = match pages::split(page, &v) {
@@ -632,7 +649,9 @@ fn recover(db: &sled::Db, tree: &sled::Tree, head: u64, vault: &Vault) -> Result
         for tag in [keys::JOIN, keys::REGISTRATION] {
             for item in tree.scan_prefix([tag]) {
                 let (k, _) = item?;
-                if u64::from_be_bytes(k[k.len() - 8..].try_into().expect("8 bytes")) > head {
+                // A key too short to end in a position is damage: it goes too.
+                let position = k.len().checked_sub(8).and_then(|i| keys::u64_value(&k[i..]));
+                if position.is_none_or(|p| p > head) {
                     b.remove(k);
                 }
             }
@@ -656,16 +675,15 @@ fn finish_redactions(tree: &sled::Tree, head: u64, vault: &Vault, derived: &Sled
     let mut slots = Vec::new();
     for item in tree.scan_prefix(keys::chunk_prefix(&Stream::Unplaced)) {
         let (_, v) = item?;
-        let ps = keys::decode_positions(&v)
-            .ok_or_else(|| StoreError::Corrupt("stream index of the unplaced stream".into()))?;
+        let ps = keys::decode_positions(&v).ok_or_else(|| keys::damaged("the stream index of the unplaced stream"))?;
         for p in ps.into_iter().filter(|&p| p <= head) {
             let r = pages::record(tree, p, vault)?;
             if let EventBody::ActorRedacted { actor, .. } = &r.event.body {
                 let v = tree
                     .get(keys::actor(actor))?
-                    .ok_or_else(|| StoreError::Corrupt(format!("redacted actor `{actor}` has no index entry")))?;
+                    .ok_or_else(|| keys::damaged(format!("the missing actor entry of redacted `{actor}`")))?;
                 let (_, slot) = keys::parse_actor_value(&v)
-                    .ok_or_else(|| StoreError::Corrupt(format!("actor index entry of `{actor}`")))?;
+                    .ok_or_else(|| keys::damaged(format!("the actor entry of `{actor}`")))?;
                 if vault.key(slot).is_some() {
                     slots.push(slot);
                 }
