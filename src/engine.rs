@@ -252,7 +252,27 @@ impl Engine {
         input: ParsedInput,
         expected: &[(Stream, Version)],
     ) -> Result<AppendOutcome, AppendError> {
-        ingest::ingest(self.log.as_ref(), input.events, input.rejections, expected).await
+        ingest::ingest(self.log.as_ref(), input.events, input.rejections, expected, None).await
+    }
+
+    /// [`ingest`](Engine::ingest) for a writer that may write to `places` only (a
+    /// recorder): each event's place, a retraction's as its target's, is checked as the
+    /// batch is planned against the log, and any other fails it with
+    /// [`AppendError::Forbidden`].
+    pub async fn ingest_in_places(
+        &self,
+        input: ParsedInput,
+        expected: &[(Stream, Version)],
+        places: BTreeSet<PlaceId>,
+    ) -> Result<AppendOutcome, AppendError> {
+        ingest::ingest(
+            self.log.as_ref(),
+            input.events,
+            input.rejections,
+            expected,
+            Some(places),
+        )
+        .await
     }
 
     /// Appends located events (for example one `--batch` of a large import) as one
@@ -262,7 +282,7 @@ impl Engine {
         events: Vec<LocatedEvent>,
         expected: &[(Stream, Version)],
     ) -> Result<AppendOutcome, AppendError> {
-        ingest::ingest(self.log.as_ref(), events, Vec::new(), expected).await
+        ingest::ingest(self.log.as_ref(), events, Vec::new(), expected, None).await
     }
 
     /// Up to `limit` events from position `from` on.

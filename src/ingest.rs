@@ -1,7 +1,8 @@
 //! Appending user input: every rejection reported against the input's own lines.
 
-use shiftlog_model::{LocatedEvent, Location, Rejection};
+use shiftlog_model::{LocatedEvent, Location, PlaceId, Rejection};
 use shiftlog_store::{AppendError, AppendOutcome, AppendRequest, EventLog, Stream, Version};
+use std::collections::BTreeSet;
 
 /// Gives rejections located by batch index the input's own locations (lines or indices).
 fn relocate(mut rs: Vec<Rejection>, locations: &[Location]) -> Vec<Rejection> {
@@ -20,21 +21,27 @@ pub(crate) async fn ingest(
     events: Vec<LocatedEvent>,
     mut rejections: Vec<Rejection>,
     expected: &[(Stream, Version)],
+    places: Option<BTreeSet<PlaceId>>,
 ) -> Result<AppendOutcome, AppendError> {
     let locations: Vec<Location> = events.iter().map(|e| e.location).collect();
     let events: Vec<_> = events.into_iter().map(|e| e.event).collect();
     if !rejections.is_empty() {
-        // Report the log's verdict on the rest too, so one run shows every problem.
-        rejections.extend(relocate(log.check(events).await?, &locations));
+        // Report the log's verdict on the rest too, so one run shows every problem; but
+        // not to a writer restricted to places, whose events may name other places' ids.
+        if places.is_none() {
+            rejections.extend(relocate(log.check(events).await?, &locations));
+        }
         rejections.sort_by_key(|r| r.location);
         return Err(AppendError::Rejected(rejections));
     }
     let request = AppendRequest {
         events,
         expected: expected.to_vec(),
+        places,
     };
     match log.append(request).await {
         Err(AppendError::Rejected(rs)) => Err(AppendError::Rejected(relocate(rs, &locations))),
+        Err(AppendError::Forbidden(rs)) => Err(AppendError::Forbidden(relocate(rs, &locations))),
         other => other,
     }
 }

@@ -254,7 +254,16 @@ async fn batches(
         let result = if rejections.is_empty() {
             engine.ingest_located(events, expect).await
         } else {
-            engine.ingest(ParsedInput { events, rejections }, expect).await
+            engine
+                .ingest(
+                    ParsedInput {
+                        events,
+                        rejections,
+                        more_rejections: 0,
+                    },
+                    expect,
+                )
+                .await
         };
         match result {
             Ok(out) => {

@@ -19,13 +19,36 @@ pub struct LocatedEvent {
     pub event: Event,
 }
 
+/// How many rejections [`parse_input`] keeps; past that it counts them
+/// ([`ParsedInput::more_rejections`]), so that a hostile input of a million bad lines costs
+/// a counter, not a million messages.
+pub const MAX_KEPT_REJECTIONS: usize = 1_000;
+
 /// All of an input: the events that parsed, and a rejection for each that did not.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedInput {
     /// Events that passed every check that needs only the event itself, in input order.
     pub events: Vec<LocatedEvent>,
-    /// Events (or lines) that did not, in input order.
+    /// Events (or lines) that did not, in input order: the first
+    /// [`MAX_KEPT_REJECTIONS`] of them.
     pub rejections: Vec<Rejection>,
+    /// How many more were rejected and not kept.
+    pub more_rejections: usize,
+}
+
+impl ParsedInput {
+    fn reject(&mut self, r: Rejection) {
+        if self.rejections.len() < MAX_KEPT_REJECTIONS {
+            self.rejections.push(r);
+        } else {
+            self.more_rejections += 1;
+        }
+    }
+
+    /// How many events (or lines) were rejected in all, kept or not.
+    pub fn rejected(&self) -> usize {
+        self.rejections.len() + self.more_rejections
+    }
 }
 
 fn parse_value(location: Location, v: &Value) -> Result<LocatedEvent, Rejection> {
@@ -79,7 +102,7 @@ pub fn parse_input(text: &str) -> ParsedInput {
         for item in NdjsonReader::new(text.as_bytes()) {
             match item {
                 Ok(e) => out.events.push(e),
-                Err(ReadError::Rejected(r)) => out.rejections.push(r),
+                Err(ReadError::Rejected(r)) => out.reject(r),
                 // Reading from a byte slice cannot fail.
                 Err(ReadError::Io(_)) => unreachable!("reading from memory"),
             }
@@ -88,23 +111,40 @@ pub fn parse_input(text: &str) -> ParsedInput {
     }
 }
 
+/// A JSON array of events, read one element at a time: each element's JSON is dropped as
+/// soon as it is an event or a rejection, so memory follows the events kept, not the text.
 fn parse_array(text: &str) -> ParsedInput {
-    let mut out = ParsedInput::default();
-    match crate::strict::parse_json(text.as_bytes()) {
-        Ok(Value::Array(values)) => {
-            for (i, v) in values.iter().enumerate() {
-                match parse_value(Location::Index(i), v) {
-                    Ok(e) => out.events.push(e),
-                    Err(r) => out.rejections.push(r),
-                }
-            }
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+
+    struct Elements<'a>(&'a mut ParsedInput);
+
+    impl<'de> Visitor<'de> for Elements<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of events")
         }
-        Ok(_) => out.rejections.push(Rejection {
-            location: Location::Line(1),
-            event_id: None,
-            error: FieldError::whole("the input starts with `[` but is not a JSON array"),
-        }),
-        Err(e) => out.rejections.push(syntax_error(Location::Line(e.line()), &e)),
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while let Some(crate::strict::Strict(v)) = seq.next_element()? {
+                match parse_value(Location::Index(i), &v) {
+                    Ok(e) => self.0.events.push(e),
+                    Err(r) => self.0.reject(r),
+                }
+                i += 1;
+            }
+            Ok(())
+        }
+    }
+
+    let mut out = ParsedInput::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = de.deserialize_seq(Elements(&mut out)).and_then(|()| de.end());
+    if let Err(e) = read {
+        // Nothing of a malformed array is appended: the whole input is refused.
+        out = ParsedInput::default();
+        // The text starts with `[`, so what failed is its syntax or a duplicate key.
+        let error = syntax_error(Location::Line(e.line()), &e);
+        out.rejections.push(error);
     }
     out
 }

@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use shiftlog::{AppendError, Location, ProjectionError, Rejection, StoreError};
 
+/// The most rejections one answer lists (the CLI prints as many); the rest are counted.
+pub const MAX_LISTED: usize = 100;
+
 /// A refused or failed request.
 #[derive(Debug)]
 pub struct ApiError {
@@ -42,6 +45,28 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 
+    /// 400 for a batch with `total` rejected events, of which `listed` are known: at most
+    /// [`MAX_LISTED`] are listed, so the answer stays small whatever the body.
+    pub fn rejected(listed: &[Rejection], total: usize) -> ApiError {
+        let mut e = Self::listed(
+            StatusCode::BAD_REQUEST,
+            format!("{total} event(s) rejected; nothing was written"),
+            listed,
+            total,
+        );
+        e.body["rejected"] = json!(total);
+        e
+    }
+
+    fn listed(status: StatusCode, message: String, listed: &[Rejection], total: usize) -> ApiError {
+        let shown: Vec<Value> = listed.iter().take(MAX_LISTED).map(rejection_json).collect();
+        let mut body = json!({ "error": message, "rejections": shown });
+        if total > shown.len() {
+            body["not_listed"] = json!(total - shown.len());
+        }
+        ApiError { status, body }
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -71,13 +96,21 @@ pub fn rejection_json(r: &Rejection) -> Value {
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> ApiError {
         match e {
-            AppendError::Rejected(rs) => ApiError {
-                status: StatusCode::BAD_REQUEST,
-                body: json!({
-                    "error": format!("{} event(s) rejected; nothing was written", rs.len()),
-                    "rejections": rs.iter().map(rejection_json).collect::<Vec<_>>(),
-                }),
-            },
+            AppendError::Rejected(rs) => ApiError::rejected(&rs, rs.len()),
+            AppendError::Forbidden(rs) => {
+                let mut e = ApiError::listed(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "{} event(s) may not be written with this token; nothing was written (first: {})",
+                        rs.len(),
+                        rs[0]
+                    ),
+                    &rs,
+                    rs.len(),
+                );
+                e.body["forbidden"] = json!(rs.len());
+                e
+            }
             AppendError::VersionConflict {
                 stream,
                 expected,

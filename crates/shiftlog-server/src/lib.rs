@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod listen;
 mod openapi;
 mod routes;
 pub mod tokens;
@@ -40,13 +41,28 @@ pub enum Access {
     Open,
 }
 
-/// Server settings.
+/// Server settings: what one request, one client and all of them together may cost.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The largest request body accepted, in bytes (larger ones get 413).
     pub max_body: usize,
     /// The most events one `GET /v1/events` returns.
     pub max_page: usize,
+    /// The most connections open at once; 0 picks a limit well under the process's
+    /// file-descriptor limit (at most 4,096).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// How long one query (a snapshot, an evolution, an export, ...) may compute before it
+    /// is answered with 503 and a message to ask for less.
+    pub query_time: std::time::Duration,
+    /// The most work one evolution may ask for, counted as steps x actors x (actors +
+    /// relationships) of the place at its last step: the cost of its per-step centrality.
+    pub max_evolution_work: u64,
+    /// The most live event streams open at once, and per token.
+    pub max_streams: usize,
+    /// The most live event streams one token may hold open.
+    pub max_streams_per_token: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +70,12 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body: 64 << 20,
             max_page: 10_000,
+            max_connections: 0,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            query_time: std::time::Duration::from_secs(30),
+            max_evolution_work: 20_000_000_000,
+            max_streams: 256,
+            max_streams_per_token: 8,
         }
     }
 }
@@ -69,14 +91,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     check_access(&access, listener.local_addr()?)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = router(engine, access, config, stop_rx);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = stop_tx.send(true);
-        })
-        .await
+    let app = router(engine, access, config.clone(), stop_rx);
+    listen::serve(listener, app, &config, async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    })
+    .await
 }
 
 /// Refuses [`Access::Open`] anywhere but a loopback address.

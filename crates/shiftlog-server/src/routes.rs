@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use shiftlog::{
-    parse_input, Engine, EventBody, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent,
-    Stream, Timestamp, Version,
+    parse_input, Engine, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent, Stream,
+    Timestamp, Version,
 };
 use shiftlog_report::{draw_network, Layout, NetworkStyle, SizeBy};
 use std::collections::BTreeMap;
@@ -148,6 +148,24 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi())
 }
 
+/// `POST /v1/events` with its events and the versions the writer expects.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    events: &'a serde_json::value::RawValue,
+    /// Kept raw so that a wrong one is named in the error.
+    #[serde(borrow)]
+    expected_version: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Whether a body that is not a valid envelope was meant as one: an object whose first
+/// key is `events` or `expected_version` (an event's first key is anything else).
+fn looks_like_envelope(text: &str) -> bool {
+    let rest = text.trim_start().trim_start_matches('{').trim_start();
+    rest.starts_with("\"events\"") || rest.starts_with("\"expected_version\"")
+}
+
 /// The expected versions of `expected_version=PLACE:N` parameters.
 fn expectations(q: &[(String, String)]) -> Result<Vec<(Stream, Version)>> {
     q.iter()
@@ -197,50 +215,40 @@ async fn append(
     }
     let q = query(raw)?;
     let mut expected = expectations(&q)?;
-    // An envelope: {"events": [...], "expected_version": {"place": N}}.
-    let input = match shiftlog::model::parse_json(text.as_bytes()) {
-        Ok(Value::Object(mut m)) if m.contains_key("events") && !m.contains_key("type") => {
-            if let Some(ev) = m.remove("expected_version") {
-                let ev: BTreeMap<String, Version> = serde_json::from_value(ev).map_err(|e| {
+    // An envelope: {"events": [...], "expected_version": {"place": N}}. Read as a typed
+    // struct with the events left as raw text, so no request builds a JSON tree of the
+    // whole body; anything else is NDJSON or a JSON array of events.
+    let input = match serde_json::from_str::<Envelope<'_>>(text) {
+        Ok(envelope) => {
+            if let Some(raw) = envelope.expected_version {
+                let versions: BTreeMap<String, Version> = serde_json::from_str(raw.get()).map_err(|e| {
                     ApiError::bad_request(format!("`expected_version` must map places to versions: {e}"))
                 })?;
-                for (p, n) in ev {
+                for (p, n) in versions {
                     expected.push((Stream::Place(place_id(&p)?), n));
                 }
             }
-            let events = m.remove("events").unwrap_or_default();
-            if !events.is_array() {
+            let events = envelope.events.get();
+            if !events.trim_start().starts_with('[') {
                 return Err(ApiError::bad_request("`events` must be an array of events"));
             }
-            parse_input(&events.to_string())
+            parse_input(events)
         }
-        _ => parse_input(text),
+        Err(e) if text.trim_start().starts_with('{') && looks_like_envelope(text) => {
+            return Err(ApiError::bad_request(format!("the envelope does not parse: {e}")));
+        }
+        Err(_) => parse_input(text),
     };
-    // A recorder writes only to its places (retractions: the place of their target).
-    if who.role == Role::Recorder {
-        for e in &input.events {
-            let place = match &e.event.body {
-                EventBody::ActorRedacted { .. } => {
-                    return Err(ApiError::forbidden(format!(
-                        "{}: only admin tokens may redact actors",
-                        e.location
-                    )))
-                }
-                EventBody::EventRetracted { target, .. } => match s.engine.event(target).await? {
-                    Some(t) => t.event.place.clone(),
-                    None => continue, // the log rejects it, with its location
-                },
-                _ => e.event.place.clone(),
-            };
-            if let Some(p) = place {
-                if !who.places.contains(&p) {
-                    return Err(ApiError::forbidden(format!(
-                        "{}: this token may not write to place `{p}`",
-                        e.location
-                    )));
-                }
-            }
-        }
+    if input.more_rejections > 0 {
+        // Past a thousand bad events the rest are only counted: say so without asking the
+        // log about the others.
+        return Err(ApiError::rejected(&input.rejections, input.rejected()));
+    }
+    // A recorder writes only to its places. Version expectations are checked here (they
+    // name places, not events); each event's place, a retraction's as its target's, is
+    // checked by the engine while it plans the batch against the log, so what is
+    // authorised is what is written.
+    let outcome = if who.role == Role::Recorder {
         for (stream, _) in &expected {
             if let Stream::Place(p) = stream {
                 if !who.places.contains(p) {
@@ -248,8 +256,11 @@ async fn append(
                 }
             }
         }
-    }
-    let outcome = s.engine.ingest(input, &expected).await?;
+        let places = who.places.iter().cloned().collect();
+        s.engine.ingest_in_places(input, &expected, places).await?
+    } else {
+        s.engine.ingest(input, &expected).await?
+    };
     let appended = outcome.appended();
     tracing::info!(
         appended,

@@ -124,6 +124,11 @@ pub enum AppendError {
         /// The stream's actual version.
         actual: Version,
     },
+    /// Some events would write to places the request may not write to
+    /// ([`crate::AppendRequest::places`]); each is listed with its location. Nothing was
+    /// written.
+    #[error("{} of the batch's events may not be written by this writer; nothing was written (first: {})", .0.len(), .0[0])]
+    Forbidden(Vec<Rejection>),
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -212,6 +212,7 @@ pub(crate) fn plan_request<C: Committed>(
     let mut req = Overlay::starting_at(group.next);
     let mut outcomes = Vec::with_capacity(request.events.len());
     let mut rejections = Vec::new();
+    let mut forbidden = Vec::new();
 
     let versions_before: Vec<(Stream, Version, Version)> = {
         let view = View {
@@ -239,15 +240,26 @@ pub(crate) fn plan_request<C: Committed>(
             group,
             req: &req,
         };
+        // Authorised first, against the log as planned, so that nothing else (whether an
+        // id is taken, what a target is) is told about places the writer may not see.
+        if let Some(allowed) = &request.places {
+            if let Some(why) = refused_place(&view, &event, allowed)? {
+                forbidden.push(Rejection {
+                    location: Location::Index(index),
+                    event_id: event.id.as_ref().map(|i| i.to_string()),
+                    error: why,
+                });
+                continue;
+            }
+        }
         if let Some(id) = &event.id {
             if let Some(existing) = view.lookup_id(id)? {
                 if existing.event == event {
                     outcomes.push(EventOutcome::AlreadyPresent(existing.position));
                 } else {
-                    let msg = format!(
-                        "id `{id}` is already used by a different event (at position {})",
-                        existing.position
-                    );
+                    // Only that it is taken: the event holding it may be of a place the
+                    // writer may not read.
+                    let msg = format!("id `{id}` is already used by a different event");
                     reject(&mut rejections, Some(id), FieldError::new("id", msg));
                 }
                 continue;
@@ -328,6 +340,9 @@ pub(crate) fn plan_request<C: Committed>(
         outcomes.push(EventOutcome::Appended(position));
     }
 
+    if !forbidden.is_empty() {
+        return Err(AppendError::Forbidden(forbidden));
+    }
     if !rejections.is_empty() {
         return Err(AppendError::Rejected(rejections));
     }
@@ -357,9 +372,42 @@ pub(crate) fn check<C: Committed>(
     let mut scratch = Overlay::starting_at(committed.head() + 1);
     match plan_request(committed, &mut scratch, AppendRequest::new(events), now) {
         Ok(_) | Err(AppendError::VersionConflict { .. }) => Ok(Vec::new()),
-        Err(AppendError::Rejected(r)) => Ok(r),
+        Err(AppendError::Rejected(r) | AppendError::Forbidden(r)) => Ok(r),
         Err(AppendError::Store(e)) => Err(e),
     }
+}
+
+/// Why `event` may not be written by a writer restricted to `allowed` places, if it may
+/// not: its place is another, or it belongs to no place. A retraction belongs to its
+/// target's place as the log has it now; one whose target is unknown is left to the
+/// format's rules (which refuse it).
+fn refused_place<C: Committed>(
+    view: &View<'_, C>,
+    event: &shiftlog_model::Event,
+    allowed: &std::collections::BTreeSet<PlaceId>,
+) -> Result<Option<FieldError>, StoreError> {
+    let (field, place) = match (&event.place, &event.body) {
+        (Some(p), _) => ("place", Some(p.clone())),
+        (None, EventBody::EventRetracted { target, .. }) => match view.lookup_id(target)? {
+            Some(t) => ("target", t.event.place),
+            None => return Ok(None),
+        },
+        (None, _) => ("type", None),
+    };
+    Ok(match place {
+        Some(p) if allowed.contains(&p) => None,
+        Some(p) => Some(FieldError::new(
+            field,
+            format!("this writer may not write to place `{p}`"),
+        )),
+        None => Some(FieldError::new(
+            field,
+            format!(
+                "`{}` belongs to no place: only a writer not restricted to places (an admin) may append it",
+                event.event_type().as_str()
+            ),
+        )),
+    })
 }
 
 /// An id for an event that came without one: `auto-<position>`, or with a suffix in the

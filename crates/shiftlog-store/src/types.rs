@@ -1,6 +1,7 @@
 //! The log's vocabulary: positions, versions, streams, recorded events, outcomes.
 
 use shiftlog_model::{Event, EventId, PlaceId, Timestamp};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// An event's place in the log: the first event is 1, each next one the previous plus
@@ -93,6 +94,11 @@ pub struct AppendRequest {
     /// Versions the caller expects streams to be at before this batch; any mismatch
     /// fails the batch with [`crate::AppendError::VersionConflict`].
     pub expected: Vec<(Stream, Version)>,
+    /// When set, the only places this batch may write to. Each event's place is checked
+    /// as the batch is planned against the log (a retraction's, as its target's place is
+    /// then): an event of another place, or of no place, fails the batch with
+    /// [`crate::AppendError::Forbidden`]. What is checked is what is written.
+    pub places: Option<BTreeSet<PlaceId>>,
 }
 
 impl AppendRequest {
@@ -101,7 +107,14 @@ impl AppendRequest {
         AppendRequest {
             events,
             expected: Vec::new(),
+            places: None,
         }
+    }
+
+    /// Restricts the batch to writing `places` (a recorder's).
+    pub fn only_places(mut self, places: BTreeSet<PlaceId>) -> Self {
+        self.places = Some(places);
+        self
     }
 
     /// Adds an expectation: `stream` must be at `version` before this batch.
