@@ -407,10 +407,34 @@ impl Engine {
         to: Option<Timestamp>,
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
+        self.evolve_within(place, every, from, to, known, u64::MAX).await
+    }
+
+    /// [`evolve`](Engine::evolve), refused with [`ProjectionError::TooMuchWork`] before any
+    /// step is computed when a place's evolution would cost more than `max_work`
+    /// ([`PlaceHistory::evolution_work`]): what a server allows one request.
+    pub async fn evolve_within(
+        &self,
+        place: Option<&PlaceId>,
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        known: KnownAt,
+        max_work: u64,
+    ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
         let series = move |h: &PlaceHistory| match h.span() {
             None => Ok(Vec::new()),
             Some((first, last)) => {
                 let steps = h.steps(every, from.unwrap_or(first), to.unwrap_or(last))?;
+                let work = h.evolution_work(steps.len());
+                if work > max_work {
+                    return Err(ProjectionError::TooMuchWork {
+                        place: h.place().clone(),
+                        steps: steps.len(),
+                        work,
+                        limit: max_work,
+                    });
+                }
                 Ok(h.evolve(&steps))
             }
         };

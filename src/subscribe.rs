@@ -22,6 +22,7 @@ pub struct Subscription {
     head: watch::Receiver<Position>,
     next: u64,
     buffer: VecDeque<RecordedEvent>,
+    page: usize,
 }
 
 impl Subscription {
@@ -31,7 +32,15 @@ impl Subscription {
             log,
             next: from.0.max(1),
             buffer: VecDeque::new(),
+            page: PAGE,
         }
+    }
+
+    /// Reads at most `events` from the log at a time (default 1,024): what a reader that
+    /// stops reading holds in memory at most.
+    pub fn with_page(mut self, events: usize) -> Subscription {
+        self.page = events.max(1);
+        self
     }
 
     /// The next event, waiting for one to be appended if the subscription has caught up.
@@ -43,7 +52,7 @@ impl Subscription {
             }
             let head = self.head.borrow_and_update().0;
             if head >= self.next {
-                let page = self.log.read(Position(self.next), PAGE).await?;
+                let page = self.log.read(Position(self.next), self.page).await?;
                 if let Some(last) = page.last() {
                     self.next = last.position.0 + 1;
                 }

@@ -268,7 +268,8 @@ pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<Exi
             for (p, steps) in &series {
                 for s in steps {
                     println!(
-                        "{p},{},{},{},{}",
+                        "{},{},{},{},{}",
+                        csv_field(p.as_str()),
                         s.at,
                         csv_row(&s.metrics),
                         s.period.sessions,
@@ -300,7 +301,7 @@ pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<E
         Format::Csv => {
             println!("place,{}", CSV_COLUMNS.join(","));
             for (p, m) in &rows {
-                println!("{p},{}", csv_row(m));
+                println!("{},{}", csv_field(p.as_str()), csv_row(m));
             }
         }
         Format::Text => {
@@ -388,6 +389,8 @@ const CSV_COLUMNS: &[&str] = &[
     "anomalies",
     "power_gini",
 ];
+
+use shiftlog::projection::csv_field;
 
 fn csv_row(m: &Metrics) -> String {
     let gini: Vec<String> = m.power_gini.iter().map(|(d, g)| format!("{d}={g:.6}")).collect();

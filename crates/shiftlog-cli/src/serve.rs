@@ -19,6 +19,17 @@ pub(crate) struct ServeArgs {
     /// The largest request body accepted, in MiB.
     #[arg(long, default_value_t = 64)]
     max_body_mib: usize,
+    /// The most connections open at once (0: well under the file-descriptor limit, at most
+    /// 4,096). At the limit, the oldest connection that has not sent a request is closed.
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// How long one read (a snapshot, an evolution, ...) may take, in seconds, before it is
+    /// answered with 503.
+    #[arg(long, default_value_t = 30)]
+    query_seconds: u64,
+    /// The most live event streams open at once (per token: 8).
+    #[arg(long, default_value_t = 256)]
+    max_streams: usize,
 }
 
 pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -35,6 +46,9 @@ pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> 
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.addr))?;
     let config = ServerConfig {
         max_body: a.max_body_mib << 20,
+        max_connections: a.max_connections,
+        query_time: std::time::Duration::from_secs(a.query_seconds.max(1)),
+        max_streams: a.max_streams,
         ..ServerConfig::default()
     };
     eprintln!(

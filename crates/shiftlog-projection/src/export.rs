@@ -8,11 +8,18 @@ use shiftlog_model::{ActorId, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// Whether XML 1.0 (and so GEXF, GraphML and SVG) may hold `c` as text: not a control
+/// character other than tab and line ends, and not the noncharacters U+FFFE and U+FFFF.
+pub fn xml_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || !(c.is_control() || c == '\u{fffe}' || c == '\u{ffff}')
+}
+
 /// Escapes text for XML 1.0 (and HTML) attributes and content; characters XML cannot
 /// hold become U+FFFD.
 ///
 /// ```
 /// assert_eq!(shiftlog_projection::escape_xml("Tom & \"Jerry\" <\u{1}>"), "Tom &amp; &quot;Jerry&quot; &lt;\u{fffd}&gt;");
+/// assert_eq!(shiftlog_projection::escape_xml("A\u{ffff}B"), "A\u{fffd}B");
 /// ```
 pub fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -23,9 +30,8 @@ pub fn escape_xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
+            c if xml_allows(c) => out.push(c),
+            _ => out.push('\u{fffd}'),
         }
     }
     out
@@ -159,11 +165,18 @@ pub fn to_gexf(s: &Snapshot) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV cell. Text a spreadsheet would read as a formula (starting `=`, `+`, `-`, `@`,
+/// a tab or a line end) gets a leading `'`, so opening an export never runs anything.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 

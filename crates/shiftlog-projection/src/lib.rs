@@ -42,7 +42,7 @@ mod snapshot;
 
 pub use checkpoint::Projector;
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
-pub use export::{escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu};
+pub use export::{csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, xml_allows};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every, MAX_STEPS};
@@ -79,5 +79,21 @@ pub enum ProjectionError {
         from: Timestamp,
         /// The span asked for.
         to: Timestamp,
+    },
+    /// An evolution would cost more than the caller allows
+    /// ([`PlaceHistory::evolution_work`]).
+    #[error(
+        "an evolution of `{place}` in {steps} steps would cost about {work} units of work (its size at \
+         every step), over this server's limit of {limit}: choose a longer step or a shorter span"
+    )]
+    TooMuchWork {
+        /// The place.
+        place: PlaceId,
+        /// The steps asked for.
+        steps: usize,
+        /// Its cost.
+        work: u64,
+        /// The limit.
+        limit: u64,
     },
 }

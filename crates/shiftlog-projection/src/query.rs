@@ -314,6 +314,29 @@ impl PlaceHistory {
         ))
     }
 
+    /// What an evolution over `steps` steps costs at most, in the unit of its per-step
+    /// centrality (Brandes: actors x (actors + relationships)): steps x A x (A + R), where
+    /// A and R count every actor that ever joined and every relationship ever formed, so
+    /// no step's network is larger. Servers refuse evolutions above a budget with it.
+    pub fn evolution_work(&self, steps: usize) -> u64 {
+        use shiftlog_model::EventBody;
+        let mut actors = std::collections::HashSet::new();
+        let mut relationships = std::collections::HashSet::new();
+        for (_, e) in self.events() {
+            match &e.body {
+                EventBody::ActorJoined { actor, .. } => {
+                    actors.insert(actor);
+                }
+                EventBody::RelationshipFormed { from, to, kind, .. } => {
+                    relationships.insert((from, to, kind));
+                }
+                _ => {}
+            }
+        }
+        let (a, r) = (actors.len() as u64, relationships.len() as u64);
+        (steps as u64).saturating_mul(a.max(1)).saturating_mul(a + r + 1)
+    }
+
     /// The state at valid time `at` (events with `occurred_at <= at`).
     pub fn state_at(&self, at: Timestamp) -> PlaceState {
         let mut state = PlaceState::default();

@@ -93,9 +93,17 @@ pub(crate) fn display_name(a: &shiftlog::projection::ActorView) -> String {
 }
 
 /// Free text made safe for XML: the `svg` crate escapes markup but cannot know that XML
-/// forbids most control characters, which a name or a kind could carry.
+/// forbids most control characters and U+FFFE/U+FFFF, which a name or a kind could carry.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if shiftlog::projection::xml_allows(c) {
+                c
+            } else {
+                '\u{fffd}'
+            }
+        })
+        .collect()
 }
 
 /// Draws `snapshot` as a standalone SVG document. The root carries `class="network"`,
@@ -164,8 +172,8 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
         };
         let mut line = Line::new()
             .set("class", "relationship")
-            .set("data-from", r.from.as_str())
-            .set("data-to", r.to.as_str())
+            .set("data-from", clean(r.from.as_str()))
+            .set("data-to", clean(r.to.as_str()))
             .set("data-kind", clean(&r.kind))
             .set("x1", round(x1))
             .set("y1", round(y1))
@@ -217,7 +225,7 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
         nodes = nodes.add(
             Group::new()
                 .set("class", "actor")
-                .set("data-actor", a.id.as_str())
+                .set("data-actor", clean(a.id.as_str()))
                 .add(Title::new(title))
                 .add(
                     Circle::new()
@@ -242,7 +250,7 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
     let legend = legend(snapshot, w, h);
     Document::new()
         .set("class", "network")
-        .set("data-place", snapshot.place.as_str())
+        .set("data-place", clean(snapshot.place.as_str()))
         .set("data-at", snapshot.at.to_string())
         .set("data-actors", snapshot.actors.len())
         .set("data-relationships", snapshot.relationships.len())

@@ -17,6 +17,12 @@ async function api(path, text) {
   return text ? body : JSON.parse(body);
 }
 
+// A place's route. The place travels in the query string: a URL path cannot carry every
+// id (the browser resolves `.` and `..` segments, even percent-encoded, before sending).
+function placeUrl(place, route, query) {
+  return `/v1/places/~/${route}?place=${encodeURIComponent(place)}` + (query ? "&" + query : "");
+}
+
 function status(msg) { $("status").textContent = msg || ""; }
 const day = (at) => at.slice(0, 10);
 const fmt = (v) => (typeof v === "number" && !Number.isInteger(v)) ? v.toFixed(3) : String(v);
@@ -49,13 +55,12 @@ async function choose(place) {
   stop();
   state.place = place;
   $("place").value = place;
-  const p = encodeURIComponent(place);
-  const series = await api(`/v1/places/${p}/evolution?every=month`);
+  const series = await api(placeUrl(place, "evolution", "every=month"));
   state.steps = series[place] || [];
   const last = state.steps.length ? state.steps[state.steps.length - 1].at : null;
   state.names = {};
   if (last) {
-    const snap = await api(`/v1/places/${p}/snapshot?at=${encodeURIComponent(last)}`);
+    const snap = await api(placeUrl(place, "snapshot", `at=${encodeURIComponent(last)}`));
     for (const a of snap.actors) state.names[a.id] = a.redacted ? "(redacted)" : (a.name || a.id);
   }
   const slider = $("slider");
@@ -79,10 +84,10 @@ async function show() {
   if (!step) return;
   const seq = ++state.seq;
   $("date").textContent = day(step.at);
-  const p = encodeURIComponent(state.place), at = encodeURIComponent(step.at);
+  const at = encodeURIComponent(step.at);
   try {
     const [svg, rows] = await Promise.all([
-      api(`/v1/places/${p}/network.svg?at=${at}`, true),
+      api(placeUrl(state.place, "network.svg", `at=${at}`), true),
       api(`/v1/compare?at=${at}`),
     ]);
     if (seq !== state.seq) return; // a later move of the slider won
@@ -110,9 +115,8 @@ async function show() {
 async function showDiff() {
   const a = state.steps[Number($("diff-from").value)], b = state.steps[Number($("diff-to").value)];
   if (!a || !b) return;
-  const p = encodeURIComponent(state.place);
   try {
-    const d = await api(`/v1/places/${p}/diff?from=${encodeURIComponent(a.at)}&to=${encodeURIComponent(b.at)}`);
+    const d = await api(placeUrl(state.place, "diff", `from=${encodeURIComponent(a.at)}&to=${encodeURIComponent(b.at)}`));
     const name = (id) => state.names[id] || id;
     const out = $("diff");
     out.replaceChildren();

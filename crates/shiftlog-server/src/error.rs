@@ -39,10 +39,24 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, message)
     }
 
-    /// 500, logged.
+    /// 500: logged in full under a new request id; the client gets the id only (the text
+    /// may name files and internals).
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        Self::logged(StatusCode::INTERNAL_SERVER_ERROR, e, "an internal error")
+    }
+
+    fn logged(status: StatusCode, e: impl std::fmt::Display, what: &str) -> ApiError {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).expect("the operating system's random source failed");
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        tracing::error!(error = %e, request_id = %id, "request failed");
+        ApiError {
+            status,
+            body: json!({
+                "error": format!("{what}; the server's log has the details under request id {id}"),
+                "request_id": id,
+            }),
+        }
     }
 
     /// 400 for a batch with `total` rejected events, of which `listed` are known: at most
@@ -133,10 +147,11 @@ impl From<AppendError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::DiskFull { .. } => {
-                tracing::error!(error = %e, "request failed");
-                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
-            }
+            StoreError::DiskFull { .. } => ApiError::logged(
+                StatusCode::INSUFFICIENT_STORAGE,
+                e,
+                "the server's disk is full and nothing was written",
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -146,7 +161,9 @@ impl From<ProjectionError> for ApiError {
     fn from(e: ProjectionError) -> ApiError {
         match e {
             ProjectionError::UnknownPlace(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            ProjectionError::TooManySteps { .. } => ApiError::bad_request(e.to_string()),
+            ProjectionError::TooManySteps { .. } | ProjectionError::TooMuchWork { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

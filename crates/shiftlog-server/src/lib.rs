@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod guard;
 mod listen;
 mod openapi;
 mod routes;

@@ -214,6 +214,11 @@ pub fn openapi() -> Value {
                 0,
                 json!({"name": "place", "in": "path", "required": true, "schema": {"type": "string"}}),
             );
+            params.insert(
+                1,
+                json!({"name": "place", "in": "query", "required": false, "schema": {"type": "string"},
+                       "description": "The place, instead of the path's segment (write `~` there): for ids a URL path cannot carry, such as `.` and `..`"}),
+            );
         }
         let responses: Map<String, Value> = r
             .responses

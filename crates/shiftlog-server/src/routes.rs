@@ -29,6 +29,8 @@ struct AppState {
     /// Each place's drawing layout, with the place's version it was made at: made again
     /// only when the place has new events, so drawings stay put while people browse.
     layouts: std::sync::Mutex<std::collections::HashMap<PlaceId, (Version, Arc<Layout>)>>,
+    /// Live event streams open.
+    streams: Streams,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -48,8 +50,9 @@ pub fn router(
         config,
         stop,
         layouts: Default::default(),
+        streams: Streams::default(),
     });
-    Router::new()
+    let router = Router::new()
         .route("/", get(dashboard))
         .route("/assets/dashboard.js", get(dashboard_js))
         .route("/assets/dashboard.css", get(dashboard_css))
@@ -66,7 +69,15 @@ pub fn router(
         .route("/v1/places/{place}/network.svg", get(network_svg))
         .route("/v1/compare", get(compare))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route (see /v1/openapi.json)") })
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body));
+    let router = match &state.access {
+        Access::Open => router.layer(axum::middleware::from_fn(crate::guard::open_server_guard)),
+        Access::Tokens(_) => router,
+    };
+    let budget = crate::guard::TimeBudget(state.config.query_time);
+    router
+        .layer(axum::middleware::from_fn_with_state(budget, crate::guard::time_budget))
+        .layer(axum::middleware::from_fn(crate::guard::answer_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -122,9 +133,10 @@ fn place_id(p: &str) -> Result<PlaceId> {
     PlaceId::new(p).map_err(|e| ApiError::bad_request(format!("place `{p}`: {e}")))
 }
 
-/// The place in the path, if the principal may read it.
-fn readable_place(who: &Principal, p: &str) -> Result<PlaceId> {
-    let place = place_id(p)?;
+/// The place in the path (or in a `place` query parameter, which takes its place: URLs
+/// cannot carry some ids, such as `.` and `..`, in a path), if the principal may read it.
+fn readable_place(who: &Principal, path: &str, q: &[(String, String)]) -> Result<PlaceId> {
+    let place = place_id(param(q, "place").unwrap_or(path))?;
     if !who.reads_place(&place) {
         return Err(ApiError::forbidden(format!("this token may not read place `{place}`")));
     }
@@ -317,6 +329,10 @@ async fn read_events(
     let q = query(raw)?;
     let from = parsed::<u64>(&q, "from")?.unwrap_or(1).max(1);
     let limit = parsed::<usize>(&q, "limit")?.unwrap_or(1000).min(s.config.max_page);
+    if limit == 0 {
+        // A page of nothing would say to go on from where it started: a pager would loop.
+        return Err(ApiError::bad_request("query parameter `limit` must be at least 1"));
+    }
     let place = param(&q, "place").map(place_id).transpose()?;
     let keep = event_filter(&who, place.clone())?;
     let page = match &place {
@@ -340,6 +356,60 @@ async fn read_events(
     ))
 }
 
+/// Live streams open, in all and per token: a stream holds its slot until it ends.
+#[derive(Default)]
+struct Streams(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One stream's slot, given back when the stream ends.
+struct StreamSlot {
+    state: Arc<AppState>,
+    key: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.state.streams.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Streams {
+    fn take(state: &Arc<AppState>, who: &Principal) -> Result<StreamSlot> {
+        let key = who.token_id.clone().unwrap_or_default();
+        let mut open = state.streams.0.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        if total >= state.config.max_streams {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the server has {total} live streams open, its limit; try again later"),
+            ));
+        }
+        let mine = open.entry(key.clone()).or_default();
+        if *mine >= state.config.max_streams_per_token {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("this token already has {mine} live streams open, its limit; close one first"),
+            ));
+        }
+        *mine += 1;
+        Ok(StreamSlot {
+            state: state.clone(),
+            key,
+        })
+    }
+}
+
+/// How many events a live stream reads ahead: what a reader that stops reading holds.
+const STREAM_PAGE: usize = 64;
+
+/// How often a live stream checks that its token still stands.
+const REVOCATION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn stream_events(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -359,27 +429,50 @@ async fn stream_events(
         })
         .transpose()?;
     let from = match last_seen {
-        Some(p) => p + 1,
+        Some(p) => p
+            .checked_add(1)
+            .ok_or_else(|| ApiError::bad_request("Last-Event-ID is past any position the log can have"))?,
         None => parsed::<u64>(&q, "from")?.unwrap_or(1).max(1),
     };
     let place = param(&q, "place").map(place_id).transpose()?;
     let keep = event_filter(&who, place)?;
+    let slot = Streams::take(&s, &who)?;
     let mut stop = s.stop.clone();
+    // A revoked token's streams end within a second of the revocation.
+    let access = s.access.clone();
+    let authorization = headers.get(header::AUTHORIZATION).cloned();
+    let revoked = async move {
+        loop {
+            tokio::time::sleep(REVOCATION_CHECK).await;
+            if authorise(&access, authorization.as_ref()).is_err() {
+                tracing::info!("ending a live stream: its token was revoked");
+                return;
+            }
+        }
+    };
     let events = s
         .engine
         .subscribe(Position(from))
+        .with_page(STREAM_PAGE)
         .into_stream()
         .filter(move |r| std::future::ready(r.as_ref().map_or(true, &keep)))
-        .map(|r| match r {
-            Ok(r) => SseEvent::default()
-                .id(r.position.0.to_string())
-                .event("event")
-                .json_data(&r)
-                .map_err(axum::Error::new),
-            Err(e) => Err(axum::Error::new(e)),
+        .map(move |r| {
+            // The slot lives as long as the stream.
+            let _ = &slot;
+            match r {
+                Ok(r) => SseEvent::default()
+                    .id(r.position.0.to_string())
+                    .event("event")
+                    .json_data(&r)
+                    .map_err(axum::Error::new),
+                Err(e) => Err(axum::Error::new(e)),
+            }
         })
         .take_until(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
+            tokio::select! {
+                _ = stop.wait_for(|stopped| *stopped) => {}
+                () = revoked => {}
+            }
         });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
@@ -414,8 +507,8 @@ async fn snapshot(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
     let snap = s.engine.snapshot(&place, at, known(&q)?).await?;
     if !who.withholds_text() {
@@ -435,8 +528,8 @@ async fn diff(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let d = s
         .engine
         .diff(&place, required(&q, "from")?, required(&q, "to")?, known(&q)?)
@@ -449,16 +542,24 @@ async fn evolution(
     headers: HeaderMap,
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let every = parsed::<Every>(&q, "every")?.unwrap_or(Every::Month);
     let series = s
         .engine
-        .evolve(Some(&place), every, parsed(&q, "from")?, parsed(&q, "to")?, known(&q)?)
+        .evolve_within(
+            Some(&place),
+            every,
+            parsed(&q, "from")?,
+            parsed(&q, "to")?,
+            known(&q)?,
+            s.config.max_evolution_work,
+        )
         .await?;
-    Ok(Json(serde_json::to_value(&series).map_err(ApiError::internal)?))
+    // Straight to JSON text (no `Value` tree): its size is bounded by the work limit.
+    Ok(Json(series).into_response())
 }
 
 async fn anomalies(
@@ -468,8 +569,8 @@ async fn anomalies(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let report = s.engine.anomalies(Some(&place), known(&q)?).await?;
     Ok(Json(serde_json::to_value(&report).map_err(ApiError::internal)?))
 }
@@ -481,8 +582,8 @@ async fn export(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let name = param(&q, "format").unwrap_or("gexf-dynamic");
     let format = ExportFormat::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = ExportFormat::ALL.iter().map(|(n, _)| *n).collect();
@@ -570,8 +671,8 @@ async fn network_svg(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let who = who(&s, &headers)?;
-    let place = readable_place(&who, &place)?;
     let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
     let size_by = parsed::<SizeBy>(&q, "size_by")?.unwrap_or_default();
     let layout = layout(&s, &place).await?;

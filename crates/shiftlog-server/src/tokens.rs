@@ -50,6 +50,8 @@ pub struct Principal {
     pub role: Role,
     /// For recorders, the places they may write and read.
     pub places: BTreeSet<PlaceId>,
+    /// The token's id (`None` when serving `--open`): what per-token limits count by.
+    pub token_id: Option<String>,
 }
 
 impl Principal {
@@ -58,6 +60,7 @@ impl Principal {
         Principal {
             role: Role::Admin,
             places: BTreeSet::new(),
+            token_id: None,
         }
     }
 
@@ -289,6 +292,7 @@ impl TokenStore {
         Ok(cache.1.iter().find(|t| t.sha256 == wanted).map(|t| Principal {
             role: t.role,
             places: t.places.iter().cloned().collect(),
+            token_id: Some(t.id.clone()),
         }))
     }
 }
