@@ -355,10 +355,27 @@ impl Engine {
         at: Option<Timestamp>,
         known: KnownAt,
     ) -> Result<String, ProjectionError> {
+        self.export_with(place, format, at, known, None).await
+    }
+
+    /// [`export`](Engine::export), with people shown by their pseudonyms when `people` is
+    /// given (what funders see).
+    pub async fn export_with(
+        &self,
+        place: &PlaceId,
+        format: ExportFormat,
+        at: Option<Timestamp>,
+        known: KnownAt,
+        people: Option<&projection::Pseudonyms>,
+    ) -> Result<String, ProjectionError> {
         if format == ExportFormat::GexfDynamic {
-            return Ok(projection::to_gexf_dynamic(&self.history(place, known).await?));
+            let mut h = self.history(place, known).await?;
+            if let Some(p) = people {
+                p.apply_to_history(&mut h);
+            }
+            return Ok(projection::to_gexf_dynamic(&h));
         }
-        let snap = match at {
+        let mut snap = match at {
             Some(at) => self.snapshot(place, at, known).await?,
             // The date comes from the history, which then answers too: one read, not two.
             None => {
@@ -366,7 +383,18 @@ impl Engine {
                 h.snapshot(h.span().map_or_else(Timestamp::now, |(_, last)| last))
             }
         };
+        if let Some(p) = people {
+            p.apply_to_snapshot(&mut snap);
+        }
         Ok(format.render(&snap).expect("only the dynamic format needs a history"))
+    }
+
+    /// The pseudonyms of `place`'s people, numbered over everything recorded (read without
+    /// personal data).
+    pub async fn pseudonyms(&self, place: &PlaceId) -> Result<projection::Pseudonyms, ProjectionError> {
+        Ok(projection::Pseudonyms::of_people(
+            &self.structure(place, KnownAt::Everything).await?,
+        ))
     }
 
     /// Counts for `shiftlog stats`.

@@ -37,6 +37,7 @@ mod export;
 mod fold;
 mod metrics;
 mod period;
+mod pseudonym;
 mod query;
 mod snapshot;
 
@@ -46,6 +47,7 @@ pub use export::{csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every, MAX_STEPS};
+pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
 

@@ -306,6 +306,14 @@ impl PlaceHistory {
         self.order.iter().map(|&i| &self.recorded[i as usize])
     }
 
+    /// Changes every event in place (the order and positions stay): for views that show
+    /// less than the log holds, such as people's pseudonyms.
+    pub fn rewrite_events(&mut self, mut f: impl FnMut(&mut Event)) {
+        for (_, e) in &mut self.recorded {
+            f(e);
+        }
+    }
+
     /// The first and last valid times among the place's events.
     pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
         Some((

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use shiftlog::projection::Pseudonyms;
 use shiftlog::{
     parse_input, Engine, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent, Stream,
     Timestamp, Version,
@@ -26,9 +27,11 @@ struct AppState {
     access: Access,
     config: ServerConfig,
     stop: tokio::sync::watch::Receiver<bool>,
-    /// Each place's drawing layout, with the place's version it was made at: made again
-    /// only when the place has new events, so drawings stay put while people browse.
-    layouts: std::sync::Mutex<std::collections::HashMap<PlaceId, (Version, Arc<Layout>)>>,
+    /// Each place's drawing layout: made again only when the place has new events, so
+    /// drawings stay put while people browse.
+    layouts: PerPlace<Layout>,
+    /// Each place's people's pseudonyms, for funders.
+    pseudonyms: PerPlace<Pseudonyms>,
     /// Live event streams open.
     streams: Streams,
 }
@@ -49,7 +52,8 @@ pub fn router(
         access,
         config,
         stop,
-        layouts: Default::default(),
+        layouts: PerPlace::default(),
+        pseudonyms: PerPlace::default(),
         streams: Streams::default(),
     });
     let router = Router::new()
@@ -510,7 +514,10 @@ async fn snapshot(
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
-    let snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    let mut snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    if let Some(people) = people_for(&s, &who, &place).await? {
+        people.apply_to_snapshot(&mut snap);
+    }
     if !who.withholds_text() {
         // Straight to JSON text: a large place's snapshot is thousands of values, and a
         // `Value` tree of them cost more than the metrics.
@@ -589,7 +596,11 @@ async fn export(
         let names: Vec<&str> = ExportFormat::ALL.iter().map(|(n, _)| *n).collect();
         ApiError::bad_request(format!("format `{name}` is not one of {}", names.join(", ")))
     })?;
-    let mut body = s.engine.export(&place, format, parsed(&q, "at")?, known(&q)?).await?;
+    let people = people_for(&s, &who, &place).await?;
+    let mut body = s
+        .engine
+        .export_with(&place, format, parsed(&q, "at")?, known(&q)?, people.as_deref())
+        .await?;
     // Of the formats, only the snapshot's JSON carries actors' attributes.
     if who.withholds_text() && format == ExportFormat::Json {
         let mut v: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
@@ -641,27 +652,61 @@ async fn dashboard_css() -> Response {
     asset("text/css; charset=utf-8", DASHBOARD_CSS)
 }
 
-/// The place's layout over its whole history (everything recorded), from the cache when
-/// the place has not changed since.
-async fn layout(s: &AppState, place: &PlaceId) -> Result<Arc<Layout>> {
-    let version = s.engine.version(&Stream::Place(place.clone())).await?;
-    if let Some((v, l)) = s.layouts.lock().unwrap_or_else(|e| e.into_inner()).get(place) {
-        if *v == version {
-            return Ok(l.clone());
-        }
+/// Something derived from a place's whole history, kept with the place's version it was
+/// made at and made again only when the place has new events.
+struct PerPlace<T>(std::sync::Mutex<std::collections::HashMap<PlaceId, (Version, Arc<T>)>>);
+
+impl<T> Default for PerPlace<T> {
+    fn default() -> Self {
+        PerPlace(Default::default())
     }
-    let history = s.engine.history(place, KnownAt::Everything).await?;
-    // Layout is CPU work (milliseconds for hundreds of actors): off the async threads.
-    let made = Arc::new(
-        tokio::task::spawn_blocking(move || Layout::of_history(&history))
-            .await
-            .map_err(ApiError::internal)?,
-    );
+}
+
+impl<T> PerPlace<T> {
+    async fn get<F: std::future::Future<Output = Result<T>>>(
+        &self,
+        engine: &Engine,
+        place: &PlaceId,
+        make: impl FnOnce() -> F,
+    ) -> Result<Arc<T>> {
+        let version = engine.version(&Stream::Place(place.clone())).await?;
+        if let Some((v, t)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(place) {
+            if *v == version {
+                return Ok(t.clone());
+            }
+        }
+        let made = Arc::new(make().await?);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(place.clone(), (version, made.clone()));
+        Ok(made)
+    }
+}
+
+/// The place's layout over its whole history (everything recorded).
+async fn layout(s: &AppState, place: &PlaceId) -> Result<Arc<Layout>> {
     s.layouts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(place.clone(), (version, made.clone()));
-    Ok(made)
+        .get(&s.engine, place, || async {
+            let history = s.engine.history(place, KnownAt::Everything).await?;
+            // Layout is CPU work (milliseconds for hundreds of actors): off the async threads.
+            tokio::task::spawn_blocking(move || Layout::of_history(&history))
+                .await
+                .map_err(ApiError::internal)
+        })
+        .await
+}
+
+/// How `who` sees the place's people: by pseudonym (funders), or by name (`None`).
+async fn people_for(s: &AppState, who: &Principal, place: &PlaceId) -> Result<Option<Arc<Pseudonyms>>> {
+    if !who.sees_pseudonyms() {
+        return Ok(None);
+    }
+    let p = s
+        .pseudonyms
+        .get(&s.engine, place, || async { Ok(s.engine.pseudonyms(place).await?) })
+        .await?;
+    Ok(Some(p))
 }
 
 async fn network_svg(
@@ -676,9 +721,12 @@ async fn network_svg(
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
     let size_by = parsed::<SizeBy>(&q, "size_by")?.unwrap_or_default();
     let layout = layout(&s, &place).await?;
-    // Drawings show names, sectors, degree and power, never attributes or free text:
-    // what funders may see.
-    let snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    // Drawings show names (people's pseudonyms, to funders), sectors, degree and power,
+    // never attributes or free text.
+    let mut snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    if let Some(people) = people_for(&s, &who, &place).await? {
+        people.apply_to_snapshot(&mut snap);
+    }
     let svg = draw_network(
         &snap,
         &layout,

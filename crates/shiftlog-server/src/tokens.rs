@@ -76,6 +76,12 @@ impl Principal {
     pub fn withholds_text(&self) -> bool {
         self.role == Role::Funder
     }
+
+    /// Whether people (`kind: person` actors) are shown to it by stable pseudonyms, never
+    /// by name: funders need organisations' names, not residents'.
+    pub fn sees_pseudonyms(&self) -> bool {
+        self.role == Role::Funder
+    }
 }
 
 /// One stored token (never the token itself).
