@@ -600,7 +600,36 @@ fn run_table(server: &Server, dir: &Path, t: &Tokens) -> Vec<Row> {
         "answers",
         0.0,
     );
+
+    // 9. Who else on the machine can read the data directory while it is served.
+    row(
+        "9. files and directories of the data directory open to other users",
+        open_to_others(dir) as f64,
+        "paths",
+        0.0,
+    );
     rows
+}
+
+/// How many paths under `dir` (itself included) let anyone but their owner in.
+fn open_to_others(dir: &Path) -> usize {
+    use std::os::unix::fs::PermissionsExt;
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            n += 1;
+        }
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                stack.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+        }
+    }
+    n
 }
 
 impl Server {

@@ -565,8 +565,66 @@ async fn evolution(
             s.config.max_evolution_work,
         )
         .await?;
-    // Straight to JSON text (no `Value` tree): its size is bounded by the work limit.
-    Ok(Json(series).into_response())
+    Ok(streamed_series(series))
+}
+
+/// An evolution as JSON (`{"place": [step, ...]}`), written in chunks of about 64 KiB as
+/// the client reads them: the text of a long series is never held whole.
+fn streamed_series(series: BTreeMap<String, Vec<shiftlog::Step>>) -> Response {
+    const CHUNK: usize = 64 << 10;
+    let mut places = series.into_iter();
+    let mut current: Option<std::vec::IntoIter<shiftlog::Step>> = None;
+    let (mut started, mut first_place, mut first_step, mut done) = (false, true, true, false);
+    let chunks = std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(CHUNK + 4096);
+        if !started {
+            buf.push(b'{');
+            started = true;
+        }
+        while buf.len() < CHUNK {
+            match current.as_mut() {
+                None => match places.next() {
+                    Some((place, steps)) => {
+                        if !first_place {
+                            buf.push(b',');
+                        }
+                        first_place = false;
+                        serde_json::to_writer(&mut buf, &place).expect("strings serialize");
+                        buf.extend_from_slice(b":[");
+                        current = Some(steps.into_iter());
+                        first_step = true;
+                    }
+                    None => {
+                        buf.push(b'}');
+                        done = true;
+                        break;
+                    }
+                },
+                Some(steps) => match steps.next() {
+                    Some(step) => {
+                        if !first_step {
+                            buf.push(b',');
+                        }
+                        first_step = false;
+                        serde_json::to_writer(&mut buf, &step).expect("steps serialize");
+                    }
+                    None => {
+                        buf.push(b']');
+                        current = None;
+                    }
+                },
+            }
+        }
+        Some(Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(buf)))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
 }
 
 async fn anomalies(

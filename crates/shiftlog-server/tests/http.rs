@@ -527,3 +527,70 @@ async fn malformed_bodies_get_clear_4xx_and_change_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+/// An error inside the server (here a damaged record) is logged with a request id; the
+/// client gets the id alone, never the error's text (which can name files and internals).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_are_logged_and_only_their_id_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Engine::open(dir.path()).unwrap();
+        let input = shiftlog::parse_input(&ndjson(&inquiry("leeds", "a secret")));
+        engine.ingest(input, &[]).await.unwrap();
+    }
+    shiftlog::store::fault::flip_record_byte(dir.path(), 2, 30, 0x41).unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let tokens = Arc::new(TokenStore::new(dir.path()));
+    let admin = tokens.create(Role::Admin, Vec::new()).unwrap().0;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(shiftlog_server::serve(
+        listener,
+        engine,
+        Access::Tokens(tokens),
+        ServerConfig::default(),
+        std::future::pending(),
+    ));
+    let (status, body) = get(&format!("{base}/v1/events?from=1"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let id = v["request_id"].as_str().unwrap();
+    assert_eq!(id.len(), 16, "{body}");
+    assert!(v["error"].as_str().unwrap().contains(id), "{body}");
+    for internal in ["checksum", "damaged", "position", dir.path().to_str().unwrap()] {
+        assert!(!body.contains(internal), "the answer tells {internal:?}: {body}");
+    }
+    server.abort();
+}
+
+/// A long evolution comes in chunks and reads exactly as the engine's series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_evolution_is_streamed_and_equals_the_engines() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("leeds", "x"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let path = "/v1/places/leeds/evolution?every=day&from=2022-01-01&to=2025-12-31";
+    let (status, text) = get(&s.url(path), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        text.len() > 256 << 10,
+        "long enough to take several chunks: {} bytes",
+        text.len()
+    );
+    let served: Value = serde_json::from_str(&text).unwrap();
+    let place = PlaceId::new("leeds").unwrap();
+    let series = s
+        .engine
+        .evolve(
+            Some(&place),
+            shiftlog::Every::Day,
+            Some("2022-01-01".parse().unwrap()),
+            Some("2025-12-31".parse().unwrap()),
+            shiftlog::KnownAt::Everything,
+        )
+        .await
+        .unwrap();
+    assert_eq!(served, serde_json::to_value(&series).unwrap());
+    s.stop().await;
+}
