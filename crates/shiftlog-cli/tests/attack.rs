@@ -407,6 +407,49 @@ fn run_table(server: &Server, dir: &Path, t: &Tokens) -> Vec<Row> {
     drop(slow);
     assert!(held >= FD_LIMIT as usize, "only {held} connections were opened");
 
+    // 6. Bodies trickled after whole headers: more connections than the server keeps.
+    let mut trickle = Vec::new();
+    let t0 = Instant::now();
+    while trickle.len() < 2 * FD_LIMIT as usize && t0.elapsed() < Duration::from_secs(60) {
+        match TcpStream::connect(&server.addr) {
+            Ok(mut s) => {
+                let _ = write!(
+                    s,
+                    "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000000\r\n\r\n{{",
+                    t.admin
+                );
+                trickle.push(s);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    let worst = (0..5).map(|_| server.health_time()).max().unwrap();
+    row(
+        "6. /health while 4,096 request bodies trickle: slowest of 5",
+        worst.as_secs_f64(),
+        "s",
+        2.0,
+    );
+    drop(trickle);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n{{",
+        t.admin
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let t0 = Instant::now();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    row(
+        "6. a body that trickles: time until the server cuts it",
+        t0.elapsed().as_secs_f64(),
+        "s",
+        15.0,
+    );
+
     // 7. Live streams: many from one token, stalled readers, and a revoked token.
     let (_, before) = server.memory();
     let mut streams = Vec::new();

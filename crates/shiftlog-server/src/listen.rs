@@ -4,10 +4,13 @@
 //!   (hyper's timer), so half-sent requests do not stay open.
 //! - At most [`ServerConfig::max_connections`] connections are open at once (by default
 //!   well under the process's file-descriptor limit). When a new connection arrives at the
-//!   limit, the oldest connection that has not yet sent a whole request head is closed to
-//!   make room; if every connection is serving a request, the new one is closed instead.
-//!   So a flood of half-open connections (slowloris) costs the attacker its own
-//!   connections, while `/health` and real clients still get in.
+//!   limit, the oldest connection that is not serving a request (still sending its request
+//!   head, or idle between requests) is closed to make room; if every connection is serving
+//!   a request, the new one is closed instead. So a flood of half-open connections
+//!   (slowloris) costs the attacker its own connections, while `/health` and real clients
+//!   still get in. A request is served from the moment its head is read until its answer
+//!   has been sent (a live stream: until it ends); a body sent too slowly is cut by the
+//!   route that reads it.
 //!
 //! Graceful shutdown: stop accepting, let requests in flight finish (live streams end
 //! through the router's stop signal), then return.
@@ -17,17 +20,48 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::Service;
 
 /// One open connection, as the accept loop sees it.
 struct Slot {
-    /// Set once the connection has sent a whole request head.
-    started: Arc<AtomicBool>,
+    /// Requests being served (head read, answer not yet sent).
+    busy: Arc<AtomicUsize>,
+    /// Of those, requests waiting for the client to send more of their body.
+    waiting: Arc<AtomicUsize>,
     /// Closes the connection when told.
     close: Arc<tokio::sync::Notify>,
+}
+
+/// Put in every request's extensions: a route reading the body marks its connection as
+/// waiting on the client meanwhile, so that under pressure a slow sender is closed before
+/// a request being computed or answered.
+#[derive(Clone)]
+pub(crate) struct ClientWait(Arc<AtomicUsize>);
+
+impl ClientWait {
+    /// Marks the connection as waiting on its client until the guard is dropped.
+    pub(crate) fn enter(&self) -> impl Drop {
+        Serving::new(&self.0)
+    }
+}
+
+/// One request being served on a connection, until dropped.
+struct Serving(Arc<AtomicUsize>);
+
+impl Serving {
+    fn new(busy: &Arc<AtomicUsize>) -> Serving {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Serving(busy.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The open connections, oldest first (ids only grow).
@@ -40,7 +74,7 @@ impl Open {
     }
 
     /// Makes room for one more connection under `limit`: true if there is room (after
-    /// closing the oldest connection that has not sent a request head, if need be).
+    /// closing the oldest connection that is serving no request, if need be).
     fn make_room(&self, limit: usize) -> bool {
         let mut map = self.map();
         if map.len() < limit {
@@ -48,7 +82,7 @@ impl Open {
         }
         let idle = map
             .iter()
-            .find(|(_, s)| !s.started.load(Ordering::Acquire))
+            .find(|(_, s)| s.busy.load(Ordering::Acquire) <= s.waiting.load(Ordering::Acquire))
             .map(|(id, _)| *id);
         match idle {
             Some(id) => {
@@ -118,20 +152,32 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let id = next_id;
         next_id += 1;
-        let started = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(tokio::sync::Notify::new());
         open.map().insert(
             id,
             Slot {
-                started: started.clone(),
+                busy: busy.clone(),
+                waiting: waiting.clone(),
                 close: close.clone(),
             },
         );
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            started.store(true, Ordering::Release);
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let serving = Serving::new(&busy);
+            req.extensions_mut().insert(ClientWait(waiting.clone()));
             let mut app = app.clone();
-            async move { app.call(req.map(axum::body::Body::new)).await }
+            async move {
+                let response = app.call(req.map(axum::body::Body::new)).await?;
+                // Served until the answer's body is sent (or dropped).
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                        let _ = &serving;
+                        frame
+                    }))
+                }))
+            }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         let open = open.clone();

@@ -4,7 +4,6 @@ use crate::error::ApiError;
 use crate::tokens::{Principal, Role};
 use crate::{authorise, Access, ServerConfig};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -202,26 +201,18 @@ async fn append(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    body: std::result::Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response> {
+    // Who is asking, before anything of the body is read.
     let who = who(&s, &headers)?;
     if who.role == Role::Funder {
         return Err(ApiError::forbidden("funder tokens may not append events"));
     }
-    let body = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                format!(
-                    "the body is larger than the server's limit of {} bytes; split it into smaller batches",
-                    s.config.max_body
-                ),
-            )
-        } else {
-            ApiError::new(status, format!("could not read the body: {e}"))
-        }
-    })?;
+    let (parts, body) = request.into_parts();
+    let body = {
+        let _waiting = parts.extensions.get::<crate::listen::ClientWait>().map(|w| w.enter());
+        read_body(body, &headers, s.config.max_body).await?
+    };
     let text = std::str::from_utf8(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
     if text.trim().is_empty() {
@@ -307,6 +298,62 @@ async fn append(
         })),
     )
         .into_response())
+}
+
+/// A body must keep coming: at least this many bytes in every [`BODY_WINDOW`] until it ends.
+const BODY_MIN_BYTES: usize = 16 << 10;
+const BODY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a request body of at most `max` bytes, refusing one that trickles (less than
+/// [`BODY_MIN_BYTES`] in a [`BODY_WINDOW`]) so that a slow sender cannot hold a connection
+/// and its memory for long.
+async fn read_body(body: axum::body::Body, headers: &HeaderMap, max: usize) -> Result<Bytes> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the server's limit of {max} bytes; split it into smaller batches"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
+    let mut window = (tokio::time::Instant::now() + BODY_WINDOW, 0usize);
+    loop {
+        let frame = match tokio::time::timeout_at(window.0, body.frame()).await {
+            Err(_) if window.1 < BODY_MIN_BYTES => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body came too slowly (less than {} KiB in {} s): send it at once",
+                        BODY_MIN_BYTES >> 10,
+                        BODY_WINDOW.as_secs()
+                    ),
+                ))
+            }
+            Err(_) => {
+                window = (tokio::time::Instant::now() + BODY_WINDOW, 0);
+                continue;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(ApiError::bad_request(format!("could not read the body: {e}"))),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > max {
+                return Err(too_large());
+            }
+            window.1 += data.len();
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(out))
 }
 
 /// Which events a principal may see, with an optional place filter.
