@@ -45,7 +45,10 @@ fn exercise(dir: &Path, runtime: &tokio::runtime::Runtime) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     copy_dir(template(), dir.path());
     shiftlog_store::fault::damage_from_bytes(dir.path(), data).unwrap();
