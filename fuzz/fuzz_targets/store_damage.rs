@@ -18,19 +18,6 @@ fn template() -> &'static Path {
     .path()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 fn exercise(dir: &Path, runtime: &tokio::runtime::Runtime) {
     runtime.block_on(async {
         let Ok(log) = SledLog::open(dir) else { return };
@@ -50,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(template(), dir.path());
+    shiftlog_store::fault::copy_store(template(), dir.path()).unwrap();
     shiftlog_store::fault::damage_from_bytes(dir.path(), data).unwrap();
     exercise(dir.path(), &runtime);
     let _ = SledLog::repair_indexes(dir.path());

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{finish, PATIENCE};
+use common::{files_containing, finish, open_to_others, PATIENCE};
 
 const NAME: &str = "Ottoline Wexcombe-Vance";
 const FD_LIMIT: u32 = 2048;
@@ -647,32 +647,11 @@ fn run_table(server: &Server, dir: &Path, t: &Tokens) -> Vec<Row> {
     // 9. Who else on the machine can read the data directory while it is served.
     row(
         "9. files and directories of the data directory open to other users",
-        open_to_others(dir) as f64,
+        open_to_others(dir).len() as f64,
         "paths",
         0.0,
     );
     rows
-}
-
-/// How many paths under `dir` (itself included) let anyone but their owner in.
-fn open_to_others(dir: &Path) -> usize {
-    use std::os::unix::fs::PermissionsExt;
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.permissions().mode() & 0o077 != 0 {
-            n += 1;
-        }
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&p) {
-                stack.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
-            }
-        }
-    }
-    n
 }
 
 impl Server {
@@ -833,28 +812,7 @@ fn a_redaction_whose_client_goes_away_leaves_no_name_on_disk() {
             std::thread::sleep(Duration::from_millis(10));
         }
         drop(server);
-        let found = files_with(&dir, NAME);
+        let found = files_containing(&dir, NAME);
         assert!(found.is_empty(), "round {round}: the name is still in {found:?}");
     }
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_with(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -2,6 +2,9 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::{files_containing, open_to_others};
 use std::process::{Command, Output};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -55,27 +58,6 @@ fn inquiry() -> String {
                         "place":"vale","from":"jo","to":"council","kind":"trust","strength":(i % 10) as f64 / 10.0}));
     }
     evs.iter().map(|v| format!("{v}\n")).collect()
-}
-
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-            {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn outputs(dir: &Path, work: &Path) -> String {
@@ -295,26 +277,6 @@ fn restore_refuses_a_damaged_or_truncated_backup_and_a_directory_in_use_and_crea
     let restored = work.path().join("restored");
     ok(&restored, &["restore", good.to_str().unwrap()]);
     assert_eq!(ok(&restored, &["log"]), ok(&dir, &["log"]));
-}
-
-/// Every directory and file under `dir` whose mode lets anyone but its owner in.
-fn open_to_others(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p).unwrap();
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            out.push(format!("{} is {mode:o}", p.display()));
-        }
-        if meta.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        }
-    }
-    out
 }
 
 #[test]

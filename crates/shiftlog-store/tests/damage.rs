@@ -26,23 +26,10 @@ fn template() -> &'static (tempfile::TempDir, Vec<RecordedEvent>) {
     })
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A fresh copy of the template store.
 fn store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(template().0.path(), dir.path());
+    shiftlog_store::fault::copy_store(template().0.path(), dir.path()).unwrap();
     dir
 }
 

@@ -1,5 +1,7 @@
 //! Helpers shared by the CLI's integration tests.
+#![allow(dead_code)] // each test binary uses some of them
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
@@ -21,4 +23,50 @@ pub fn finish(child: Child, what: &str) -> Output {
             panic!("{what}: still running after {PATIENCE:?}");
         }
     }
+}
+
+/// Every file under `dir` whose bytes contain `needle` (files that vanish while a process
+/// writes the directory are passed over).
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Every path under `dir` (itself included) whose mode lets anyone but its owner in, with
+/// its mode.
+pub fn open_to_others(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            out.push(format!("{} is {mode:o}", p.display()));
+        }
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    out
 }

@@ -231,3 +231,19 @@ pub fn damage_template(dir: &Path) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(all)
     })
 }
+
+/// Copies a closed store (a directory tree) to `to`: each damage case starts from a fresh
+/// copy of one template.
+pub fn copy_store(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_store(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
+}
