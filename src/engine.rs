@@ -275,6 +275,18 @@ impl Engine {
         .await
     }
 
+    /// What [`ingest_in_places`](Engine::ingest_in_places) (with `places`) or
+    /// [`ingest`](Engine::ingest) (without) would append now: the same rules, errors,
+    /// ids and versions, and nothing written, ever.
+    pub async fn ingest_dry_run(
+        &self,
+        input: ParsedInput,
+        expected: &[(Stream, Version)],
+        places: Option<BTreeSet<PlaceId>>,
+    ) -> Result<shiftlog_store::Planned, AppendError> {
+        ingest::dry_run(self.log.as_ref(), input.events, input.rejections, expected, places).await
+    }
+
     /// Appends located events (for example one `--batch` of a large import) as one
     /// atomic batch; rejections carry the events' own locations.
     pub async fn ingest_located(

@@ -68,12 +68,20 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/events",
         summary: "Append events atomically: NDJSON, a JSON array, or {\"events\": [...], \"expected_version\": {PLACE: N}}",
         roles: "admin; recorder (its places)",
-        query: &[(
-            "expected_version",
-            "string",
-            false,
-            "PLACE:N, repeatable: the batch is refused with 409 unless the place is at version N",
-        )],
+        query: &[
+            (
+                "expected_version",
+                "string",
+                false,
+                "PLACE:N, repeatable: the batch is refused with 409 unless the place is at version N",
+            ),
+            (
+                "dry_run",
+                "boolean",
+                false,
+                "true: check the batch exactly as an append would (same token, rules and errors) and answer 200 with what would be appended (id, place, version, position); nothing is written",
+            ),
+        ],
         responses: &[
             ("201", "Written (positions per event)"),
             ("200", "Every event was already present (idempotent retry)"),

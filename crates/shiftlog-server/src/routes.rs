@@ -255,18 +255,28 @@ async fn append(
     // name places, not events); each event's place, a retraction's as its target's, is
     // checked by the engine while it plans the batch against the log, so what is
     // authorised is what is written.
-    let outcome = if who.role == Role::Recorder {
-        for (stream, _) in &expected {
-            if let Stream::Place(p) = stream {
-                if !who.places.contains(p) {
-                    return Err(ApiError::forbidden(format!("this token may not write to place `{p}`")));
+    let places: Option<std::collections::BTreeSet<PlaceId>> = match who.role {
+        Role::Recorder => {
+            for (stream, _) in &expected {
+                if let Stream::Place(p) = stream {
+                    if !who.places.contains(p) {
+                        return Err(ApiError::forbidden(format!("this token may not write to place `{p}`")));
+                    }
                 }
             }
+            Some(who.places.iter().cloned().collect())
         }
-        let places = who.places.iter().cloned().collect();
-        s.engine.ingest_in_places(input, &expected, places).await?
-    } else {
-        s.engine.ingest(input, &expected).await?
+        Role::Admin | Role::Funder => None,
+    };
+    // A dry run: the same body, token, rules and errors, and what would be appended;
+    // nothing is written, ever.
+    if parsed::<bool>(&q, "dry_run")?.unwrap_or(false) {
+        let planned = s.engine.ingest_dry_run(input, &expected, places).await?;
+        return Ok(Json(planned_json(&planned)).into_response());
+    }
+    let outcome = match places {
+        Some(places) => s.engine.ingest_in_places(input, &expected, places).await?,
+        None => s.engine.ingest(input, &expected).await?,
     };
     let appended = outcome.appended();
     tracing::info!(
@@ -298,6 +308,42 @@ async fn append(
         })),
     )
         .into_response())
+}
+
+/// A dry run's answer: per event, what would be appended (id, place, the place's version
+/// after it, the position it would get if nothing came first) or where it already is.
+fn planned_json(planned: &shiftlog::store::Planned) -> Value {
+    use shiftlog::store::PlannedEvent;
+    let events: Vec<Value> = planned
+        .events
+        .iter()
+        .map(|e| match e {
+            PlannedEvent::Append {
+                id,
+                stream,
+                version,
+                position,
+            } => json!({
+                "status": "would_append",
+                "id": id.as_str(),
+                "place": match stream {
+                    Stream::Place(p) => Value::String(p.to_string()),
+                    Stream::Unplaced => Value::Null,
+                },
+                "version": version,
+                "position": position.0,
+            }),
+            PlannedEvent::AlreadyPresent(p) => json!({"status": "already_present", "position": p.0}),
+        })
+        .collect();
+    let would = events.iter().filter(|e| e["status"] == "would_append").count();
+    json!({
+        "dry_run": true,
+        "would_append": would,
+        "already_present": events.len() - would,
+        "head": planned.head.0,
+        "events": events,
+    })
 }
 
 /// A body must keep coming: at least this many bytes in every [`BODY_WINDOW`] until it ends.

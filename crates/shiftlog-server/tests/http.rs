@@ -594,3 +594,99 @@ async fn a_long_evolution_is_streamed_and_equals_the_engines() {
     assert_eq!(served, serde_json::to_value(&series).unwrap());
     s.stop().await;
 }
+
+/// `?dry_run=true`: for every role and for valid, invalid, forbidden and conflicting
+/// bodies, the same status and error shape as the append would give, and the head never
+/// moves; a valid batch's plan is exactly what the append then does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_answers_as_the_append_would_and_writes_nothing() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let recorder = s.token(Role::Recorder, &["leeds"]);
+    let funder = s.token(Role::Funder, &[]);
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("leeds", "x"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("york", "y"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let head = s.engine.head();
+    let valid = ndjson(&[
+        json!({"type":"learning_recorded","occurred_at":"2024-04-01","place":"leeds","text":"no id: one is assigned"}),
+        json!({"type":"learning_recorded","id":"leeds-new","occurred_at":"2024-04-02","place":"leeds","text":"t"}),
+        inquiry("leeds", "x")[0].clone(),
+    ]);
+    let invalid = ndjson(&[
+        json!({"type":"relationship_formed","id":"bad","occurred_at":"2024-04-01","place":"leeds",
+        "from":"leeds-council","to":"nobody","kind":"funds"}),
+    ]);
+    let other_place = ndjson(&[
+        json!({"type":"event_retracted","id":"x1","occurred_at":"2024-04-01","target":"york-6","reason":"r"}),
+    ]);
+    let conflict = json!({"events": [{"type":"learning_recorded","id":"c1","occurred_at":"2024-04-01","place":"leeds","text":"t"}],
+        "expected_version": {"leeds": 1}})
+    .to_string();
+    let cases: Vec<(&str, &String, &str, StatusCode)> = vec![
+        ("admin, valid", &admin, valid.as_str(), StatusCode::OK),
+        ("recorder, valid", &recorder, valid.as_str(), StatusCode::OK),
+        ("funder, valid", &funder, valid.as_str(), StatusCode::FORBIDDEN),
+        ("admin, invalid", &admin, invalid.as_str(), StatusCode::BAD_REQUEST),
+        (
+            "recorder, invalid",
+            &recorder,
+            invalid.as_str(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "recorder, another place's event",
+            &recorder,
+            other_place.as_str(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin, a version conflict",
+            &admin,
+            conflict.as_str(),
+            StatusCode::CONFLICT,
+        ),
+        ("admin, not JSON", &admin, "{", StatusCode::BAD_REQUEST),
+    ];
+    for (name, token, body, want) in cases {
+        let (status, answer) = post(&s.url("/v1/events?dry_run=true"), token, body.to_string()).await;
+        assert_eq!(status, want, "{name}: {answer}");
+        assert_eq!(s.engine.head(), head, "{name}: a dry run wrote");
+        if want == StatusCode::OK {
+            assert_eq!(answer["dry_run"], true, "{name}: {answer}");
+            assert_eq!(answer["would_append"], 2, "{name}: {answer}");
+            assert_eq!(answer["already_present"], 1, "{name}: {answer}");
+        } else {
+            assert!(answer["error"].is_string(), "{name}: {answer}");
+        }
+    }
+    let (_, plan) = post(&s.url("/v1/events?dry_run=true"), &admin, valid.clone()).await;
+    let (status, done) = post(&s.url("/v1/events"), &admin, valid.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    for (planned, appended) in plan["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(done["events"].as_array().unwrap())
+    {
+        assert_eq!(planned["position"], appended["position"], "{plan} vs {done}");
+    }
+    let first = &plan["events"][0];
+    let written = s
+        .engine
+        .read(shiftlog::Position(first["position"].as_u64().unwrap()), 1)
+        .await
+        .unwrap();
+    assert_eq!(first["id"], written[0].id().as_str());
+    assert_eq!(first["place"], "leeds");
+    let version = s
+        .engine
+        .version(&shiftlog::Stream::Place(PlaceId::new("leeds").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(plan["events"][1]["version"], version, "{plan}");
+    let (status, answer) = post(&s.url("/v1/events?dry_run=maybe"), &admin, valid).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    s.stop().await;
+}

@@ -50,5 +50,6 @@ pub use crate::sled_log::{BackupSummary, Durability, Problem, SledLog, SledOptio
 #[doc(hidden)]
 pub use crate::sled_log::fault;
 pub use crate::types::{
-    AppendOutcome, AppendRequest, EventOutcome, LogStats, Position, RecordedEvent, Stream, Version,
+    AppendOutcome, AppendRequest, EventOutcome, LogStats, Planned, PlannedEvent, Position, RecordedEvent, Stream,
+    Version,
 };

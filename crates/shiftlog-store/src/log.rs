@@ -62,6 +62,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     /// every rejection (empty when the batch would be accepted now).
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError>;
 
+    /// Plans `request` exactly as [`EventLog::append`] would now (the same rules, places,
+    /// ids, versions and conflicts), and says what it would write; writes nothing, ever.
+    async fn dry_run(&self, request: AppendRequest) -> Result<crate::types::Planned, AppendError>;
+
     /// Up to `limit` events from position `from` on, in position order.
     async fn read(&self, from: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 

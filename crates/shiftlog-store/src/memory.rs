@@ -174,6 +174,12 @@ impl EventLog for MemoryLog {
         Ok(outcome)
     }
 
+    async fn dry_run(&self, request: AppendRequest) -> Result<crate::types::Planned, AppendError> {
+        let state = self.state();
+        let now = self.now(&state);
+        crate::plan::dry_run(&*state, request, now)
+    }
+
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {
         let state = self.state();
         let now = self.now(&state);

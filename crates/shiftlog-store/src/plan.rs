@@ -410,6 +410,52 @@ fn refused_place<C: Committed>(
     })
 }
 
+/// Plans `request` on top of the committed log alone, as an append would, and says what
+/// it would write; nothing is written.
+pub(crate) fn dry_run<C: Committed>(
+    committed: &C,
+    request: AppendRequest,
+    now: Timestamp,
+) -> Result<crate::types::Planned, AppendError> {
+    use crate::types::{Planned, PlannedEvent};
+    let mut scratch = Overlay::starting_at(committed.head() + 1);
+    let outcome = plan_request(committed, &mut scratch, request, now)?;
+    let mut versions: HashMap<Stream, Version> = HashMap::new();
+    let mut appended = scratch.events.iter();
+    let mut events = Vec::with_capacity(outcome.events.len());
+    for o in outcome.events {
+        match o {
+            EventOutcome::AlreadyPresent(p) => events.push(PlannedEvent::AlreadyPresent(p)),
+            EventOutcome::Appended(position) => {
+                let r = appended.next().ok_or_else(|| {
+                    StoreError::Corrupt("a planned append has no planned event (a planner bug)".into())
+                })?;
+                let version = match versions.get_mut(&r.stream) {
+                    Some(v) => {
+                        *v += 1;
+                        *v
+                    }
+                    None => {
+                        let v = committed.version(&r.stream)? + 1;
+                        versions.insert(r.stream.clone(), v);
+                        v
+                    }
+                };
+                events.push(PlannedEvent::Append {
+                    id: r.id().clone(),
+                    stream: r.stream.clone(),
+                    version,
+                    position,
+                });
+            }
+        }
+    }
+    Ok(Planned {
+        events,
+        head: outcome.head,
+    })
+}
+
 /// An id for an event that came without one: `auto-<position>`, or with a suffix in the
 /// unlikely case that a producer already used that id.
 fn assign_id<C: Committed>(view: &View<'_, C>, position: Position) -> Result<EventId, StoreError> {

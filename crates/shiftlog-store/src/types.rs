@@ -124,6 +124,34 @@ impl AppendRequest {
     }
 }
 
+/// What an append would write now: planned against the log as it stands with the same
+/// rules, ids and versions as [`crate::EventLog::append`], and not written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// One per input event, in input order.
+    pub events: Vec<PlannedEvent>,
+    /// The head the log would have after the append, if nothing else came first.
+    pub head: Position,
+}
+
+/// What an append would do with one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedEvent {
+    /// It would be appended.
+    Append {
+        /// Its id (assigned, as the append would, when it had none).
+        id: EventId,
+        /// Its stream (a retraction's: its target's place).
+        stream: Stream,
+        /// The stream's version after it.
+        version: Version,
+        /// Its position, if nothing else were appended first.
+        position: Position,
+    },
+    /// It is already in the log (same id and body), at this position.
+    AlreadyPresent(Position),
+}
+
 /// What became of one event of an appended batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {

@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use shiftlog_model::{EventId, Rejection};
 use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, EventLog, EventOutcome, Position, RecordedEvent, Stream,
+    AppendError, AppendOutcome, AppendRequest, EventLog, EventOutcome, Planned, PlannedEvent, Position, RecordedEvent,
+    Stream,
 };
 
 #[derive(Debug, Clone)]
@@ -69,6 +70,21 @@ enum Answer {
     Ok(AppendOutcome),
     Rejected(Vec<Rejection>),
     Conflict(String),
+}
+
+/// A dry run's plan in the shape of an append's outcome, to compare the two.
+fn as_outcome(p: Planned) -> AppendOutcome {
+    AppendOutcome {
+        events: p
+            .events
+            .into_iter()
+            .map(|e| match e {
+                PlannedEvent::Append { position, .. } => EventOutcome::Appended(position),
+                PlannedEvent::AlreadyPresent(p) => EventOutcome::AlreadyPresent(p),
+            })
+            .collect(),
+        head: p.head,
+    }
 }
 
 fn answer(r: Result<AppendOutcome, AppendError>) -> Answer {
@@ -150,9 +166,28 @@ proptest! {
                         if let Some((p, v)) = expected {
                             req = req.expect(Stream::Place(PLACES[p].parse().unwrap()), v);
                         }
+                        // A dry run first: it must say what the append then does, and
+                        // write nothing.
+                        let head = sled.head();
+                        let plan = sled.dry_run(req.clone()).await;
+                        assert_eq!(sled.head(), head, "a dry run wrote");
+                        let mem_plan = mem.dry_run(req.clone()).await;
+                        let planned = plan.as_ref().ok().cloned();
+                        let plan = answer(plan.map(as_outcome));
+                        assert_eq!(plan, answer(mem_plan.map(as_outcome)), "both logs plan the same");
                         let a = answer(sled.append(req.clone()).await);
                         let b = answer(mem.append(req).await);
                         assert_eq!(a, b, "both logs answer the same");
+                        assert_eq!(plan, a, "the dry run said what the append did");
+                        for e in planned.iter().flat_map(|p| &p.events) {
+                            if let PlannedEvent::Append { id, stream, version, position } = e {
+                                let written = mem.read(*position, 1).await.unwrap().remove(0);
+                                assert_eq!((written.id(), &written.stream), (id, stream));
+                                let upto = mem.read_stream(stream, Position(1), usize::MAX).await.unwrap();
+                                let at = upto.iter().position(|r| r.position == *position).unwrap();
+                                assert_eq!(at as u64 + 1, *version, "the stream's version after it");
+                            }
+                        }
                         total += 1;
                         accepted += matches!(a, Answer::Ok(_)) as usize;
                         if let Answer::Ok(out) = &a {

@@ -126,6 +126,10 @@ struct Shared {
 enum Request {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome, AppendError>>),
     Check(Vec<Event>, oneshot::Sender<Result<Vec<Rejection>, StoreError>>),
+    DryRun(
+        AppendRequest,
+        oneshot::Sender<Result<crate::types::Planned, AppendError>>,
+    ),
 }
 
 /// The durable event log, in a data directory.
@@ -531,6 +535,12 @@ impl EventLog for SledLog {
     async fn check(&self, events: Vec<Event>) -> Result<Vec<Rejection>, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Request::Check(events, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn dry_run(&self, request: AppendRequest) -> Result<crate::types::Planned, AppendError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::DryRun(request, tx))?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -300,6 +300,10 @@ impl Writer {
             Request::Check(events, reply) => {
                 let _ = reply.send(check(&*self, events, now));
             }
+            // Against the committed log, as a check is: nothing of it joins the group.
+            Request::DryRun(req, reply) => {
+                let _ = reply.send(crate::plan::dry_run(&*self, req, now));
+            }
         }
     }
 
