@@ -804,8 +804,12 @@ async fn dashboard_css() -> Response {
 }
 
 /// Something derived from a place's whole history, kept with the place's version it was
-/// made at and made again only when the place has new events.
-struct PerPlace<T>(std::sync::Mutex<std::collections::HashMap<PlaceId, (Version, Arc<T>)>>);
+/// made at and made again only when the place has new events. Made once per version: a
+/// request that finds it being made waits for that rather than starting another, so
+/// repeated requests for a large place cost one computation, not one each.
+struct PerPlace<T>(std::sync::Mutex<std::collections::HashMap<PlaceId, PerVersion<T>>>);
+
+type PerVersion<T> = (Version, Arc<tokio::sync::OnceCell<Arc<T>>>);
 
 impl<T> Default for PerPlace<T> {
     fn default() -> Self {
@@ -821,17 +825,20 @@ impl<T> PerPlace<T> {
         make: impl FnOnce() -> F,
     ) -> Result<Arc<T>> {
         let version = engine.version(&Stream::Place(place.clone())).await?;
-        if let Some((v, t)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(place) {
-            if *v == version {
-                return Ok(t.clone());
+        let cell = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(place) {
+                Some((v, cell)) if *v == version => cell.clone(),
+                _ => {
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    map.insert(place.clone(), (version, cell.clone()));
+                    cell
+                }
             }
-        }
-        let made = Arc::new(make().await?);
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(place.clone(), (version, made.clone()));
-        Ok(made)
+        };
+        cell.get_or_try_init(|| async { make().await.map(Arc::new) })
+            .await
+            .cloned()
     }
 }
 
@@ -887,4 +894,47 @@ async fn network_svg(
         },
     );
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Eight requests at once for the same place and version make one computation, and
+    /// a new event makes the next request compute again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_place_data_is_made_once_per_version() {
+        let engine = Engine::in_memory();
+        let input =
+            parse_input(r#"{"type":"place_registered","id":"p","occurred_at":"2024-01-01","place":"p","name":"P"}"#);
+        engine.ingest(input, &[]).await.unwrap();
+        let place = PlaceId::new("p").unwrap();
+        let cache: Arc<PerPlace<usize>> = Arc::new(PerPlace::default());
+        let made = Arc::new(AtomicUsize::new(0));
+        let ask = |engine: Engine, cache: Arc<PerPlace<usize>>, made: Arc<AtomicUsize>, place: PlaceId| async move {
+            cache
+                .get(&engine, &place, || async {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    Ok(made.fetch_add(1, Ordering::SeqCst))
+                })
+                .await
+                .unwrap()
+        };
+        let tasks: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(ask(engine.clone(), cache.clone(), made.clone(), place.clone())))
+            .collect();
+        for t in tasks {
+            assert_eq!(*t.await.unwrap(), 0);
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1, "one computation for eight requests");
+        let input =
+            parse_input(r#"{"type":"learning_recorded","id":"l","occurred_at":"2024-01-02","place":"p","text":"t"}"#);
+        engine.ingest(input, &[]).await.unwrap();
+        assert_eq!(
+            *ask(engine.clone(), cache.clone(), made.clone(), place.clone()).await,
+            1
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
 }
