@@ -354,6 +354,14 @@ impl Server {
             .split_once("\r\n\r\n")
             .unwrap_or_else(|| panic!("not HTTP: {text}"));
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // Long answers (an evolution) come in chunks.
+        let dechunked;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunked = String::from_utf8_lossy(&common::dechunk(body.as_bytes())).into_owned();
+            dechunked.as_str()
+        } else {
+            body
+        };
         (
             status,
             serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),

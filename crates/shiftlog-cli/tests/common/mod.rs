@@ -70,3 +70,19 @@ pub fn open_to_others(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The body of an HTTP/1.1 answer sent with `Transfer-Encoding: chunked`, joined.
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if n == 0 || b.len() < eol + 2 + n {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[(eol + 2 + n + 2).min(b.len())..];
+    }
+}
