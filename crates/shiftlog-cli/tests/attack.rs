@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{dechunk, files_containing, finish, open_to_others, PATIENCE};
+use common::{files_containing, finish, open_to_others, Server, PATIENCE};
 
 const NAME: &str = "Ottoline Wexcombe-Vance";
 const FD_LIMIT: u32 = 2048;
@@ -106,49 +106,7 @@ fn inquiry() -> String {
     out
 }
 
-/// `shiftlog serve` on a free loopback port, with a lowered fd limit; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
 impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Server {
-        let exe = env!("CARGO_BIN_EXE_shiftlog");
-        let mut args = vec![
-            "--data-dir".to_string(),
-            dir.display().to_string(),
-            "serve".into(),
-            "--addr".into(),
-            "127.0.0.1:0".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let quoted: Vec<String> = std::iter::once(exe.to_string())
-            .chain(args)
-            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-            .collect();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {FD_LIMIT} && exec {}", quoted.join(" ")))
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .expect(&first)
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
-        Server { child, addr }
-    }
-
     /// The server's memory now and at its peak, in MiB (VmRSS, VmHWM).
     fn memory(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -161,39 +119,6 @@ impl Server {
                 .unwrap()
         };
         (kib("VmRSS:") / 1024, kib("VmHWM:") / 1024)
-    }
-
-    /// One request with `Connection: close`: (status, headers, body).
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            head += &format!("Host: {}\r\n", self.addr);
-        }
-        for (k, v) in headers {
-            head += &format!("{k}: {v}\r\n");
-        }
-        head += "\r\n";
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
-        let mut response = Vec::new();
-        s.read_to_end(&mut response)
-            .unwrap_or_else(|e| panic!("{method} {path}: no answer ({e})"));
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("an HTTP answer");
-        let head = String::from_utf8_lossy(&response[..split]).to_string();
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut body = response[split + 4..].to_vec();
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            body = dechunk(&body);
-        }
-        (status, head, body)
     }
 
     fn get(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
@@ -213,24 +138,11 @@ impl Server {
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
-    fn head(&self) -> u64 {
-        let (s, _, b) = self.raw("GET", "/health", &[], b"");
-        assert_eq!(s, 200);
-        serde_json::from_slice::<Value>(&b).unwrap()["head"].as_u64().unwrap()
-    }
-
     /// How long `/health` takes to answer.
     fn health_time(&self) -> Duration {
         let t = Instant::now();
         self.head();
         t.elapsed()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -674,7 +586,7 @@ impl ClientOnly {
 #[test]
 fn the_attack_table_stays_under_its_bounds() {
     let (_work, dir, tokens) = prepared();
-    let server = Server::start(&dir, &["--query-seconds", "10"]);
+    let server = Server::start(&dir, &["--query-seconds", "10"], Some(FD_LIMIT));
     // Snapshots first, so that derived data holds checkpoints.
     for at in ["2023-06-30", "2023-12-31"] {
         assert_eq!(
@@ -700,7 +612,7 @@ fn the_attack_table_stays_under_its_bounds() {
 fn an_open_server_refuses_other_sites_and_other_hosts() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("store");
-    let server = Server::start(&dir, &["--open"]);
+    let server = Server::start(&dir, &["--open"], Some(FD_LIMIT));
     let event = line(json!({"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"p","name":"P"}));
     type Headers = Vec<(&'static str, &'static str)>;
     let cases: [(&str, Headers, u16); 4] = [
@@ -751,7 +663,7 @@ fn an_open_server_refuses_other_sites_and_other_hosts() {
 fn a_redaction_whose_client_goes_away_leaves_no_name_on_disk() {
     let (_work, dir, tokens) = prepared();
     for round in 0..3 {
-        let server = Server::start(&dir, &[]);
+        let server = Server::start(&dir, &[], Some(FD_LIMIT));
         for at in ["2023-06-30", "2023-12-31", "2024-06-30"] {
             assert_eq!(
                 server

@@ -3,13 +3,11 @@
 //! correct result; never a panic, a hang or a partial write.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 mod common;
-use common::{finish, PATIENCE};
+use common::{finish, Server};
 
 enum Expect {
     /// The whole input is refused: the error names `line` and says `says` (and names
@@ -306,86 +304,22 @@ fn hostile_input_through_the_cli_gets_a_clear_error_or_a_correct_result() {
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
 
-/// `shiftlog serve --open` on a free loopback port; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
 impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = shiftlog(dir)
-            .args(["serve", "--open", "--addr", "127.0.0.1:0", "--max-body-mib", "256"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .expect(&first)
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
-        Server { child, addr }
-    }
-
-    /// One request, `Connection: close`; (status, body).
+    /// One NDJSON request; (status, body as JSON, or as text when it is not JSON).
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        s.write_all(body).unwrap();
-        let mut response = Vec::new();
-        s.read_to_end(&mut response)
-            .unwrap_or_else(|e| panic!("{method} {path}: no answer ({e}): did the server hang or die?"));
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("not HTTP: {text}"));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        // Long answers (an evolution) come in chunks.
-        let dechunked;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunked = String::from_utf8_lossy(&common::dechunk(body.as_bytes())).into_owned();
-            dechunked.as_str()
-        } else {
-            body
-        };
+        let (status, _, body) = self.raw(method, path, &[("Content-Type", "application/x-ndjson")], body);
+        let text = String::from_utf8_lossy(&body);
         (
             status,
-            serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+            serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned())),
         )
-    }
-
-    fn head(&self) -> u64 {
-        let (status, v) = self.request("GET", "/health", b"");
-        assert_eq!(status, 200, "{v}");
-        v["head"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 #[test]
 fn hostile_input_over_http_gets_a_clear_error_or_a_correct_result() {
     let work = tempfile::tempdir().unwrap();
-    let server = Server::start(&work.path().join("store"));
+    let server = Server::start(&work.path().join("store"), &["--open", "--max-body-mib", "256"], None);
     let (status, v) = server.request("POST", "/v1/events", base().as_bytes());
     assert_eq!(status, 201, "{v}");
     let mut head = server.head();

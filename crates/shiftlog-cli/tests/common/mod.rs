@@ -1,8 +1,10 @@
 //! Helpers shared by the CLI's integration tests.
 #![allow(dead_code)] // each test binary uses some of them
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// Longer than this is a hang.
@@ -84,5 +86,106 @@ pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
         b = &b[(eol + 2 + n + 2).min(b.len())..];
+    }
+}
+
+/// `shiftlog serve` on a free loopback port (with a file-descriptor limit when asked, as a
+/// small host would give it); killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path, args: &[&str], fd_limit: Option<u32>) -> Server {
+        let exe = env!("CARGO_BIN_EXE_shiftlog");
+        let mut all = vec!["--data-dir".to_string(), dir.display().to_string(), "serve".into()];
+        all.extend(["--addr", "127.0.0.1:0"].map(String::from));
+        all.extend(args.iter().map(|s| s.to_string()));
+        let mut command = match fd_limit {
+            None => {
+                let mut c = Command::new(exe);
+                c.args(&all);
+                c
+            }
+            Some(n) => {
+                let quoted: Vec<String> = std::iter::once(exe.to_string())
+                    .chain(all)
+                    .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                    .collect();
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(format!("ulimit -n {n} && exec {}", quoted.join(" ")));
+                c
+            }
+        };
+        let mut child = command
+            .env_remove("SHIFTLOG_DATA")
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .expect(&first)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        Server { child, addr }
+    }
+
+    /// One request with `Connection: close` (and `Host`, unless `headers` has one):
+    /// (status, head, body), a chunked body joined.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head += &format!("Host: {}\r\n", self.addr);
+        }
+        for (k, v) in headers {
+            head += &format!("{k}: {v}\r\n");
+        }
+        head += "\r\n";
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut response = Vec::new();
+        s.read_to_end(&mut response)
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer ({e}): did the server hang or die?"));
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("not HTTP: {}", String::from_utf8_lossy(&response)));
+        let head = String::from_utf8_lossy(&response[..split]).to_string();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut body = response[split + 4..].to_vec();
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        (status, head, body)
+    }
+
+    /// The log's head, from `/health`.
+    pub fn head(&self) -> u64 {
+        let (status, _, body) = self.raw("GET", "/health", &[], b"");
+        assert_eq!(status, 200);
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["head"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
