@@ -538,6 +538,54 @@ impl Engine {
         Ok(groups.into_iter().map(|(g, _)| Some(g)).collect())
     }
 
+    /// `places` (every place when empty), in the order given, cut into groups of at most
+    /// `max_events` events each (a place with more is a group of its own), each group to be
+    /// read with one [`Engine::histories`]: how a query over many places (the report) keeps
+    /// its memory bounded by a group instead of by the log. A place the log does not hold
+    /// is an error. `known` should be a [`KnownAt::Position`], so that every group sees the
+    /// same log even while others append.
+    pub async fn place_groups_for(
+        &self,
+        places: &[PlaceId],
+        known: KnownAt,
+        max_events: u64,
+    ) -> Result<Vec<Vec<PlaceId>>, ProjectionError> {
+        let places = if places.is_empty() {
+            self.places().await?
+        } else {
+            places.to_vec()
+        };
+        let limit = known.position(self.log.as_ref(), self.head().0).await?;
+        let mut groups: Vec<(Vec<PlaceId>, u64)> = Vec::new();
+        for p in places {
+            let n = self.log.version(&Stream::Place(p.clone())).await?;
+            if n == 0 {
+                return Err(ProjectionError::UnknownPlace(p));
+            }
+            // A view of an earlier log reads no more than its prefix.
+            let n = n.min(limit);
+            match groups.last_mut() {
+                Some((group, size)) if *size + n <= max_events => {
+                    group.push(p);
+                    *size += n;
+                }
+                _ => groups.push((vec![p], n)),
+            }
+        }
+        Ok(groups.into_iter().map(|(g, _)| g).collect())
+    }
+
+    /// The full histories of `places` as known at `known`, in one pass over the log that
+    /// decodes only their events (see [`Engine::place_groups_for`]).
+    pub async fn histories(
+        &self,
+        places: &[PlaceId],
+        known: KnownAt,
+    ) -> Result<BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+        let set: BTreeSet<PlaceId> = places.iter().cloned().collect();
+        projection::histories_of(self.log.as_ref(), &set, known, Detail::Full).await
+    }
+
     /// The histories of a group of places (`None`: every place) as known at `known`,
     /// without personal data, in one pass over the log.
     async fn structures(

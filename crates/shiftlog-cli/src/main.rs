@@ -71,9 +71,10 @@ enum Command {
     Anomalies(project::AnomaliesArgs),
     /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
     Export(project::ExportArgs),
-    /// Write one self-contained HTML report: networks drawn at the moments that matter,
-    /// metric and power charts, the change in words, absent voices, anomalies, and a
-    /// comparison of places.
+    /// Write the HTML report: an overview first (places compared, where things moved most,
+    /// every network small), then per place the networks at the moments that matter,
+    /// charts, the change in words, absent voices and anomalies. One file for a handful
+    /// of places, a folder of pages beyond; self-contained either way.
     Report(picture::ReportArgs),
     /// Load the worked example (six fictional places) into a fresh store, print what it
     /// shows and write its HTML report.

@@ -3,7 +3,7 @@
 use crate::project::{evolution_table, metrics_table, KnownArgs};
 use anyhow::Context;
 use shiftlog::{parse_input, Engine, Every, PlaceId, Timestamp};
-use shiftlog_report::{report, ReportOptions, SizeBy};
+use shiftlog_report::{report, write_report, Progress, ReportForm, ReportOptions, SizeBy, HANDFUL};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -36,9 +36,16 @@ pub(crate) struct ReportArgs {
     /// The report's heading.
     #[arg(long, default_value = "How the networks changed")]
     title: String,
-    /// Where to write the HTML file.
-    #[arg(long, value_name = "FILE.html")]
+    /// Where to write the report: one HTML file for a handful of places (up to 8), else a
+    /// folder (named without the `.html`) holding index.html and one page per place.
+    #[arg(long, value_name = "FILE.html|DIR")]
     out: PathBuf,
+    /// Write one file whatever the number of places.
+    #[arg(long, conflicts_with = "folder")]
+    single_file: bool,
+    /// Write a folder (index.html and one page per place) whatever the number of places.
+    #[arg(long)]
+    folder: bool,
 }
 
 pub(crate) async fn report_command(engine: &Engine, a: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -57,9 +64,44 @@ pub(crate) async fn report_command(engine: &Engine, a: ReportArgs) -> anyhow::Re
         title: a.title,
         ..ReportOptions::default()
     };
-    let html = report(engine, &options).await?;
-    write_file(&a.out, &html)?;
-    eprintln!("wrote {} ({} KiB)", a.out.display(), html.len() / 1024);
+    let form = if a.single_file {
+        ReportForm::SingleFile
+    } else if a.folder {
+        ReportForm::Folder
+    } else {
+        ReportForm::Auto
+    };
+    // A bar on a terminal, for reports over more than a handful of places.
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden()).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} places ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("report");
+    let mut progress = |p: Progress| {
+        if p.done == 1 && p.total > HANDFUL {
+            bar.set_length(p.total as u64);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_position(p.done as u64);
+    };
+    let written = write_report(engine, &options, form, &a.out, &mut progress).await;
+    bar.finish_and_clear();
+    let w = written?;
+    let size = if w.bytes >= 10 << 20 {
+        format!("{} MiB", w.bytes >> 20)
+    } else {
+        format!("{} KiB", w.bytes.div_ceil(1024))
+    };
+    match w.form {
+        ReportForm::Folder => eprintln!(
+            "wrote {} pages ({size}) on {} places; open {}",
+            w.pages,
+            w.places,
+            w.open.display()
+        ),
+        _ => eprintln!("wrote {} ({size})", w.open.display()),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -916,6 +916,42 @@ fn report_writes_one_html_file_for_the_places_asked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--from"), "{}", text(&out.stderr));
     assert!(!bad.exists());
+
+    // `--folder`: index.html and one page per place, in a folder named without `.html`.
+    let folder = dir.path().join("all.html");
+    let out = run(
+        dir.path(),
+        &["report", "--folder", "--out", folder.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let index = dir.path().join("all/index.html");
+    assert!(
+        text(&out.stderr).contains("wrote 7 pages") && text(&out.stderr).contains(index.to_str().unwrap()),
+        "{}",
+        text(&out.stderr)
+    );
+    let pages = std::fs::read_dir(dir.path().join("all/places")).unwrap().count();
+    assert_eq!(pages, 6);
+    let overview = std::fs::read_to_string(&index).unwrap();
+    assert!(overview.contains("href=\"places/dunmere.html\""));
+    // `--single-file` and `--folder` together are a usage error.
+    let out = run(
+        dir.path(),
+        &["report", "--folder", "--single-file", "--out", bad.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // A file that is not a report is never written over.
+    std::fs::write(&bad, "mine").unwrap();
+    let out = run(dir.path(), &["report", "--out", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is a file that is not a shiftlog report"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&bad).unwrap(), "mine");
 }
 
 #[test]

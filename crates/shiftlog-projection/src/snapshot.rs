@@ -132,4 +132,11 @@ impl Snapshot {
             metrics,
         }
     }
+
+    /// The mean `trust` over the active relationships that have one; `None` when none has
+    /// (`trust_mean` in version 2 of the measures).
+    pub fn trust_mean(&self) -> Option<f64> {
+        let rated: Vec<f64> = self.relationships.iter().filter_map(|r| r.trust).collect();
+        (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
+    }
 }

@@ -2,11 +2,11 @@
 //! fonts, styles or images fetched from anywhere.
 
 use crate::chart::{line_chart, Series};
-use crate::network::{display_name, draw_network, sector_colour, NetworkStyle, SizeBy, SECTORS};
+use crate::network::{display_name, draw_network, sector_colour, thinned_note, NetworkStyle, SizeBy, SECTORS};
 use crate::{Layout, ReportError};
 // Escaping for XML serves HTML too, and keeps the report well-formed XML (the tests parse it so).
-use shiftlog::projection::escape_xml as esc;
-use shiftlog::{Diff, Engine, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
+pub(crate) use shiftlog::projection::escape_xml as esc;
+use shiftlog::{Diff, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -46,118 +46,21 @@ impl Default for ReportOptions {
     }
 }
 
-/// Writes the report on `options.places` as one HTML document.
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use shiftlog::{parse_input, Engine};
-/// use shiftlog_report::{report, ReportOptions};
-/// let engine = Engine::in_memory();
-/// let input = r#"
-/// {"type":"place_registered","occurred_at":"2024-01-01","place":"p","name":"Millbrook"}
-/// {"type":"actor_joined","occurred_at":"2024-01-02","place":"p","actor":"a","name":"Allotment society","kind":"group"}
-/// {"type":"actor_joined","occurred_at":"2024-03-02","place":"p","actor":"b","name":"Parish council","kind":"organisation"}
-/// {"type":"relationship_formed","occurred_at":"2024-04-03","place":"p","from":"a","to":"b","kind":"trust"}
-/// "#;
-/// engine.ingest(parse_input(input), &[]).await.unwrap();
-/// let html = report(&engine, &ReportOptions::default()).await.unwrap();
-/// assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Millbrook"));
-/// // Nothing to fetch: no scripts, no links or sources outside the page.
-/// assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http"));
-/// # });
-/// ```
-pub async fn report(engine: &Engine, options: &ReportOptions) -> Result<String, ReportError> {
-    let histories: Vec<PlaceHistory> = if options.places.is_empty() {
-        // Every place: one pass over the log rather than one read per place.
-        shiftlog::projection::histories(engine.log().as_ref(), options.known)
-            .await?
-            .into_values()
-            .collect()
-    } else {
-        let mut out = Vec::with_capacity(options.places.len());
-        for p in &options.places {
-            out.push(engine.history(p, options.known).await?);
-        }
-        out
-    };
-    if histories.is_empty() {
-        return Err(ReportError::NoPlaces);
-    }
-    render(&histories, options)
-}
-
 /// One place's part of the report, computed before any HTML is written.
-struct PlaceView<'h> {
-    history: &'h PlaceHistory,
-    name: String,
-    dates: Vec<Timestamp>,
-    snapshots: Vec<Snapshot>,
-    metrics: Vec<Metrics>,
+pub(crate) struct PlaceView<'h> {
+    pub(crate) history: &'h PlaceHistory,
+    pub(crate) name: String,
+    pub(crate) dates: Vec<Timestamp>,
+    pub(crate) snapshots: Vec<Snapshot>,
+    pub(crate) metrics: Vec<Metrics>,
     periods: Vec<shiftlog::projection::Period>,
     drawn: Vec<usize>,
     names: HashMap<String, String>,
+    /// Where each actor sits in every drawing of the place.
+    pub(crate) layout: Layout,
 }
 
-fn render(histories: &[PlaceHistory], options: &ReportOptions) -> Result<String, ReportError> {
-    let mut views = Vec::new();
-    for h in histories {
-        let Some((first, last)) = h.span() else { continue };
-        let (from, to) = (options.from.unwrap_or(first), options.to.unwrap_or(last));
-        if from > to {
-            return Err(ReportError::EmptyRange { from, to });
-        }
-        views.push(place_view(h, from, to, options)?);
-    }
-    let end = views.iter().filter_map(|v| v.dates.last().copied()).max();
-    let start = views.iter().filter_map(|v| v.dates.first().copied()).min();
-
-    let mut html = String::with_capacity(256 * 1024);
-    let known = histories.first().map_or(0, |h| h.known_at_position());
-    write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
-         <meta name=\"generator\" content=\"shiftlog {}\"/>\n<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n",
-        env!("CARGO_PKG_VERSION"),
-        esc(&options.title),
-        CSS
-    )
-    .ok();
-    write!(html, "<header><h1>{}</h1>\n<p class=\"meta\">", esc(&options.title)).ok();
-    if let (Some(s), Some(e)) = (start, end) {
-        write!(html, "From {} to {}, ", day(s), day(e)).ok();
-    }
-    writeln!(
-        html,
-        "{} place{}, as recorded up to log position {known}. Every name, place and organisation \
-         comes from the log; drawings put each actor in the same spot on every date.</p>",
-        views.len(),
-        if views.len() == 1 { "" } else { "s" }
-    )
-    .ok();
-    html.push_str("<nav><ul>");
-    for v in &views {
-        write!(
-            html,
-            "<li><a href=\"#place-{}\">{}</a></li>",
-            esc(v.history.place().as_str()),
-            esc(&v.name)
-        )
-        .ok();
-    }
-    html.push_str("<li><a href=\"#comparison\">Comparison</a></li></ul></nav>\n");
-    html.push_str(&sector_key());
-    html.push_str("</header>\n<main>\n");
-
-    for v in &views {
-        place_section(&mut html, v, options)?;
-    }
-    comparison_section(&mut html, &views, options)?;
-    html.push_str("</main>\n<footer>Made by shiftlog from its event log. This file needs nothing else to open.</footer>\n</body>\n</html>\n");
-    Ok(html)
-}
-
-fn place_view<'h>(
+pub(crate) fn place_view<'h>(
     h: &'h PlaceHistory,
     from: Timestamp,
     to: Timestamp,
@@ -204,6 +107,7 @@ fn place_view<'h>(
         snapshots,
         drawn,
         names,
+        layout: Layout::of_history(h),
     })
 }
 
@@ -242,7 +146,7 @@ fn change(a: &Snapshot, b: &Snapshot) -> f64 {
     actors + relationships + 10.0 * moved
 }
 
-fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) -> Result<(), ReportError> {
+pub(crate) fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) -> Result<(), ReportError> {
     let place = v.history.place().as_str();
     let (first, last) = (v.dates[0], *v.dates.last().unwrap_or(&v.dates[0]));
     write!(
@@ -267,11 +171,7 @@ fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) 
     html.push_str("</div>\n");
 
     // The network at start, at the moments of largest change, and at the end.
-    let layout = Layout::of_history(v.history);
-    let style = NetworkStyle {
-        size_by: options.size_by,
-        ..NetworkStyle::default()
-    };
+    let style = NetworkStyle::for_report(options.size_by);
     write!(
         html,
         "<h3>The network</h3>\n<p class=\"note\">Node size: {}; colour: sector; line width: strength; \
@@ -292,10 +192,12 @@ fn place_section(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) 
             let d = v.history.diff(v.dates[i - 1], v.dates[i]);
             format!("A moment of large change: {}", summary(&d))
         };
+        let thinned =
+            thinned_note(s, &style).map_or(String::new(), |n| format!(" <span class=\"note\">{}</span>", esc(&n)));
         writeln!(
             html,
-            "<figure>{}<figcaption><strong>{}</strong>: {} actors, {} relationships. {}</figcaption></figure>",
-            draw_network(s, &layout, &style),
+            "<figure>{}<figcaption><strong>{}</strong>: {} actors, {} relationships. {}{thinned}</figcaption></figure>",
+            draw_network(s, &v.layout, &style),
             day(s.at),
             s.actors.len(),
             s.relationships.len(),
@@ -522,76 +424,6 @@ fn latest_session(v: &PlaceView<'_>, last: Timestamp) -> Timestamp {
         .unwrap_or(last)
 }
 
-fn comparison_section(html: &mut String, views: &[PlaceView<'_>], options: &ReportOptions) -> Result<(), ReportError> {
-    let Some(end) = views.iter().filter_map(|v| v.dates.last().copied()).max() else {
-        return Ok(());
-    };
-    let start = views.iter().map(|v| v.dates[0]).min().unwrap_or(end);
-    write!(
-        html,
-        "<section id=\"comparison\">\n<h2>Places compared</h2>\n<p class=\"meta\">At {}.</p>\n\
-         <table class=\"compare\"><thead><tr><th>place</th><th>actors</th><th>connected</th><th>relationships</th>\
-         <th>density</th><th>components</th><th>max degree</th><th>reciprocity</th><th>brokers</th>\
-         <th>sessions</th><th>absent voices</th><th>outcomes</th><th>anomalies</th><th>power concentration (Gini)</th>\
-         </tr></thead><tbody>\n",
-        day(end)
-    )
-    .ok();
-    let grid = views[0].history.steps(options.every, start, end)?;
-    let mut rel_series = Vec::new();
-    let mut density_series = Vec::new();
-    for v in views {
-        let m = v.history.snapshot(end).metrics;
-        let gini: Vec<String> = m
-            .power_gini
-            .iter()
-            .map(|(d, g)| format!("{} {g:.2}", d.replace('_', " ")))
-            .collect();
-        writeln!(
-            html,
-            "<tr data-place=\"{}\"><td><a href=\"#place-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.3}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            esc(v.history.place().as_str()),
-            esc(v.history.place().as_str()),
-            esc(&v.name),
-            m.actors,
-            m.connected_actors,
-            m.relationships,
-            m.density,
-            m.components,
-            m.max_degree,
-            m.reciprocity,
-            m.brokers.len(),
-            m.sessions,
-            m.absent_voices,
-            m.outcomes,
-            m.anomalies,
-            esc(&gini.join(", "))
-        )
-        .ok();
-        let series = v.history.evolve(&grid);
-        rel_series.push(Series {
-            name: short(&v.name),
-            values: series.iter().map(|s| s.metrics.relationships as f64).collect(),
-        });
-        density_series.push(Series {
-            name: short(&v.name),
-            values: series.iter().map(|s| s.metrics.density).collect(),
-        });
-    }
-    html.push_str("</tbody></table>\n");
-    if grid.len() > 1 {
-        let labels: Vec<String> = grid.iter().map(|&t| label(t, options.every)).collect();
-        html.push_str("<div class=\"charts\">\n");
-        figure(html, &line_chart("Relationships, by place", &labels, &rel_series)?);
-        figure(html, &line_chart("Density, by place", &labels, &density_series)?);
-        html.push_str("</div>\n");
-    }
-    html.push_str("</section>\n");
-    Ok(())
-}
-
 /// The start-to-end change of a place, in sentences.
 fn story(d: &Diff, names: &HashMap<String, String>, m0: &Metrics, m1: &Metrics) -> Vec<String> {
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
@@ -727,7 +559,7 @@ fn summary(d: &Diff) -> String {
     }
 }
 
-fn sector_key() -> String {
+pub(crate) fn sector_key() -> String {
     let mut out = String::from("<p class=\"key\">Sectors: ");
     for (s, c) in SECTORS {
         write!(out, "<span><i style=\"background:{c}\"></i>{s}</span> ").ok();
@@ -741,7 +573,7 @@ fn sector_key() -> String {
     out
 }
 
-fn figure(html: &mut String, svg: &str) {
+pub(crate) fn figure(html: &mut String, svg: &str) {
     writeln!(html, "<figure class=\"chart\">{svg}</figure>").ok();
 }
 
@@ -757,7 +589,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     if s.chars().count() <= 26 {
         s.to_string()
     } else {
@@ -767,16 +599,39 @@ fn short(s: &str) -> String {
     }
 }
 
-fn day(t: Timestamp) -> String {
+pub(crate) fn day(t: Timestamp) -> String {
     t.as_datetime().format("%-d %b %Y").to_string()
 }
 
-fn label(t: Timestamp, every: Every) -> String {
+pub(crate) fn label(t: Timestamp, every: Every) -> String {
     match every {
         Every::Day | Every::Week => t.as_datetime().format("%Y-%m-%d").to_string(),
         Every::Month | Every::Quarter => t.as_datetime().format("%Y-%m").to_string(),
         Every::Year => t.as_datetime().format("%Y").to_string(),
     }
+}
+
+/// The start of a page: its head (title, the stylesheet) and the markers its drawings share.
+pub(crate) fn page_start(html: &mut String, title: &str) {
+    write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta name=\"generator\" content=\"shiftlog {}\"/>\n\
+         <meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
+         <title>{}</title>\n<style>{}</style>\n</head>\n<body>\n{}\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(title),
+        CSS,
+        crate::network::shared_markers()
+    )
+    .ok();
+}
+
+/// The end of a page.
+pub(crate) fn page_end(html: &mut String) {
+    html.push_str(
+        "<footer>Made by shiftlog from its event log. This page needs nothing else to open: no network, \
+         scripts, fonts or images from elsewhere.</footer>\n</body>\n</html>\n",
+    );
 }
 
 const CSS: &str = "
@@ -796,5 +651,10 @@ td:not(:first-child){font-variant-numeric:tabular-nums}
 tr.still td:first-child{font-weight:bold}
 code{background:#f3f3f3;padding:0 3px;border-radius:3px}
 footer{margin-top:40px;color:#777;font-size:12px}
+nav.back{margin:14px 0}
+.wide{overflow-x:auto}table.compare td:first-child{white-space:nowrap}
+.ranked{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}caption{text-align:left;font-weight:bold;padding:4px 0}
+.thumbs{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:10px}
+.thumbs a{color:inherit;text-decoration:none}.thumbs figcaption{font-size:12px}
 @media print{figure{break-inside:avoid}}
 ";

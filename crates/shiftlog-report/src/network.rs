@@ -4,6 +4,7 @@
 
 use crate::Layout;
 use shiftlog::Snapshot;
+use std::fmt::Write;
 use svg::node::element::{Circle, Definitions, Group, Line, Marker, Path, Rectangle, Text, Title};
 use svg::Document;
 
@@ -37,6 +38,12 @@ pub struct NetworkStyle {
     pub height: f64,
     /// What a node's size shows.
     pub size_by: SizeBy,
+    /// A drawing with more actors or relationships than this is *thinned* to stay light
+    /// (see [`draw_network`]); `usize::MAX` never thins.
+    pub thin_above: usize,
+    /// Arrowheads refer to markers that the page defines once ([`shared_markers`]) instead
+    /// of markers defined in every drawing: for pages with many drawings.
+    pub shared_markers: bool,
 }
 
 impl Default for NetworkStyle {
@@ -45,9 +52,39 @@ impl Default for NetworkStyle {
             width: 600.0,
             height: 420.0,
             size_by: SizeBy::Degree,
+            thin_above: usize::MAX,
+            shared_markers: false,
         }
     }
 }
+
+impl NetworkStyle {
+    /// The style of the report's drawings: thinned above [`REPORT_THIN_ABOVE`] actors or
+    /// relationships, with markers shared by the page.
+    pub fn for_report(size_by: SizeBy) -> Self {
+        NetworkStyle {
+            size_by,
+            thin_above: REPORT_THIN_ABOVE,
+            shared_markers: true,
+            ..NetworkStyle::default()
+        }
+    }
+
+    /// Whether `snapshot` is drawn thinned in this style.
+    pub fn thins(&self, snapshot: &Snapshot) -> bool {
+        snapshot.actors.len() > self.thin_above || snapshot.relationships.len() > self.thin_above
+    }
+}
+
+/// Above this many actors or relationships the report thins a drawing. Measured on the
+/// scale generator's places (about 220 actors, 940 relationships): one relationship drawn
+/// with its own line, tooltip and data attributes is about 320 bytes, thinned about 25, so
+/// a place's page went from 1.6 MB to about 0.3 MB. Below it, every detail is kept.
+pub const REPORT_THIN_ABOVE: usize = 300;
+
+/// How many actors a thinned drawing names beside their circle (the largest); the others
+/// are named in their tooltip.
+pub const THINNED_LABELS: usize = 30;
 
 /// Colours per sector (the spec's list; anything else is grey). Chosen to stay apart for
 /// the common kinds of colour blindness (Okabe–Ito).
@@ -144,21 +181,115 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
     let radii: std::collections::HashMap<&str, f64> =
         snapshot.actors.iter().map(|a| (a.id.as_str(), radius(a))).collect();
 
-    let mut defs = Definitions::new();
-    for (kind, colour) in KINDS.iter().copied().chain([("other", OTHER_KIND)]) {
-        defs = defs.add(
-            Marker::new()
-                .set("id", format!("arrow-{kind}"))
-                .set("viewBox", "0 0 10 10")
-                .set("refX", 10)
-                .set("refY", 5)
-                .set("markerWidth", 5)
-                .set("markerHeight", 5)
-                .set("orient", "auto-start-reverse")
-                .add(Path::new().set("d", "M 0 0 L 10 5 L 0 10 z").set("fill", colour)),
+    let thin = style.thins(snapshot);
+    let edges = if thin {
+        thinned_relationships(snapshot, &at)
+    } else {
+        relationship_lines(snapshot, &at, &radii)
+    };
+
+    // A thinned drawing names only its largest actors beside their circle.
+    let labelled: std::collections::HashSet<&str> = if thin {
+        let mut by_size: Vec<_> = snapshot.actors.iter().collect();
+        by_size.sort_by(|a, b| {
+            radii[b.id.as_str()]
+                .total_cmp(&radii[a.id.as_str()])
+                .then(a.id.cmp(&b.id))
+        });
+        by_size.iter().take(THINNED_LABELS).map(|a| a.id.as_str()).collect()
+    } else {
+        snapshot.actors.iter().map(|a| a.id.as_str()).collect()
+    };
+    // What every actor shares is said once, on the group.
+    let mut nodes = Group::new()
+        .set("class", "actors")
+        .set("stroke", "#fff")
+        .set("stroke-width", 1)
+        .set("font-size", 10)
+        .set("font-family", "sans-serif")
+        .set("fill", "#222");
+    for a in &snapshot.actors {
+        let (x, y) = at(&a.id);
+        let r = radii[a.id.as_str()];
+        let name = display_name(a);
+        let power: Vec<String> = a.power.iter().map(|(d, v)| format!("{} {v:.2}", clean(d))).collect();
+        let title = format!(
+            "{name} ({}, {}), {} neighbours{}",
+            clean(a.sector.as_deref().unwrap_or("no sector")),
+            a.kind,
+            a.degree,
+            if power.is_empty() {
+                String::new()
+            } else {
+                format!("; power: {}", power.join(", "))
+            }
         );
+        let mut label: String = name.chars().take(24).collect();
+        if name.chars().count() > 24 {
+            label.push('…');
+        }
+        let mut circle = Circle::new()
+            .set("cx", round(x))
+            .set("cy", round(y))
+            .set("r", round(r))
+            .set("fill", sector_colour(a.sector.as_deref()));
+        if a.broker {
+            circle = circle.set("stroke", "#000").set("stroke-width", 2);
+        }
+        let mut actor = Group::new()
+            .set("class", "actor")
+            .set("data-actor", clean(a.id.as_str()))
+            .add(Title::new(title))
+            .add(circle);
+        if labelled.contains(a.id.as_str()) {
+            actor = actor.add(Text::new(label).set("x", round(x + r + 2.0)).set("y", round(y + 3.5)));
+        }
+        nodes = nodes.add(actor);
     }
 
+    let legend = legend(snapshot, w, h);
+    let mut doc = Document::new()
+        .set("class", "network")
+        .set("data-place", clean(snapshot.place.as_str()))
+        .set("data-at", snapshot.at.to_string())
+        .set("data-actors", snapshot.actors.len())
+        .set("data-relationships", snapshot.relationships.len())
+        .set("viewBox", (0, 0, w, h + 44.0))
+        .set("width", w)
+        .set("height", h + 44.0)
+        .set("role", "img")
+        .add(Title::new(format!(
+            "{} at {}: {} actors, {} relationships",
+            snapshot.place,
+            snapshot.at,
+            snapshot.actors.len(),
+            snapshot.relationships.len()
+        )));
+    if thin {
+        doc = doc.set("data-thinned", "true");
+    }
+    if !style.shared_markers {
+        doc = doc.add(markers());
+    }
+    doc.add(
+        Rectangle::new()
+            .set("width", w)
+            .set("height", h + 44.0)
+            .set("fill", "#fcfcfa"),
+    )
+    .add(edges)
+    .add(nodes)
+    .add(legend)
+    .to_string()
+}
+
+/// Every relationship as a line of its own: width by strength, colour by kind, an arrow
+/// when directed, a tooltip, and its ends and kind as data attributes.
+fn relationship_lines(
+    snapshot: &Snapshot,
+    at: &dyn Fn(&str) -> (f64, f64),
+    radii: &std::collections::HashMap<&str, f64>,
+) -> Group {
     let mut edges = Group::new().set("class", "relationships");
     for r in &snapshot.relationships {
         let ((x1, y1), (x2, y2)) = (at(&r.from), at(&r.to));
@@ -200,82 +331,187 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
         );
         edges = edges.add(line.add(Title::new(title)));
     }
+    edges
+}
 
-    let mut nodes = Group::new().set("class", "actors");
-    for a in &snapshot.actors {
-        let (x, y) = at(&a.id);
-        let r = radii[a.id.as_str()];
-        let name = display_name(a);
-        let power: Vec<String> = a.power.iter().map(|(d, v)| format!("{} {v:.2}", clean(d))).collect();
-        let title = format!(
-            "{name} ({}, {}), {} neighbours{}",
-            clean(a.sector.as_deref().unwrap_or("no sector")),
-            a.kind,
-            a.degree,
-            if power.is_empty() {
-                String::new()
-            } else {
-                format!("; power: {}", power.join(", "))
-            }
-        );
-        let mut label: String = name.chars().take(24).collect();
-        if name.chars().count() > 24 {
-            label.push('…');
+/// The relationships of a thinned drawing: one path per kind and strength band (weak,
+/// middling, strong), without arrowheads or tooltips. Which actors each path joins is kept
+/// for tools (and tests) in `data-pairs`: space-separated `i-j` pairs of indexes into the
+/// drawing's `g.actor` elements, in their order.
+fn thinned_relationships(snapshot: &Snapshot, at: &dyn Fn(&str) -> (f64, f64)) -> Group {
+    let index: std::collections::HashMap<&str, usize> = snapshot
+        .actors
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    // (kind, band) -> (path data, pairs)
+    let mut sets: std::collections::BTreeMap<(&str, usize), (String, String)> = Default::default();
+    for r in &snapshot.relationships {
+        let (Some(&i), Some(&j)) = (index.get(r.from.as_str()), index.get(r.to.as_str())) else {
+            continue;
+        };
+        let band = ((r.strength.clamp(0.0, 1.0) * 3.0) as usize).min(2);
+        let ((x1, y1), (x2, y2)) = (at(&r.from), at(&r.to));
+        let (d, pairs) = sets.entry((r.kind.as_str(), band)).or_default();
+        write!(d, "M{} {}L{} {}", round(x1), round(y1), round(x2), round(y2)).ok();
+        if !pairs.is_empty() {
+            pairs.push(' ');
         }
-        nodes = nodes.add(
-            Group::new()
-                .set("class", "actor")
-                .set("data-actor", clean(a.id.as_str()))
-                .add(Title::new(title))
-                .add(
-                    Circle::new()
-                        .set("cx", round(x))
-                        .set("cy", round(y))
-                        .set("r", round(r))
-                        .set("fill", sector_colour(a.sector.as_deref()))
-                        .set("stroke", if a.broker { "#000" } else { "#fff" })
-                        .set("stroke-width", if a.broker { 2 } else { 1 }),
-                )
-                .add(
-                    Text::new(label)
-                        .set("x", round(x + r + 2.0))
-                        .set("y", round(y + 3.5))
-                        .set("font-size", 10)
-                        .set("font-family", "sans-serif")
-                        .set("fill", "#222"),
-                ),
+        write!(pairs, "{i}-{j}").ok();
+    }
+    let mut edges = Group::new()
+        .set("class", "relationships")
+        .set("data-thinned", "true")
+        .set("fill", "none")
+        .set("stroke-opacity", 0.6);
+    for ((kind, band), (d, pairs)) in sets {
+        edges = edges.add(
+            Path::new()
+                .set("class", "relationship-set")
+                .set("data-kind", clean(kind))
+                .set("data-pairs", pairs)
+                .set("d", d)
+                .set("stroke", kind_colour(kind))
+                .set("stroke-width", round(0.6 + 4.0 * (band as f64 + 0.5) / 3.0)),
         );
     }
+    edges
+}
 
-    let legend = legend(snapshot, w, h);
+/// The arrowhead markers drawings refer to, as one hidden SVG element to put once in a page
+/// whose drawings use [`NetworkStyle::shared_markers`].
+pub fn shared_markers() -> String {
     Document::new()
-        .set("class", "network")
+        .set("class", "markers")
+        .set("width", 0)
+        .set("height", 0)
+        .set("aria-hidden", "true")
+        .set("style", "position:absolute")
+        .add(markers())
+        .to_string()
+}
+
+fn markers() -> Definitions {
+    let mut defs = Definitions::new();
+    for (kind, colour) in KINDS.iter().copied().chain([("other", OTHER_KIND)]) {
+        defs = defs.add(
+            Marker::new()
+                .set("id", format!("arrow-{kind}"))
+                .set("viewBox", "0 0 10 10")
+                .set("refX", 10)
+                .set("refY", 5)
+                .set("markerWidth", 5)
+                .set("markerHeight", 5)
+                .set("orient", "auto-start-reverse")
+                .add(Path::new().set("d", "M 0 0 L 10 5 L 0 10 z").set("fill", colour)),
+        );
+    }
+    defs
+}
+
+/// What a thinned drawing leaves out, in words for the page; `None` when it is not thinned.
+pub fn thinned_note(snapshot: &Snapshot, style: &NetworkStyle) -> Option<String> {
+    style.thins(snapshot).then(|| {
+        format!(
+            "Thinned to keep the page light: names are written beside the {} largest of the {} actors \
+             (hover over any actor for its name), and the {} relationships are drawn without arrowheads \
+             or tooltips of their own, in three widths by strength.",
+            THINNED_LABELS.min(snapshot.actors.len()),
+            snapshot.actors.len(),
+            snapshot.relationships.len()
+        )
+    })
+}
+
+/// At most this many relationships are drawn in a thumbnail (the strongest); the rest are
+/// left out and the thumbnail says how many it drew.
+pub const THUMBNAIL_RELATIONSHIPS: usize = 400;
+
+/// Draws `snapshot` small, for the overview's small multiples: actors as dots coloured by
+/// sector, relationships as thin grey lines (the [`THUMBNAIL_RELATIONSHIPS`] strongest), no
+/// labels or tooltips. The root carries `class="thumbnail"`, `data-place`, `data-at`,
+/// `data-actors`, `data-relationships` and `data-drawn-relationships`; each actor is one
+/// `M x y` move in a `path.actors` (one path per sector colour).
+pub fn draw_thumbnail(snapshot: &Snapshot, layout: &Layout, size: f64) -> String {
+    // Integer coordinates on a 1000-unit square: short numbers, and finer than any screen
+    // shows a thumbnail at.
+    const UNITS: f64 = 1000.0;
+    let pad = 40.0;
+    let at = |id: &str| {
+        let (x, y) = layout.position(id);
+        (
+            (pad + x * (UNITS - 2.0 * pad)).round() as i64,
+            (pad + y * (UNITS - 2.0 * pad)).round() as i64,
+        )
+    };
+    let mut strongest: Vec<_> = snapshot.relationships.iter().collect();
+    strongest.sort_by(|a, b| {
+        b.strength
+            .total_cmp(&a.strength)
+            .then_with(|| (&a.from, &a.to, &a.kind).cmp(&(&b.from, &b.to, &b.kind)))
+    });
+    strongest.truncate(THUMBNAIL_RELATIONSHIPS);
+    let mut lines = String::new();
+    for r in &strongest {
+        let ((x1, y1), (x2, y2)) = (at(&r.from), at(&r.to));
+        write!(lines, "M{x1} {y1}L{x2} {y2}").ok();
+    }
+    let mut dots: std::collections::BTreeMap<&str, String> = Default::default();
+    for a in &snapshot.actors {
+        let (x, y) = at(&a.id);
+        write!(
+            dots.entry(sector_colour(a.sector.as_deref())).or_default(),
+            "M{x} {y}h0"
+        )
+        .ok();
+    }
+    let mut doc = Document::new()
+        .set("class", "thumbnail")
         .set("data-place", clean(snapshot.place.as_str()))
         .set("data-at", snapshot.at.to_string())
         .set("data-actors", snapshot.actors.len())
         .set("data-relationships", snapshot.relationships.len())
-        .set("viewBox", (0, 0, w, h + 44.0))
-        .set("width", w)
-        .set("height", h + 44.0)
+        .set("data-drawn-relationships", strongest.len())
+        .set("viewBox", (0, 0, UNITS, UNITS))
+        .set("width", size)
+        .set("height", size)
         .set("role", "img")
         .add(Title::new(format!(
             "{} at {}: {} actors, {} relationships",
-            snapshot.place,
+            clean(snapshot.place.as_str()),
             snapshot.at,
             snapshot.actors.len(),
             snapshot.relationships.len()
         )))
-        .add(defs)
         .add(
             Rectangle::new()
-                .set("width", w)
-                .set("height", h + 44.0)
+                .set("width", UNITS)
+                .set("height", UNITS)
                 .set("fill", "#fcfcfa"),
-        )
-        .add(edges)
-        .add(nodes)
-        .add(legend)
-        .to_string()
+        );
+    if !lines.is_empty() {
+        doc = doc.add(
+            Path::new()
+                .set("class", "relationships")
+                .set("d", lines)
+                .set("fill", "none")
+                .set("stroke", "#777")
+                .set("stroke-opacity", 0.35)
+                .set("stroke-width", 3),
+        );
+    }
+    for (colour, d) in dots {
+        doc = doc.add(
+            Path::new()
+                .set("class", "actors")
+                .set("d", d)
+                .set("stroke", colour)
+                .set("stroke-width", 22)
+                .set("stroke-linecap", "round"),
+        );
+    }
+    doc.to_string()
 }
 
 /// Sectors present in the drawing, in a row under it.
