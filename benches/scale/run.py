@@ -10,7 +10,7 @@ Steps: bulk append (`append --batch 100000`), store size on disk, opening the st
 command that opens it and reads one event), one snapshot at a late date (cold: the place's
 checkpoints are built on first use; then warm), snapshots with the store already open
 (`shiftlog serve`, random places and late dates, over loopback HTTP), the month-end
-evolution of one place and of every place. Targets (issue 8): open < 1 s, snapshot < 50 ms, peak RSS < 2 GiB, store
+evolution of one place and of every place, and the report on every place. Targets (issue 8): open < 1 s, snapshot < 50 ms, peak RSS < 2 GiB, store
 within 3x the NDJSON. Results go to stdout and target/scale/results.md.
 """
 
@@ -148,6 +148,14 @@ def main():
     rows.append(("month-end evolution of one place", f"{secs:.2f} s", rss))
     secs, rss = run([exe, *d, "evolve", "--every", "month"])
     rows.append(("month-end evolution of every place", f"{secs:.1f} s", rss))
+    report = WORK / "report"
+    shutil.rmtree(report, ignore_errors=True)
+    secs, rss = run([exe, *d, "report", "--out", str(report)])
+    pages = list(report.rglob("*.html"))
+    largest = max(f.stat().st_size for f in pages)
+    rows.append(("the report on every place (`report --out DIR`: a folder)",
+                 f"{secs:.0f} s; {size_of(report) / 2**20:,.0f} MiB in {len(pages):,} pages, the overview "
+                 f"{(report / 'index.html').stat().st_size / 2**20:.1f} MiB, the largest page {largest / 2**20:.1f} MiB", rss))
 
     stats = json.loads(subprocess.run([exe, *d, "stats", "--json"], capture_output=True, check=True).stdout)
     lines = [f"Scale: {events:,} events, {stats['places']:,} places, {stats['actors']:,} actor memberships "

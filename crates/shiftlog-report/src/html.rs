@@ -459,14 +459,20 @@ fn story(d: &Diff, names: &HashMap<String, String>, m0: &Metrics, m1: &Metrics) 
             joining,
             "{} joined: {}",
             count(d.joined.len(), "actor"),
-            list(&people(&d.joined))
+            list_some(&people(&d.joined), NAMED)
         )
         .ok();
     }
     if d.left.is_empty() {
         joining.push_str("; nobody left.");
     } else {
-        write!(joining, "; {} left: {}.", d.left.len(), list(&people(&d.left))).ok();
+        write!(
+            joining,
+            "; {} left: {}.",
+            d.left.len(),
+            list_some(&people(&d.left), NAMED)
+        )
+        .ok();
     }
     out.push(joining);
     let pair = |from: &str, to: &str, kind: &str| format!("{} and {} ({kind})", name(from), name(to));
@@ -509,10 +515,11 @@ fn story(d: &Diff, names: &HashMap<String, String>, m0: &Metrics, m1: &Metrics) 
         gained.sort_by(|a, b| (b.after - b.before).total_cmp(&(a.after - a.before)));
         lost.sort_by(|a, b| (b.before - b.after).total_cmp(&(a.before - a.after)));
         let show = |cs: &[&shiftlog::projection::HoldingChange]| {
-            list(
+            list_some(
                 &cs.iter()
                     .map(|c| format!("{} ({:.2} → {:.2})", name(&c.actor), c.before, c.after))
                     .collect::<Vec<_>>(),
+                NAMED / 2,
             )
         };
         let sentence = match (lost.is_empty(), gained.is_empty()) {
@@ -579,6 +586,18 @@ pub(crate) fn figure(html: &mut String, svg: &str) {
 
 fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// How many names a sentence of the story lists before "and N others": a place where
+/// hundreds joined gets a sentence, not a page.
+const NAMED: usize = 12;
+
+/// The first `max` of `items` as a list, the rest counted.
+fn list_some(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        return list(items);
+    }
+    format!("{} and {} others", items[..max].join(", "), items.len() - max)
 }
 
 fn list(items: &[String]) -> String {

@@ -496,18 +496,22 @@ pub fn draw_thumbnail(snapshot: &Snapshot, layout: &Layout, size: f64) -> String
                 .set("class", "relationships")
                 .set("d", lines)
                 .set("fill", "none")
-                .set("stroke", "#777")
-                .set("stroke-opacity", 0.35)
-                .set("stroke-width", 3),
+                .set("stroke", "#666")
+                .set("stroke-opacity", 0.45)
+                .set("stroke-width", 5),
         );
     }
+    // Dots as large as a few hundred actors leave room for.
+    let dot = (250.0 / (snapshot.actors.len().max(1) as f64).sqrt())
+        .clamp(14.0, 44.0)
+        .round();
     for (colour, d) in dots {
         doc = doc.add(
             Path::new()
                 .set("class", "actors")
                 .set("d", d)
                 .set("stroke", colour)
-                .set("stroke-width", 22)
+                .set("stroke-width", dot)
                 .set("stroke-linecap", "round"),
         );
     }

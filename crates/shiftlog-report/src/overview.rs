@@ -9,7 +9,7 @@ use crate::chart::{line_chart, Series};
 use crate::html::{day, esc, figure, label, short, PlaceView};
 use crate::network::draw_thumbnail;
 use crate::ReportError;
-use shiftlog::{Metrics, PlaceId, Timestamp};
+use shiftlog::{Metrics, PlaceId, Snapshot, Timestamp};
 use std::fmt::Write;
 
 /// How many places each "moved most" table and the charts over time show.
@@ -45,7 +45,9 @@ impl PlaceSummary {
             dates: v.dates.clone(),
             start: first.metrics.clone(),
             end: last.metrics.clone(),
-            trust: (first.trust_mean(), last.trust_mean()),
+            // From the first step with a rated relationship: a place's first relationships
+            // are often recorded before anyone rates them.
+            trust: (v.snapshots.iter().find_map(Snapshot::trust_mean), last.trust_mean()),
             relationships: v.metrics.iter().map(|m| m.relationships as f64).collect(),
             density: v.metrics.iter().map(|m| m.density).collect(),
             thumbnail: draw_thumbnail(last, &v.layout, THUMBNAIL),
@@ -140,7 +142,7 @@ pub(crate) fn overview_section(
             m.max_degree,
             m.reciprocity,
             m.brokers.len(),
-            s.trust.1.map_or("none rated".to_string(), |t| format!("{t:.2}")),
+            s.trust.1.map_or("unrated".to_string(), |t| format!("{t:.2}")),
             m.sessions,
             m.absent_voices,
             m.outcomes,
@@ -212,7 +214,7 @@ fn moved_most(html: &mut String, summaries: &[PlaceSummary]) {
             Box::new(|s| s.power_move().map(|(d, a, b)| (a, b, d.replace('_', " ")))),
         ),
         (
-            "Mean trust",
+            "Mean trust (from the first rating)",
             Box::new(|s| match s.trust {
                 (Some(a), Some(b)) => Some((a, b, String::new())),
                 _ => None,

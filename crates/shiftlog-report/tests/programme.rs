@@ -364,6 +364,11 @@ async fn a_programme_report_is_a_folder_of_linked_self_contained_pages_that_draw
         .canonicalize()
         .unwrap()];
     assert!(big.contains("data-thinned=\"true\"") && big.contains("Thinned to keep the page light"));
+    // Its story names a dozen of the hundreds who joined, and counts the rest.
+    assert!(
+        big.contains(" others; nobody left."),
+        "the story lists every actor who joined"
+    );
     let small = &pages[&dir
         .path()
         .join("programme/places/place-001.html")
