@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod append;
+mod import;
 mod picture;
 mod progress;
 mod project;
@@ -52,6 +53,10 @@ enum Command {
     /// The whole input is validated first: if any event is rejected nothing is written,
     /// every error (up to 100) is printed with its line, and the exit code is 1.
     Append(append::AppendArgs),
+    /// Bring in what you already keep: `import survey` records a network survey wave
+    /// (CSV or XLSX) as what changed since the network as known at its date.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Print events as NDJSON (with `position` and `recorded_at`), in log order.
     Log(LogArgs),
     /// Counts: events, places, actors, positions, size on disk.
@@ -187,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             code
         }
+        Command::Import(cmd) => import::run(&Engine::open_existing(&cli.data_dir)?, cmd).await,
         Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Snapshot(args) => project::snapshot(&Engine::open_existing(&cli.data_dir)?, args).await,

@@ -1,0 +1,252 @@
+//! Sheets of rows, from CSV (the `csv` crate) or from a workbook (XLSX, XLSM, XLS or ODS, by
+//! `calamine`), with every row and column numbered as a spreadsheet numbers them, so that
+//! every problem can name its file, sheet, row and column.
+
+use crate::{ImportError, Problem};
+use std::path::Path;
+
+/// Files larger than this are refused before they are read: a survey sheet of 100,000 rows
+/// is a few megabytes.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// One sheet: a header row naming the columns, then data rows.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The file's name as the user gave it.
+    pub file: String,
+    /// The sheet's name (`None` for CSV).
+    pub sheet: Option<String>,
+    /// The column names, as written in the header row.
+    pub columns: Vec<String>,
+    /// The data rows (rows with every cell empty are left out).
+    pub rows: Vec<Row>,
+}
+
+/// One data row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Its row number in the sheet as a spreadsheet shows it (the header is usually row 1).
+    pub number: usize,
+    /// Its cells as text, trimmed, one per column (missing cells are empty).
+    pub cells: Vec<String>,
+}
+
+impl Table {
+    /// The index of the column named `name` (case, spaces and underscores ignored).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        let want = normalise(name);
+        self.columns.iter().position(|c| normalise(c) == want)
+    }
+
+    /// A column as a person finds it: its letter and its header, `C (kind)`.
+    pub fn column_label(&self, index: usize) -> String {
+        format!(
+            "{} ({})",
+            column_letter(index),
+            self.columns.get(index).map_or("", String::as_str)
+        )
+    }
+
+    /// A problem at `row` (a row number) and `column` (an index), or of the whole sheet.
+    pub fn problem(&self, row: Option<usize>, column: Option<usize>, message: impl Into<String>) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            sheet: self.sheet.clone(),
+            row,
+            column: column.map(|c| self.column_label(c)),
+            message: message.into(),
+        }
+    }
+
+    /// Whether the sheet's name is `name` (case ignored).
+    pub fn is_named(&self, name: &str) -> bool {
+        self.sheet.as_deref().is_some_and(|s| normalise(s) == normalise(name))
+    }
+}
+
+fn normalise(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// `A`, `B`, ..., `Z`, `AA`, ... for a 0-based column index.
+pub fn column_letter(mut index: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII letters")
+}
+
+/// Reads every sheet of `path`: one for CSV (by its `.csv` or `.txt` ending), every
+/// non-empty sheet of a workbook otherwise.
+pub fn read_file(path: &Path) -> Result<Vec<Table>, ImportError> {
+    let name = path.display().to_string();
+    let read = |message: String| ImportError::Read {
+        file: name.clone(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| read(e.to_string()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(read(format!(
+            "it is {} MiB; files over {} MiB are refused",
+            meta.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" | "txt" => Ok(vec![read_csv(&name, &bytes)?]),
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => read_workbook(&name, bytes),
+        _ => Err(read(
+            "unknown kind of file: name it .csv for CSV, or .xlsx (also .xlsm, .xls, .ods) for a workbook".into(),
+        )),
+    }
+}
+
+/// Reads CSV text: a header row, then data rows. A UTF-8 byte order mark is allowed.
+pub fn read_csv(file: &str, bytes: &[u8]) -> Result<Table, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let mut records = reader.records();
+    let problem = |row: Option<usize>, message: String| {
+        ImportError::Problems(vec![Problem {
+            file: file.to_string(),
+            sheet: None,
+            row,
+            column: None,
+            message,
+        }])
+    };
+    let describe = |e: csv::Error| {
+        let row = e.position().map(|p| p.line() as usize);
+        let message = match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text: save the sheet as \"CSV UTF-8\"".to_string(),
+            _ => e.to_string(),
+        };
+        problem(row, message)
+    };
+    let header = match records.next() {
+        Some(r) => r.map_err(describe)?,
+        None => {
+            return Err(problem(
+                None,
+                "is empty: it needs a header row naming its columns".into(),
+            ))
+        }
+    };
+    let columns: Vec<String> = header
+        .iter()
+        .map(|c| c.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.map_err(describe)?;
+        let number = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let cells: Vec<String> = record.iter().map(str::to_string).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        rows.push(Row { number, cells });
+    }
+    Ok(Table {
+        file: file.to_string(),
+        sheet: None,
+        columns,
+        rows,
+    })
+}
+
+/// Reads every non-empty sheet of a workbook; the first non-empty row of a sheet is its
+/// header.
+pub fn read_workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
+    use calamine::Reader;
+    let read = |message: String| ImportError::Read {
+        file: file.to_string(),
+        message,
+    };
+    let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| read(format!("is not a workbook calamine can read ({e})")))?;
+    let mut tables = Vec::new();
+    for sheet in book.sheet_names() {
+        let range = book
+            .worksheet_range(&sheet)
+            .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
+        let Some((first_row, first_col)) = range.start() else {
+            continue;
+        };
+        let mut problems = Vec::new();
+        let mut header: Option<Vec<String>> = None;
+        let mut rows = Vec::new();
+        for (i, row) in range.rows().enumerate() {
+            let number = first_row as usize + i + 1;
+            // Cells left of the range's first column are empty; keep columns where the
+            // sheet has them, so that letters in problems match what people see.
+            let mut cells = vec![String::new(); first_col as usize];
+            for (j, cell) in row.iter().enumerate() {
+                match text(cell) {
+                    Ok(t) => cells.push(t),
+                    Err(e) => {
+                        problems.push(Problem {
+                            file: file.to_string(),
+                            sheet: Some(sheet.clone()),
+                            row: Some(number),
+                            column: Some(column_letter(first_col as usize + j)),
+                            message: e,
+                        });
+                        cells.push(String::new());
+                    }
+                }
+            }
+            if cells.iter().all(String::is_empty) {
+                continue;
+            }
+            match header {
+                None => header = Some(cells),
+                Some(_) => rows.push(Row { number, cells }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ImportError::Problems(problems));
+        }
+        if let Some(columns) = header {
+            tables.push(Table {
+                file: file.to_string(),
+                sheet: Some(sheet),
+                columns,
+                rows,
+            });
+        }
+    }
+    Ok(tables)
+}
+
+/// A cell as text: numbers as they read (1, not 1.0), booleans as true or false.
+fn text(cell: &calamine::Data) -> Result<String, String> {
+    use calamine::Data;
+    Ok(match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        // A date where text or a number is wanted reads as the spreadsheet's day number.
+        Data::DateTime(d) => d.as_f64().to_string(),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => return Err(format!("the cell holds a spreadsheet error ({e:?})")),
+    })
+}
