@@ -153,10 +153,18 @@ pub fn read_csv(file: &str, bytes: &[u8]) -> Result<Table, ImportError> {
         .iter()
         .map(|c| c.trim_start_matches('\u{feff}').to_string())
         .collect();
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    // Rows are numbered by the line each record starts on, as an editor shows it (the csv
+    // crate's own line count does not count line breaks inside quoted cells).
+    let mut lines = LineCounter::default();
+    let mut last = header.position().map_or(1, |p| lines.line_at(bytes, p.byte() as usize));
     for record in records {
         let record = record.map_err(describe)?;
-        let number = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let number = record
+            .position()
+            .map_or(last + 1, |p| lines.line_at(bytes, p.byte() as usize))
+            .max(last + 1);
+        last = number;
         let cells: Vec<String> = record.iter().map(str::to_string).collect();
         if cells.iter().all(String::is_empty) {
             continue;
@@ -169,6 +177,38 @@ pub fn read_csv(file: &str, bytes: &[u8]) -> Result<Table, ImportError> {
         columns,
         rows,
     })
+}
+
+/// Line numbers of byte offsets, counted forwards once over the text.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first character of a record that the reader began at
+    /// `offset` (skipping the blank lines it skipped). Offsets must not go backwards.
+    fn line_at(&mut self, bytes: &[u8], offset: usize) -> usize {
+        let offset = offset.min(bytes.len());
+        if offset >= self.offset {
+            self.line += breaks(bytes, self.offset, offset);
+            self.offset = offset;
+        }
+        let start = bytes[self.offset..]
+            .iter()
+            .position(|b| *b != b'\r' && *b != b'\n')
+            .map_or(bytes.len(), |i| self.offset + i);
+        self.line + breaks(bytes, self.offset, start) + 1
+    }
+}
+
+/// Line breaks in `bytes[from..to]`: LF, CRLF (counted at its LF, which may lie beyond
+/// `to`), or a lone CR.
+fn breaks(bytes: &[u8], from: usize, to: usize) -> usize {
+    (from..to)
+        .filter(|&i| bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
 }
 
 /// Reads every non-empty sheet of a workbook; the first non-empty row of a sheet is its
