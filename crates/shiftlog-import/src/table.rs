@@ -214,6 +214,19 @@ fn breaks(bytes: &[u8], from: usize, to: usize) -> usize {
 /// Reads every non-empty sheet of a workbook; the first non-empty row of a sheet is its
 /// header.
 pub fn read_workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
+    // calamine can panic on a damaged workbook (found by fuzzing: arithmetic overflow on a
+    // cell reference of many letters, calamine 0.38); a damaged file is an error to
+    // report, never a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workbook(file, bytes))).unwrap_or_else(|_| {
+        Err(ImportError::Read {
+            file: file.to_string(),
+            message: "is damaged: the workbook reader gave up on it (open it in a spreadsheet and save it again)"
+                .into(),
+        })
+    })
+}
+
+fn workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
     use calamine::Reader;
     let read = |message: String| ImportError::Read {
         file: file.to_string(),

@@ -205,3 +205,11 @@ fn rows_are_numbered_as_people_see_them() {
     assert_eq!(t.column("from"), Some(0));
     assert_eq!(t.column_label(2), "C (Kind)");
 }
+
+#[test]
+fn a_workbook_that_crashes_the_reader_is_reported_as_damaged() {
+    // Found by the fuzz target: calamine 0.38 overflows on this file's cell reference.
+    let bytes = include_bytes!("../../../fuzz/regressions/import_table/calamine-overflow.xlsx");
+    let e = read_workbook("survey.xlsx", bytes.to_vec()).unwrap_err();
+    assert!(e.to_string().starts_with("cannot read survey.xlsx: is damaged"), "{e}");
+}
