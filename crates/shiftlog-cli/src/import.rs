@@ -85,7 +85,7 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
     if plan.events.is_empty() {
         println!(
             "nothing to record: the network of {place} at {} already matches {source}",
-            a.wave
+            day(a.wave)
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -223,11 +223,21 @@ fn origin(plan: &Plan, location: Location) -> String {
     }
 }
 
+/// A wave's date as people write it: the day, or the full time when it is not midnight.
+fn day(t: Timestamp) -> String {
+    let full = t.to_string();
+    match full.strip_suffix("T00:00:00Z") {
+        Some(date) => date.to_string(),
+        None => full,
+    }
+}
+
 fn summary(plan: &Plan, place: &PlaceId, wave: Timestamp, source: &str, verb: &str) {
     let counts = plan.counts();
     let n = |t: &str| counts.get(t).copied().unwrap_or(0);
     println!(
-        "{source}, wave of {wave} for {place}: {verb} {} actor{} joining, {} relationship{} formed, {} changed, {} ended",
+        "{source}, wave of {} for {place}: {verb} {} actor{} joining, {} relationship{} formed, {} changed, {} ended",
+        day(wave),
         n("actor_joined"),
         if n("actor_joined") == 1 { "" } else { "s" },
         n("relationship_formed"),
