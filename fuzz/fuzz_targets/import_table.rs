@@ -1,4 +1,4 @@
-//! The survey import on any bytes, read as CSV and as a workbook: never a panic; every row
+//! The survey import on any bytes, read as CSV, as a workbook and as a Kumu blueprint: never a panic; every row
 //! number is a real row (after the header, increasing); and a plan made from what was read
 //! (its first sheet as the wave and as the actors) is refused with problems, or is made of
 //! events the interchange format accepts.
@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shiftlog::{parse_input, Engine, KnownAt, PlaceId, Snapshot};
-use shiftlog_import::{plan_wave, read_csv, read_workbook, SurveyWave, Table};
+use shiftlog_import::{as_wave, plan_wave, read_blueprint, read_csv, read_workbook, KumuFields, SurveyWave, Table};
 use std::sync::LazyLock;
 
 /// The network a wave is compared with: a registered place with two actors and one
@@ -26,6 +26,10 @@ static AT_WAVE: LazyLock<Snapshot> = LazyLock::new(|| {
 });
 
 fn check(table: &Table) {
+    check_wave(table, table);
+}
+
+fn check_wave(table: &Table, actors: &Table) {
     let mut last = 0;
     for row in &table.rows {
         assert!(row.number > last, "row numbers increase");
@@ -36,8 +40,9 @@ fn check(table: &Table) {
         place: &place,
         wave: "2024-03-01".parse().unwrap(),
         relationships: table,
-        actors: Some(table),
+        actors: Some(actors),
         recorded_by: Some("fuzz"),
+        source: "fuzz",
     };
     if let Ok(plan) = plan_wave(&wave, &AT_WAVE) {
         let parsed = parse_input(&plan.ndjson());
@@ -51,6 +56,12 @@ fn check(table: &Table) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // As a Kumu blueprint, read as a wave.
+    if let Ok(map) = read_blueprint("fuzz.json", data) {
+        if let Ok((relationships, actors)) = as_wave(&map, &KumuFields::default()) {
+            check_wave(&relationships, &actors);
+        }
+    }
     if let Ok(t) = read_csv("fuzz.csv", data) {
         check(&t);
     }

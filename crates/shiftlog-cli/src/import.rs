@@ -1,7 +1,10 @@
 //! `shiftlog import`: what practitioners already keep, as events (`shiftlog-import`).
 
 use shiftlog::{parse_input, AppendError, Engine, KnownAt, Location, PlaceId, Stream, Timestamp};
-use shiftlog_import::{plan_wave, read_file, ImportError, Plan, SurveyWave, Table};
+use shiftlog_import::{
+    as_wave, from_workbook, plan_wave, read_blueprint, read_file, ImportError, KumuFields, KumuMap, Plan, SurveyWave,
+    Table,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,6 +19,51 @@ pub(crate) enum ImportCommand {
     /// changed and ended (of the kinds the wave covers). Importing the same file again
     /// writes nothing.
     Survey(SurveyArgs),
+    /// A Kumu map (a JSON blueprint, a workbook with Elements and Connections sheets, or an
+    /// elements CSV with `--connections`), recorded at a date as a survey wave is: what
+    /// changed since the network as known then. See docs/recording.md for the mapping.
+    Kumu(KumuArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct KumuArgs {
+    /// The place the map shows (registered already).
+    #[arg(long)]
+    place: String,
+    /// The date the map shows the place at: every change it records happens then.
+    #[arg(long, value_name = "DATE")]
+    at: Timestamp,
+    /// The map: `.json` (a Kumu blueprint), a workbook, or the elements as `.csv`.
+    file: PathBuf,
+    /// The connections, when FILE is the elements as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    connections: Option<PathBuf>,
+    /// The element field holding the sector.
+    #[arg(long, default_value = "Sector", value_name = "FIELD")]
+    sector_field: String,
+    /// The connection field holding the strength (0 to 1).
+    #[arg(long, default_value = "Strength", value_name = "FIELD")]
+    strength_field: String,
+    /// The connection field holding the trust score (0 to 1).
+    #[arg(long, default_value = "Trust", value_name = "FIELD")]
+    trust_field: String,
+    /// The connection field holding the value score (0 to 1).
+    #[arg(long, default_value = "Value", value_name = "FIELD")]
+    value_field: String,
+    /// The kind of an actor whose element Type is empty or not person, organisation,
+    /// group or network.
+    #[arg(long, default_value = "organisation", value_name = "KIND",
+          value_parser = ["person", "organisation", "group", "network"])]
+    element_kind: String,
+    /// The kind of a relationship whose connection Type is empty.
+    #[arg(long, default_value = "connection", value_name = "KIND")]
+    connection_kind: String,
+    /// Who records the import (the events' `recorded_by`).
+    #[arg(long, value_name = "WHO")]
+    recorded_by: Option<String>,
+    /// Show what would be recorded, and check it against the log; write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,11 +96,72 @@ pub(crate) struct SurveyArgs {
 pub(crate) async fn run(engine: &Engine, command: ImportCommand) -> anyhow::Result<ExitCode> {
     match command {
         ImportCommand::Survey(a) => survey(engine, a).await,
+        ImportCommand::Kumu(a) => kumu(engine, a).await,
     }
 }
 
 async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
-    let place = PlaceId::new(a.place.as_str()).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
+    let tables = match tables(&a) {
+        Ok(t) => t,
+        Err(e) => return problems(e),
+    };
+    let (relationships, actors) = tables;
+    let wave = Wave {
+        place: &a.place,
+        date: a.wave,
+        relationships: &relationships,
+        actors: actors.as_ref(),
+        recorded_by: a.recorded_by.as_deref(),
+        source: "survey",
+        dry_run: a.dry_run,
+    };
+    record(engine, wave).await
+}
+
+async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
+    let map = match kumu_map(&a) {
+        Ok(m) => m,
+        Err(e) => return problems(e),
+    };
+    let fields = KumuFields {
+        sector: a.sector_field,
+        strength: a.strength_field,
+        trust: a.trust_field,
+        value: a.value_field,
+        element_kind: a.element_kind,
+        connection_kind: a.connection_kind,
+    };
+    let (relationships, actors) = match as_wave(&map, &fields) {
+        Ok(t) => t,
+        Err(e) => return problems(e),
+    };
+    let wave = Wave {
+        place: &a.place,
+        date: a.at,
+        relationships: &relationships,
+        actors: Some(&actors),
+        recorded_by: a.recorded_by.as_deref(),
+        source: "kumu",
+        dry_run: a.dry_run,
+    };
+    record(engine, wave).await
+}
+
+/// A wave to record, from whichever source.
+struct Wave<'a> {
+    place: &'a str,
+    date: Timestamp,
+    relationships: &'a Table,
+    actors: Option<&'a Table>,
+    recorded_by: Option<&'a str>,
+    source: &'a str,
+    dry_run: bool,
+}
+
+/// Plans `w` against the place's network at its date and appends the plan as one batch
+/// (or, in a dry run, checks it).
+async fn record(engine: &Engine, w: Wave<'_>) -> anyhow::Result<ExitCode> {
+    let place = PlaceId::new(w.place).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
     let stream = Stream::Place(place.clone());
     // The version the plan is made against: an append by someone else in between makes
     // the import fail rather than record a stale comparison.
@@ -64,28 +173,24 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let tables = match tables(&a) {
-        Ok(t) => t,
-        Err(e) => return problems(e),
-    };
-    let (relationships, actors) = tables;
-    let at_wave = engine.snapshot(&place, a.wave, KnownAt::Everything).await?;
+    let at_wave = engine.snapshot(&place, w.date, KnownAt::Everything).await?;
     let wave = SurveyWave {
         place: &place,
-        wave: a.wave,
-        relationships: &relationships,
-        actors: actors.as_ref(),
-        recorded_by: a.recorded_by.as_deref(),
+        wave: w.date,
+        relationships: w.relationships,
+        actors: w.actors,
+        recorded_by: w.recorded_by,
+        source: w.source,
     };
     let plan = match plan_wave(&wave, &at_wave) {
         Ok(p) => p,
         Err(e) => return problems(e),
     };
-    let source = describe_source(&relationships);
+    let source = describe_source(w.relationships);
     if plan.events.is_empty() {
         println!(
             "nothing to record: the network of {place} at {} already matches {source}",
-            day(a.wave)
+            day(w.date)
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -95,10 +200,10 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
         // The plan is made of the format's own events; a rejection here is a bug.
         anyhow::bail!("the import made an event the format rejects ({r}); this is a bug in shiftlog");
     }
-    if a.dry_run {
+    if w.dry_run {
         let events = input.events.into_iter().map(|e| e.event).collect();
         let rejections = engine.check(events).await?;
-        summary(&plan, &place, a.wave, &source, "would record");
+        summary(&plan, &place, w.date, &source, "would record");
         if !rejections.is_empty() {
             for r in rejections.iter().take(SHOWN) {
                 let origin = origin(&plan, r.location);
@@ -112,7 +217,7 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
     }
     match engine.ingest(input, &[(stream, version)]).await {
         Ok(out) => {
-            summary(&plan, &place, a.wave, &source, "recorded");
+            summary(&plan, &place, w.date, &source, "recorded");
             println!(
                 "{} events appended, {} already present; last position {}",
                 out.appended(),
@@ -171,6 +276,35 @@ fn tables(a: &SurveyArgs) -> Result<(Table, Option<Table>), ImportError> {
         None => sheets.into_iter().find(|t| t.is_named("actors")),
     };
     Ok((relationships, actors))
+}
+
+/// The map's elements and connections, from the file's kind.
+fn kumu_map(a: &KumuArgs) -> Result<KumuMap, ImportError> {
+    let name = a.file.display().to_string();
+    let is = |ext: &str| a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+    if is("json") {
+        let bytes = std::fs::read(&a.file).map_err(|e| ImportError::Read {
+            file: name.clone(),
+            message: e.to_string(),
+        })?;
+        return read_blueprint(&name, &bytes);
+    }
+    let sheets = read_file(&a.file)?;
+    if is("csv") || is("txt") {
+        let Some(connections) = &a.connections else {
+            return Err(ImportError::Read {
+                file: name,
+                message: "is one CSV file: give the connections too, with --connections FILE.csv".into(),
+            });
+        };
+        let elements = sheets.into_iter().next().expect("a CSV file is one sheet");
+        let connections = read_file(connections)?
+            .into_iter()
+            .next()
+            .expect("a CSV file is one sheet");
+        return Ok(KumuMap { elements, connections });
+    }
+    from_workbook(&name, sheets)
 }
 
 fn pick_actors(mut sheets: Vec<Table>, path: &Path) -> Result<Table, ImportError> {

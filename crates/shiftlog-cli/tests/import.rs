@@ -408,3 +408,269 @@ fn every_bad_file_names_its_row_and_column_and_writes_nothing() {
     );
     assert_eq!(head(dir.path()), before);
 }
+
+fn kumu_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/kumu")
+        .join(name)
+}
+
+type Actor = (String, String, Option<String>, Option<String>);
+
+/// The actors (id, kind, sector, name) and relationships (key, strength, trust, value,
+/// directed) of `place` at `at`.
+fn picture(dir: &Path, place: &str, at: &str) -> (Vec<Actor>, BTreeMap<Key, (f64, Option<f64>, Option<f64>, bool)>) {
+    let snap: Value = serde_json::from_str(&ok(dir, &["snapshot", "--place", place, "--at", at])).unwrap();
+    let actors = snap["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["kind"].as_str().unwrap().to_string(),
+                a["sector"].as_str().map(str::to_string),
+                a["name"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let rels = snap["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["from"].as_str().unwrap().to_string(),
+                    r["to"].as_str().unwrap().to_string(),
+                    r["kind"].as_str().unwrap().to_string(),
+                ),
+                (
+                    r["strength"].as_f64().unwrap(),
+                    r["trust"].as_f64(),
+                    r["value"].as_f64(),
+                    r["directed"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    (actors, rels)
+}
+
+#[test]
+fn a_kumu_map_as_a_blueprint_a_workbook_or_two_csvs_records_the_same_network() {
+    let at = "2024-05-01";
+    let mut pictures = Vec::new();
+    for files in [
+        vec![kumu_data("blueprint.json")],
+        vec![kumu_data("map.xlsx")],
+        vec![kumu_data("elements.csv"), kumu_data("connections.csv")],
+    ] {
+        let dir = store();
+        let mut args = vec![
+            "import",
+            "kumu",
+            "--place",
+            "millbrook",
+            "--at",
+            at,
+            files[0].to_str().unwrap(),
+        ];
+        if let Some(c) = files.get(1) {
+            args.extend(["--connections", c.to_str().unwrap()]);
+        }
+        let said = ok(dir.path(), &args);
+        assert!(
+            said.contains("recorded 5 actors joining, 4 relationships formed"),
+            "{said}"
+        );
+        let again = ok(dir.path(), &args);
+        assert!(again.contains("nothing to record"), "{again}");
+        pictures.push(picture(dir.path(), "millbrook", at));
+    }
+    let (actors, rels) = &pictures[0];
+    let council = "Millbrook Town Council".to_string();
+    assert!(actors.contains(&(
+        council.clone(),
+        "organisation".into(),
+        Some("public".into()),
+        Some(council.clone())
+    )));
+    assert!(actors.contains(&(
+        "Amira Hassan".into(),
+        "person".into(),
+        Some("community".into()),
+        Some("Amira Hassan".into())
+    )));
+    // A Type shiftlog has no kind for is an organisation (--element-kind).
+    assert!(actors
+        .iter()
+        .any(|a| a.0 == "Northern Futures Fund" && a.1 == "organisation" && a.2.as_deref() == Some("funder")));
+    let key = |a: &str, b: &str, k: &str| (a.to_string(), b.to_string(), k.to_string());
+    assert_eq!(
+        rels[&key(&council, "Millbrook CVS", "collaboration")],
+        (0.7, Some(0.8), None, false)
+    );
+    assert_eq!(
+        rels[&key("Northern Futures Fund", "Millbrook CVS", "funding")],
+        (0.9, None, Some(0.9), true)
+    );
+    // No Type: the default kind; no strength: the format's default.
+    assert_eq!(
+        rels[&key("Amira Hassan", "Riverside Youth Club", "connection")],
+        (0.5, None, None, true)
+    );
+    assert_eq!(rels.len(), 4);
+    assert_eq!(pictures[1], pictures[0], "the workbook and the blueprint agree");
+    assert_eq!(pictures[2], pictures[0], "the CSVs and the blueprint agree");
+}
+
+#[test]
+fn the_kumu_round_trip_gives_the_same_actors_and_relationships() {
+    let from = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson");
+    ok(from.path(), &["append", example.to_str().unwrap()]);
+    for (place, at) in [("ashford-vale", "2025-06-30"), ("carrow-bridge", "2024-12-31")] {
+        let map = from.path().join(format!("{place}.json"));
+        let json = ok(
+            from.path(),
+            &["snapshot", "--place", place, "--at", at, "--format", "kumu"],
+        );
+        std::fs::write(&map, json).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let register = to.path().join("p.ndjson");
+        std::fs::write(
+            &register,
+            format!(
+                r#"{{"type":"place_registered","id":"r","occurred_at":"2024-01-01","place":"{place}","name":"P"}}"#
+            ),
+        )
+        .unwrap();
+        ok(to.path(), &["append", register.to_str().unwrap()]);
+        ok(
+            to.path(),
+            &["import", "kumu", "--place", place, "--at", at, map.to_str().unwrap()],
+        );
+        let (mut a0, r0) = picture(from.path(), place, at);
+        let (mut a1, r1) = picture(to.path(), place, at);
+        // Names: the export writes an actor's id where it has no name (a redacted one).
+        for a in a0.iter_mut() {
+            a.3 = Some(a.3.clone().unwrap_or_else(|| a.0.clone()));
+        }
+        a0.sort();
+        a1.sort();
+        assert_eq!(a1, a0, "the actors of {place}");
+        assert_eq!(r1, r0, "the relationships of {place}");
+    }
+}
+
+#[test]
+fn bad_kumu_maps_name_where_they_are_wrong_and_write_nothing() {
+    let dir = store();
+    let before = head(dir.path());
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("notjson.json", "{\"elements\": [", "is not JSON"),
+        (
+            "nolabel.json",
+            r#"{"elements":[{"type":"Person"}],"connections":[]}"#,
+            "no column `Label`",
+        ),
+        (
+            "ghost.json",
+            r#"{"elements":[{"label":"A"},{"label":"B"}],"connections":[{"from":"A","to":"C"}]}"#,
+            "ghost.json, sheet connections, row 1, column to: actor `C` is not in the place",
+        ),
+        (
+            "direction.json",
+            r#"{"elements":[{"label":"A"},{"label":"B"}],"connections":[{"from":"A","to":"B","direction":"sideways"}]}"#,
+            "row 1, column direction: `sideways` is not a direction",
+        ),
+        (
+            "strength.json",
+            r#"{"elements":[{"label":"A"},{"label":"B"}],"connections":[{"from":"A","to":"B","strength":7}]}"#,
+            "row 1, column strength: strength 7 is out of range",
+        ),
+    ];
+    for (name, body, want) in &cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).unwrap();
+        let out = run(
+            dir.path(),
+            &[
+                "import",
+                "kumu",
+                "--place",
+                "millbrook",
+                "--at",
+                "2024-05-01",
+                f.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{name}: wanted `{want}` in:\n{err}");
+        assert_eq!(head(dir.path()), before, "{name} wrote something");
+    }
+    // Kumu-style sheets: the connections' columns as the user named them.
+    let elements = dir.path().join("e.csv");
+    std::fs::write(&elements, "Label,Type\nA,Person\nB,Group\n").unwrap();
+    let connections = dir.path().join("c.csv");
+    std::fs::write(&connections, "From,To,Type,Weight\nA,B,Trust,1.5\n").unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "kumu",
+            "--place",
+            "millbrook",
+            "--at",
+            "2024-05-01",
+            "--strength-field",
+            "Weight",
+            elements.to_str().unwrap(),
+            "--connections",
+            connections.to_str().unwrap(),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("c.csv, row 2, column D (Weight): strength 1.5 is out of range"),
+        "{err}"
+    );
+    // One CSV without --connections, and a workbook without an Elements sheet.
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "kumu",
+            "--place",
+            "millbrook",
+            "--at",
+            "2024-05-01",
+            elements.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("give the connections too, with --connections"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "import",
+            "kumu",
+            "--place",
+            "millbrook",
+            "--at",
+            "2024-05-01",
+            data("wave-1.xlsx").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("has no sheet `Elements` (its sheets: Relationships, Actors)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(head(dir.path()), before);
+}

@@ -1,6 +1,7 @@
 //! Bringing in what practitioners keep, as shiftlog events: network survey waves
 //! (PARTNER-style: a sheet of who works with whom, with strength, trust and value) from
-//! CSV or XLSX.
+//! CSV or XLSX, and Kumu maps (a JSON blueprint, or Elements and Connections sheets) read
+//! as a wave.
 //!
 //! An import is *planned* against the place's network as known at the wave's date, then
 //! appended as one atomic batch through the engine's own rules: nothing is written unless
@@ -14,9 +15,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod kumu;
 mod survey;
 mod table;
 
+pub use kumu::{as_wave, from_workbook, read_blueprint, KumuFields, KumuMap};
 pub use survey::{plan_wave, Change, Plan, PlannedEvent, SurveyWave};
 pub use table::{column_letter, read_csv, read_file, read_workbook, Row, Table, MAX_FILE_BYTES};
 

@@ -28,6 +28,8 @@ pub struct SurveyWave<'a> {
     pub actors: Option<&'a Table>,
     /// Who records the import (the events' `recorded_by`).
     pub recorded_by: Option<&'a str>,
+    /// What the events' ids start with: `survey`, `kumu`.
+    pub source: &'a str,
 }
 
 /// What the import would record.
@@ -179,7 +181,7 @@ pub fn plan_wave(wave: &SurveyWave<'_>, at_wave: &Snapshot) -> Result<Plan, Impo
         // what changed.
         let digest = Sha256::digest(format!("{place}\n{event}").as_bytes());
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        event["id"] = format!("survey-{}-{hex}", wave.wave.as_datetime().format("%Y-%m-%d")).into();
+        event["id"] = format!("{}-{}-{hex}", wave.source, wave.wave.as_datetime().format("%Y-%m-%d")).into();
         plan.events.push(PlannedEvent { event, change, origin });
     };
 
@@ -419,8 +421,8 @@ fn read_relationships(t: &Table, problems: &mut Vec<Problem>, known: impl Fn(&st
                         Some(row.number),
                         Some(c),
                         format!(
-                            "actor `{id}` is not in the place at the wave's date and not on the actors sheet: \
-                             add it there (id, kind, name)"
+                            "actor `{id}` is not in the place at the wave's date and not on the actors sheet \
+                             (for a Kumu map: not among its elements): add it there"
                         ),
                     ));
                 }

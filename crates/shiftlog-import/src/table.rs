@@ -20,6 +20,9 @@ pub struct Table {
     pub columns: Vec<String>,
     /// The data rows (rows with every cell empty are left out).
     pub rows: Vec<Row>,
+    /// For a sheet made from another (a Kumu map read as a survey wave): how each column
+    /// is named in the user's file, so that problems point at what the user sees.
+    pub labels: Option<Vec<String>>,
 }
 
 /// One data row.
@@ -40,6 +43,9 @@ impl Table {
 
     /// A column as a person finds it: its letter and its header, `C (kind)`.
     pub fn column_label(&self, index: usize) -> String {
+        if let Some(label) = self.labels.as_ref().and_then(|l| l.get(index)) {
+            return label.clone();
+        }
         format!(
             "{} ({})",
             column_letter(index),
@@ -176,6 +182,7 @@ pub fn read_csv(file: &str, bytes: &[u8]) -> Result<Table, ImportError> {
         sheet: None,
         columns,
         rows,
+        labels: None,
     })
 }
 
@@ -282,6 +289,7 @@ fn workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
                 sheet: Some(sheet),
                 columns,
                 rows,
+                labels: None,
             });
         }
     }

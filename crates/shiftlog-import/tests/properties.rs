@@ -90,6 +90,7 @@ fn table(rows: &[WaveRow]) -> Table {
                 ],
             })
             .collect(),
+        labels: None,
     }
 }
 
@@ -106,6 +107,7 @@ fn roster() -> Table {
                 cells: vec![a.to_string(), "group".into()],
             })
             .collect(),
+        labels: None,
     }
 }
 
@@ -131,6 +133,7 @@ async fn apply(engine: &Engine, rows: &[WaveRow], wave: Timestamp, with_roster: 
             relationships: &t,
             actors: with_roster.then_some(&r),
             recorded_by: None,
+            source: "survey",
         },
         &at,
     )?;

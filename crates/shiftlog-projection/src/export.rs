@@ -229,6 +229,8 @@ pub fn to_kumu(s: &Snapshot) -> serde_json::Value {
                 "type": r.kind,
                 "direction": if r.directed { "directed" } else { "mutual" },
                 "strength": r.strength,
+                "trust": r.trust,
+                "value": r.value,
             })
         })
         .collect();
