@@ -416,10 +416,12 @@ fn kumu_data(name: &str) -> PathBuf {
 }
 
 type Actor = (String, String, Option<String>, Option<String>);
+/// (strength, trust, value, directed)
+type Drawn = BTreeMap<Key, (f64, Option<f64>, Option<f64>, bool)>;
 
 /// The actors (id, kind, sector, name) and relationships (key, strength, trust, value,
 /// directed) of `place` at `at`.
-fn picture(dir: &Path, place: &str, at: &str) -> (Vec<Actor>, BTreeMap<Key, (f64, Option<f64>, Option<f64>, bool)>) {
+fn picture(dir: &Path, place: &str, at: &str) -> (Vec<Actor>, Drawn) {
     let snap: Value = serde_json::from_str(&ok(dir, &["snapshot", "--place", place, "--at", at])).unwrap();
     let actors = snap["actors"]
         .as_array()
