@@ -242,7 +242,13 @@ pub fn draw_network(snapshot: &Snapshot, layout: &Layout, style: &NetworkStyle) 
             .add(Title::new(title))
             .add(circle);
         if labelled.contains(a.id.as_str()) {
-            actor = actor.add(Text::new(label).set("x", round(x + r + 2.0)).set("y", round(y + 3.5)));
+            // The group's white stroke rings the circles; labels have none.
+            actor = actor.add(
+                Text::new(label)
+                    .set("x", round(x + r + 2.0))
+                    .set("y", round(y + 3.5))
+                    .set("stroke", "none"),
+            );
         }
         nodes = nodes.add(actor);
     }
