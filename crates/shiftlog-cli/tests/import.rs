@@ -95,34 +95,13 @@ fn expected() -> Vec<BTreeMap<Key, Values>> {
     out
 }
 
+/// The relationships (key → strength, trust, value) and actor ids of Millbrook at `at`.
 fn network(dir: &Path, at: &str) -> (BTreeMap<Key, Values>, Vec<String>) {
-    let snap: Value = serde_json::from_str(&ok(dir, &["snapshot", "--place", "millbrook", "--at", at])).unwrap();
-    let rels = snap["relationships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                (
-                    r["from"].as_str().unwrap().to_string(),
-                    r["to"].as_str().unwrap().to_string(),
-                    r["kind"].as_str().unwrap().to_string(),
-                ),
-                (
-                    r["strength"].as_f64().unwrap(),
-                    r["trust"].as_f64(),
-                    r["value"].as_f64(),
-                ),
-            )
-        })
-        .collect();
-    let actors = snap["actors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
-    (rels, actors)
+    let (actors, rels) = picture(dir, "millbrook", at);
+    (
+        rels.into_iter().map(|(k, (s, t, v, _))| (k, (s, t, v))).collect(),
+        actors.into_iter().map(|a| a.0).collect(),
+    )
 }
 
 fn import(dir: &Path, n: usize, xlsx: bool) -> String {

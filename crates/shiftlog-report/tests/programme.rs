@@ -3,6 +3,9 @@
 //! linking back, every drawing (full, thinned and small) showing exactly the snapshot at
 //! its date, and the output never written over something that is not a report.
 
+mod common;
+
+use common::{parse, worked_example};
 use shiftlog::{parse_input, Engine, KnownAt, PlaceId, Timestamp};
 use shiftlog_report::{write_report, Progress, ReportForm, ReportOptions, Written, REPORT_THIN_ABOVE};
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,32 +114,12 @@ async fn engine_with(text: &str) -> Engine {
     engine
 }
 
-async fn worked_example() -> Engine {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/data/worked-example.ndjson"
-    ))
-    .unwrap();
-    engine_with(&text).await
-}
-
 async fn write(engine: &Engine, options: &ReportOptions, form: ReportForm, out: &Path) -> (Written, Vec<Progress>) {
     let mut seen = Vec::new();
     let written = write_report(engine, options, form, out, &mut |p| seen.push(p))
         .await
         .unwrap();
     (written, seen)
-}
-
-fn parse(html: &str) -> roxmltree::Document<'_> {
-    roxmltree::Document::parse_with_options(
-        html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("not well-formed: {e}"))
 }
 
 /// Checks that the page at `path` is well-formed and fetches nothing from outside the

@@ -1,31 +1,12 @@
 //! The report of the worked example: well-formed, self-contained, and every network
 //! drawing shows exactly the snapshot it says it shows.
 
+mod common;
+
+use common::{parse, worked_example};
 use shiftlog::{parse_input, Engine, KnownAt, PlaceId, Timestamp};
 use shiftlog_report::{report, ReportOptions, SizeBy};
 use std::collections::BTreeSet;
-
-async fn worked_example() -> Engine {
-    let engine = Engine::in_memory();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/data/worked-example.ndjson"
-    ))
-    .unwrap();
-    engine.ingest(parse_input(&text), &[]).await.unwrap();
-    engine
-}
-
-fn parse(html: &str) -> roxmltree::Document<'_> {
-    roxmltree::Document::parse_with_options(
-        html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("the report is not well-formed: {e}"))
-}
 
 #[tokio::test]
 async fn the_worked_example_report_is_self_contained_and_draws_the_right_networks() {
