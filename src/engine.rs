@@ -45,11 +45,16 @@ pub enum ExportFormat {
     Csv,
     /// A Kumu JSON blueprint.
     Kumu,
+    /// A Kumu JSON blueprint of the whole history, elements and connections tagged with
+    /// every year they were active in (for Kumu's tagged-timeline control).
+    KumuYears,
+    /// The same, tagged by quarter (`2024 Q1`).
+    KumuQuarters,
 }
 
 impl ExportFormat {
     /// Every format, with the name it goes by on the command line and over HTTP.
-    pub const ALL: [(&'static str, ExportFormat); 7] = [
+    pub const ALL: [(&'static str, ExportFormat); 9] = [
         ("json", ExportFormat::Json),
         ("dot", ExportFormat::Dot),
         ("graphml", ExportFormat::Graphml),
@@ -57,6 +62,8 @@ impl ExportFormat {
         ("gexf-dynamic", ExportFormat::GexfDynamic),
         ("csv", ExportFormat::Csv),
         ("kumu", ExportFormat::Kumu),
+        ("kumu-years", ExportFormat::KumuYears),
+        ("kumu-quarters", ExportFormat::KumuQuarters),
     ];
 
     /// The format called `name` (see [`ExportFormat::ALL`]).
@@ -64,8 +71,9 @@ impl ExportFormat {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
-    /// `snap` in this format; `None` for [`ExportFormat::GexfDynamic`], which needs the
-    /// whole history rather than one snapshot.
+    /// `snap` in this format; `None` for the formats of the whole history
+    /// ([`ExportFormat::GexfDynamic`], [`ExportFormat::KumuYears`],
+    /// [`ExportFormat::KumuQuarters`]), which need the history rather than one snapshot.
     pub fn render(self, snap: &Snapshot) -> Option<String> {
         use projection as p;
         Some(match self {
@@ -75,14 +83,46 @@ impl ExportFormat {
             ExportFormat::Gexf => p::to_gexf(snap),
             ExportFormat::Csv => p::to_csv(snap),
             ExportFormat::Kumu => serde_json::to_string_pretty(&p::to_kumu(snap)).expect("JSON values serialize"),
-            ExportFormat::GexfDynamic => return None,
+            ExportFormat::GexfDynamic | ExportFormat::KumuYears | ExportFormat::KumuQuarters => return None,
+        })
+    }
+
+    /// Whether this is a format of the whole history rather than of one snapshot.
+    pub fn needs_history(self) -> bool {
+        match self {
+            ExportFormat::GexfDynamic | ExportFormat::KumuYears | ExportFormat::KumuQuarters => true,
+            ExportFormat::Json
+            | ExportFormat::Dot
+            | ExportFormat::Graphml
+            | ExportFormat::Gexf
+            | ExportFormat::Csv
+            | ExportFormat::Kumu => false,
+        }
+    }
+
+    /// This format of a whole history; `None` for the formats of one snapshot.
+    pub fn render_history(self, h: &PlaceHistory) -> Option<String> {
+        use projection as p;
+        let kumu = |every| serde_json::to_string_pretty(&p::to_kumu_timeline(h, every)).expect("JSON values serialize");
+        Some(match self {
+            ExportFormat::GexfDynamic => p::to_gexf_dynamic(h),
+            ExportFormat::KumuYears => kumu(Every::Year),
+            ExportFormat::KumuQuarters => kumu(Every::Quarter),
+            ExportFormat::Json
+            | ExportFormat::Dot
+            | ExportFormat::Graphml
+            | ExportFormat::Gexf
+            | ExportFormat::Csv
+            | ExportFormat::Kumu => return None,
         })
     }
 
     /// Its MIME type.
     pub fn content_type(self) -> &'static str {
         match self {
-            ExportFormat::Json | ExportFormat::Kumu => "application/json",
+            ExportFormat::Json | ExportFormat::Kumu | ExportFormat::KumuYears | ExportFormat::KumuQuarters => {
+                "application/json"
+            }
             ExportFormat::Dot => "text/vnd.graphviz; charset=utf-8",
             ExportFormat::Graphml | ExportFormat::Gexf | ExportFormat::GexfDynamic => "application/xml",
             ExportFormat::Csv => "text/csv; charset=utf-8",
@@ -380,12 +420,12 @@ impl Engine {
         known: KnownAt,
         people: Option<&projection::Pseudonyms>,
     ) -> Result<String, ProjectionError> {
-        if format == ExportFormat::GexfDynamic {
+        if format.needs_history() {
             let mut h = self.history(place, known).await?;
             if let Some(p) = people {
                 p.apply_to_history(&mut h);
             }
-            return Ok(projection::to_gexf_dynamic(&h));
+            return Ok(format.render_history(&h).expect("a format of the whole history"));
         }
         let mut snap = match at {
             Some(at) => self.snapshot(place, at, known).await?,

@@ -124,6 +124,11 @@ pub(crate) enum ExportFormat {
     Gexf,
     /// A Kumu JSON blueprint of one snapshot (at --at, else the last recorded date).
     Kumu,
+    /// A Kumu JSON blueprint of the whole history, every element and connection tagged
+    /// with the years it was active in (Kumu's tagged-timeline control plays it).
+    KumuYears,
+    /// The same, tagged by quarter (`2024 Q1`).
+    KumuQuarters,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +154,16 @@ pub(crate) async fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<Exi
         ExportFormat::Kumu => {
             let at = a.at.or(h.span().map(|(_, last)| last)).unwrap_or_else(Timestamp::now);
             println!("{}", serde_json::to_string_pretty(&p::to_kumu(&h.snapshot(at)))?);
+        }
+        ExportFormat::KumuYears => println!(
+            "{}",
+            serde_json::to_string_pretty(&p::to_kumu_timeline(&h, shiftlog::Every::Year))?
+        ),
+        ExportFormat::KumuQuarters => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&p::to_kumu_timeline(&h, shiftlog::Every::Quarter))?
+            )
         }
     }
     Ok(ExitCode::SUCCESS)

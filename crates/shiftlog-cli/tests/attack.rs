@@ -517,6 +517,7 @@ fn run_table(server: &Server, dir: &Path, t: &Tokens) -> Vec<Row> {
         "/v1/places/north/network.svg?at=2024-01-01",
         "/v1/places/north/export?format=gexf-dynamic",
         "/v1/places/north/export?format=kumu&at=2024-01-01",
+        "/v1/places/north/export?format=kumu-quarters",
         "/v1/places/north/export?format=graphml&at=2024-01-01",
         "/v1/places/north/export?format=dot&at=2024-01-01",
         "/v1/places/north/export?format=json&at=2024-01-01",

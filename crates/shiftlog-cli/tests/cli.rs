@@ -640,6 +640,19 @@ fn diff_and_export_through_the_cli() {
     );
     let kumu = json_out(dir.path(), &["export", "--place", "northbrook", "--format", "kumu"]);
     assert_eq!(kumu["elements"].as_array().unwrap().len(), 3);
+    // The whole history for Kumu's timeline: every element ever, each with its periods.
+    for (format, tag) in [("kumu-quarters", " Q"), ("kumu-years", "20")] {
+        let timeline = json_out(dir.path(), &["export", "--place", "northbrook", "--format", format]);
+        let elements = timeline["elements"].as_array().unwrap();
+        assert!(elements.len() >= 3, "{timeline}");
+        for e in elements {
+            let tags = e["tags"].as_array().unwrap();
+            assert!(
+                !tags.is_empty() && tags.iter().all(|t| t.as_str().unwrap().contains(tag)),
+                "{e}"
+            );
+        }
+    }
     for format in ["dot", "graphml", "gexf", "csv", "kumu", "text"] {
         let out = run(
             dir.path(),

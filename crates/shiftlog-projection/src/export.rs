@@ -1,7 +1,7 @@
 //! Writing networks out for other tools: DOT (Graphviz), GraphML, GEXF 1.3 (Gephi; a
 //! static snapshot, or the whole history with spells), CSV edge lists and Kumu blueprints.
 
-use crate::fold::{PlaceState, RelationshipKey};
+use crate::fold::{ActorState, PlaceState, RelationshipKey, RelationshipState};
 use crate::query::PlaceHistory;
 use crate::snapshot::Snapshot;
 use shiftlog_model::{ActorId, Timestamp};
@@ -232,6 +232,107 @@ pub fn to_kumu(s: &Snapshot) -> serde_json::Value {
                 "trust": r.trust,
                 "value": r.value,
             })
+        })
+        .collect();
+    serde_json::json!({ "elements": elements, "connections": connections })
+}
+
+/// A place's whole history as a Kumu JSON blueprint for Kumu's tagged-timeline control:
+/// every element and connection the place ever had, each with `tags` naming every period
+/// (`2024`, or `2024 Q1`, by `every`) in which it was active at some moment, and with its
+/// latest values (name, kind, sector; strength, trust, value, direction). Elements are
+/// labelled by actor id, as [`to_kumu`] does, so that a map read back gives the same ids.
+pub fn to_kumu_timeline(h: &PlaceHistory, every: crate::Every) -> serde_json::Value {
+    let period = |t: Timestamp| {
+        let d = t.as_datetime();
+        match every {
+            crate::Every::Quarter => {
+                let month: u32 = d.format("%m").to_string().parse().unwrap_or(1);
+                format!("{} Q{}", d.format("%Y"), (month - 1) / 3 + 1)
+            }
+            _ => d.format("%Y").to_string(),
+        }
+    };
+    let tag = |tags: &mut Vec<String>, p: &str| {
+        if tags.last().map(String::as_str) != Some(p) {
+            tags.push(p.to_string());
+        }
+    };
+    let mut actor_tags: BTreeMap<ActorId, Vec<String>> = BTreeMap::new();
+    let mut rel_tags: BTreeMap<RelationshipKey, Vec<String>> = BTreeMap::new();
+    // The values each had when last active: an actor that left keeps its name, a
+    // relationship that ended its last strength.
+    let mut last_actor: BTreeMap<ActorId, ActorState> = BTreeMap::new();
+    let mut last_rel: BTreeMap<RelationshipKey, RelationshipState> = BTreeMap::new();
+    // Every period from the first event's to the last's, quiet ones included.
+    let periods: Vec<String> = h
+        .span()
+        .and_then(|(first, last)| crate::steps(every, first, last))
+        .unwrap_or_default()
+        .into_iter()
+        .map(period)
+        .collect();
+    let mut state = PlaceState::default();
+    let mut next = 0;
+    for (p, e) in h.events() {
+        let now = period(e.occurred_at);
+        // Entering new periods: everything still active is in each, even if nothing
+        // touches it there.
+        while next < periods.len() && periods[next] <= now {
+            for (a, _) in state.actors.iter().filter(|(_, s)| s.active) {
+                tag(actor_tags.entry(a.clone()).or_default(), &periods[next]);
+            }
+            for k in state.relationships.keys() {
+                tag(rel_tags.entry(k.clone()).or_default(), &periods[next]);
+            }
+            next += 1;
+        }
+        let mut touched = Touched::default();
+        touched.note(&state, e);
+        state.apply(e, *p);
+        // What an event makes active is in this period, even if it ends before its end.
+        for a in touched.actors.keys() {
+            if let Some(s) = state.actors.get(a).filter(|s| s.active) {
+                tag(actor_tags.entry(a.clone()).or_default(), &now);
+                last_actor.insert(a.clone(), s.clone());
+            }
+        }
+        for k in touched.relationships.keys() {
+            if let Some(r) = state.relationships.get(k) {
+                tag(rel_tags.entry(k.clone()).or_default(), &now);
+                last_rel.insert(k.clone(), r.clone());
+            }
+        }
+    }
+    let redacted = h.redacted();
+    let elements: Vec<_> = actor_tags
+        .iter()
+        .filter_map(|(a, tags)| {
+            let s = last_actor.get(a)?;
+            let name = if redacted.contains(a) { None } else { s.name.clone() };
+            Some(serde_json::json!({
+                "label": a.as_str(),
+                "type": s.kind.as_str(),
+                "name": label(a.as_str(), &name),
+                "sector": s.sector,
+                "tags": tags,
+            }))
+        })
+        .collect();
+    let connections: Vec<_> = rel_tags
+        .iter()
+        .filter_map(|(k, tags)| {
+            let r = last_rel.get(k)?;
+            Some(serde_json::json!({
+                "from": k.0.as_str(),
+                "to": k.1.as_str(),
+                "type": k.2,
+                "direction": if r.directed { "directed" } else { "mutual" },
+                "strength": r.strength,
+                "trust": r.trust,
+                "value": r.value,
+                "tags": tags,
+            }))
         })
         .collect();
     serde_json::json!({ "elements": elements, "connections": connections })

@@ -43,7 +43,9 @@ mod snapshot;
 
 pub use checkpoint::Projector;
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
-pub use export::{csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, xml_allows};
+pub use export::{
+    csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, to_kumu_timeline, xml_allows,
+};
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{steps, Every, MAX_STEPS};

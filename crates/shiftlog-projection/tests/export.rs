@@ -4,7 +4,8 @@
 use serde_json::json;
 use shiftlog_model::{parse_input, Timestamp};
 use shiftlog_projection::{
-    history, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, KnownAt, PlaceHistory,
+    history, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, to_kumu_timeline, Every, KnownAt,
+    PlaceHistory,
 };
 use shiftlog_store::{AppendRequest, EventLog, MemoryLog};
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,4 +196,121 @@ async fn hostile_names_stay_well_formed() {
     assert_eq!((graph.nodes.set.len(), graph.edges.set.len()), (2, 1));
     let csv = to_csv(&snap);
     assert!(csv.contains("\"k,\"\"1\"\"\""), "{csv}");
+}
+
+async fn history_of(lines: &[serde_json::Value]) -> PlaceHistory {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let parsed = parse_input(&text);
+    assert!(parsed.rejections.is_empty(), "{:?}", parsed.rejections);
+    let log = MemoryLog::new();
+    log.append(AppendRequest::new(parsed.events.into_iter().map(|e| e.event).collect()))
+        .await
+        .unwrap();
+    history(&log, &"p".parse().unwrap(), KnownAt::Everything).await.unwrap()
+}
+
+/// The Kumu timeline tags each element and connection with every period it was active in:
+/// through quiet periods (no event), for one that came and went inside a period, and not
+/// after it ended; with its last values.
+#[tokio::test]
+async fn the_kumu_timeline_tags_every_period_each_was_active_in() {
+    let e = |id: &str, t: &str, at: &str, rest: serde_json::Value| {
+        let mut v = json!({"type": t, "id": id, "occurred_at": at, "place": "p"});
+        v.as_object_mut().unwrap().extend(rest.as_object().unwrap().clone());
+        v
+    };
+    let h = history_of(&[
+        e("1", "place_registered", "2024-01-01", json!({"name": "P"})),
+        e(
+            "2",
+            "actor_joined",
+            "2024-01-10",
+            json!({"actor": "a", "kind": "group", "name": "A", "sector": "vcse"}),
+        ),
+        e(
+            "3",
+            "actor_joined",
+            "2024-01-10",
+            json!({"actor": "b", "kind": "person", "name": "Bea"}),
+        ),
+        e(
+            "4",
+            "relationship_formed",
+            "2024-02-01",
+            json!({"from": "a", "to": "b", "kind": "trust", "strength": 0.4, "trust": 0.9}),
+        ),
+        e(
+            "5",
+            "actor_joined",
+            "2024-05-05",
+            json!({"actor": "c", "kind": "group"}),
+        ),
+        e("6", "actor_left", "2024-05-20", json!({"actor": "c"})),
+        e(
+            "7",
+            "relationship_changed",
+            "2024-10-01",
+            json!({"from": "a", "to": "b", "kind": "trust", "strength": 0.7}),
+        ),
+        e(
+            "8",
+            "relationship_ended",
+            "2024-11-01",
+            json!({"from": "a", "to": "b", "kind": "trust"}),
+        ),
+        e(
+            "9",
+            "actor_joined",
+            "2025-03-01",
+            json!({"actor": "d", "kind": "network"}),
+        ),
+    ])
+    .await;
+    let q = to_kumu_timeline(&h, Every::Quarter);
+    let tags = |list: &str, key: &dyn Fn(&serde_json::Value) -> bool| -> Vec<String> {
+        let item = q[list].as_array().unwrap().iter().find(|x| key(x)).unwrap();
+        item["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    };
+    let actor = |id: &'static str| move |x: &serde_json::Value| x["label"] == id;
+    let quarters = |qs: &[&str]| qs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Active from 2024 Q1 to the end, through Q3 when nothing happened to it.
+    assert_eq!(
+        tags("elements", &actor("a")),
+        quarters(&["2024 Q1", "2024 Q2", "2024 Q3", "2024 Q4", "2025 Q1"])
+    );
+    // Came and went inside Q2.
+    assert_eq!(tags("elements", &actor("c")), quarters(&["2024 Q2"]));
+    assert_eq!(tags("elements", &actor("d")), quarters(&["2025 Q1"]));
+    // The relationship: formed in Q1, ended in Q4, not after.
+    assert_eq!(
+        tags("connections", &|_| true),
+        quarters(&["2024 Q1", "2024 Q2", "2024 Q3", "2024 Q4"])
+    );
+    let rel = &q["connections"][0];
+    assert_eq!(
+        (rel["strength"].as_f64(), rel["trust"].as_f64()),
+        (Some(0.7), Some(0.9)),
+        "its last values"
+    );
+    assert_eq!(q["elements"].as_array().unwrap().len(), 4, "every element ever");
+    let c = q["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["label"] == "c")
+        .unwrap();
+    assert_eq!(c["type"], "group", "one that left keeps its last values");
+    let y = to_kumu_timeline(&h, Every::Year);
+    let years: Vec<&str> = y["elements"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(years, ["2024", "2025"]);
 }

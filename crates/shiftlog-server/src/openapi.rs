@@ -173,10 +173,10 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "get",
         path: "/v1/places/{place}/export",
-        summary: "The network for other tools: json, dot, graphml, gexf, csv, kumu at a date, or gexf-dynamic (whole history, default)",
+        summary: "The network for other tools: json, dot, graphml, gexf, csv, kumu at a date; or the whole history: gexf-dynamic (default), kumu-years, kumu-quarters (Kumu blueprints tagged for its timeline)",
         roles: "admin, funder; recorder (its places)",
         query: &[
-            ("format", "string", false, "json, dot, graphml, gexf, gexf-dynamic, csv or kumu"),
+            ("format", "string", false, "json, dot, graphml, gexf, gexf-dynamic, csv, kumu, kumu-years or kumu-quarters"),
             ("at", "string", false, "Date for the snapshot formats (default: the place's last event)"),
             KNOWN[0],
             KNOWN[1],
