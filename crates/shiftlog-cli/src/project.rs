@@ -1,6 +1,7 @@
 //! `shiftlog snapshot`, `evolve`, `compare`, `anomalies`: thin shells over the engine's
 //! projections.
 
+use anyhow::Context;
 use shiftlog::{Engine, Every, KnownAt, Metrics, PlaceId, Timestamp};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -129,6 +130,9 @@ pub(crate) enum ExportFormat {
     KumuYears,
     /// The same, tagged by quarter (`2024 Q1`).
     KumuQuarters,
+    /// A workbook of the actors and relationships at --at (else the last recorded date):
+    /// the shape `import survey` reads. Needs --out.
+    Xlsx,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,27 +148,39 @@ pub(crate) struct ExportArgs {
     at: Option<Timestamp>,
     #[command(flatten)]
     known: KnownArgs,
+    /// Write to FILE instead of standard output (needed for xlsx).
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<ExitCode> {
     use shiftlog::projection as p;
+    if matches!(a.format, ExportFormat::Xlsx) && a.out.is_none() {
+        anyhow::bail!("--format xlsx writes a workbook: give the file with --out FILE.xlsx");
+    }
     let h = engine.history(&place(&a.place)?, a.known.known()).await?;
-    match a.format {
-        ExportFormat::Gexf => print!("{}", p::to_gexf_dynamic(&h)),
-        ExportFormat::Kumu => {
-            let at = a.at.or(h.span().map(|(_, last)| last)).unwrap_or_else(Timestamp::now);
-            println!("{}", serde_json::to_string_pretty(&p::to_kumu(&h.snapshot(at)))?);
+    let at = || a.at.or(h.span().map(|(_, last)| last)).unwrap_or_else(Timestamp::now);
+    let json = |v: serde_json::Value| -> anyhow::Result<Vec<u8>> {
+        let mut text = serde_json::to_string_pretty(&v)?;
+        text.push('\n');
+        Ok(text.into_bytes())
+    };
+    let bytes = match a.format {
+        ExportFormat::Gexf => p::to_gexf_dynamic(&h).into_bytes(),
+        ExportFormat::Kumu => json(p::to_kumu(&h.snapshot(at())))?,
+        ExportFormat::KumuYears => json(p::to_kumu_timeline(&h, shiftlog::Every::Year))?,
+        ExportFormat::KumuQuarters => json(p::to_kumu_timeline(&h, shiftlog::Every::Quarter))?,
+        ExportFormat::Xlsx => shiftlog_import::write_workbook(&h.snapshot(at()))?,
+    };
+    match &a.out {
+        Some(path) => {
+            // Beside and renamed, so that nobody opens half a file.
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} ({} KiB)", path.display(), bytes.len().div_ceil(1024));
         }
-        ExportFormat::KumuYears => println!(
-            "{}",
-            serde_json::to_string_pretty(&p::to_kumu_timeline(&h, shiftlog::Every::Year))?
-        ),
-        ExportFormat::KumuQuarters => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&p::to_kumu_timeline(&h, shiftlog::Every::Quarter))?
-            )
-        }
+        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -655,3 +655,64 @@ fn bad_kumu_maps_name_where_they_are_wrong_and_write_nothing() {
     );
     assert_eq!(head(dir.path()), before);
 }
+
+/// A snapshot exported as a workbook reads back, as a survey wave into an empty store, as
+/// the same actors and relationships.
+#[test]
+fn the_workbook_round_trip_gives_the_same_actors_and_relationships() {
+    let from = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson");
+    ok(from.path(), &["append", example.to_str().unwrap()]);
+    let out = run(from.path(), &["export", "--place", "ashford-vale", "--format", "xlsx"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("give the file with --out"),
+        "{}",
+        text(&out.stderr)
+    );
+    for (place, at) in [("ashford-vale", "2025-06-30"), ("brindle-heath", "2024-09-30")] {
+        let book = from.path().join(format!("{place}.xlsx"));
+        ok(
+            from.path(),
+            &[
+                "export",
+                "--place",
+                place,
+                "--format",
+                "xlsx",
+                "--at",
+                at,
+                "--out",
+                book.to_str().unwrap(),
+            ],
+        );
+        let to = tempfile::tempdir().unwrap();
+        let register = to.path().join("p.ndjson");
+        std::fs::write(
+            &register,
+            format!(
+                r#"{{"type":"place_registered","id":"r","occurred_at":"2024-01-01","place":"{place}","name":"P"}}"#
+            ),
+        )
+        .unwrap();
+        ok(to.path(), &["append", register.to_str().unwrap()]);
+        ok(
+            to.path(),
+            &[
+                "import",
+                "survey",
+                "--place",
+                place,
+                "--wave",
+                at,
+                book.to_str().unwrap(),
+            ],
+        );
+        let (mut a0, r0) = picture(from.path(), place, at);
+        let (mut a1, r1) = picture(to.path(), place, at);
+        a0.sort();
+        a1.sort();
+        assert_eq!(a1, a0, "the actors of {place}");
+        assert_eq!(r1, r0, "the relationships of {place}");
+    }
+}

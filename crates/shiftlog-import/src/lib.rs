@@ -1,7 +1,8 @@
 //! Bringing in what practitioners keep, as shiftlog events: network survey waves
 //! (PARTNER-style: a sheet of who works with whom, with strength, trust and value) from
 //! CSV or XLSX, and Kumu maps (a JSON blueprint, or Elements and Connections sheets) read
-//! as a wave.
+//! as a wave. And one way out: a snapshot as a workbook of Actors and Relationships
+//! ([`write_workbook`]), in the shape a wave is read from.
 //!
 //! An import is *planned* against the place's network as known at the wave's date, then
 //! appended as one atomic batch through the engine's own rules: nothing is written unless
@@ -18,10 +19,12 @@
 mod kumu;
 mod survey;
 mod table;
+mod workbook;
 
 pub use kumu::{as_wave, from_workbook, read_blueprint, KumuFields, KumuMap};
 pub use survey::{plan_wave, Change, Plan, PlannedEvent, SurveyWave};
 pub use table::{column_letter, read_csv, read_file, read_workbook, Row, Table, MAX_FILE_BYTES};
+pub use workbook::{write_workbook, WorkbookError};
 
 use std::fmt;
 

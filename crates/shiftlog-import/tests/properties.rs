@@ -216,3 +216,32 @@ fn a_workbook_that_crashes_the_reader_is_reported_as_damaged() {
     let e = read_workbook("survey.xlsx", bytes.to_vec()).unwrap_err();
     assert!(e.to_string().starts_with("cannot read survey.xlsx: is damaged"), "{e}");
 }
+
+/// A workbook keeps every name as text: one that looks like a formula is not one.
+#[tokio::test]
+async fn a_workbook_writes_names_as_text_never_formulas() {
+    let engine = Engine::in_memory();
+    let input = r#"{"type":"place_registered","id":"1","occurred_at":"2024-01-01","place":"p","name":"P"}
+{"type":"actor_joined","id":"2","occurred_at":"2024-01-02","place":"p","actor":"=cmd|' /C calc'!A0","name":"=HYPERLINK(\"http://x\")","kind":"group","sector":"+vcse"}
+{"type":"actor_joined","id":"3","occurred_at":"2024-01-02","place":"p","actor":"b","kind":"person"}
+{"type":"relationship_formed","id":"4","occurred_at":"2024-01-03","place":"p","from":"b","to":"=cmd|' /C calc'!A0","kind":"@sum","trust":0.5}"#;
+    engine.ingest(parse_input(input), &[]).await.unwrap();
+    let place = PlaceId::new("p").unwrap();
+    let snap = engine
+        .snapshot(&place, "2024-02-01".parse().unwrap(), KnownAt::Everything)
+        .await
+        .unwrap();
+    let bytes = shiftlog_import::write_workbook(&snap).unwrap();
+    let sheets = read_workbook("out.xlsx", bytes).unwrap();
+    let actors = sheets.iter().find(|t| t.is_named("Actors")).unwrap();
+    let rels = sheets.iter().find(|t| t.is_named("Relationships")).unwrap();
+    let a = actors.rows.iter().find(|r| r.cells[0].starts_with('=')).unwrap();
+    assert_eq!(a.cells[0], "=cmd|' /C calc'!A0");
+    assert_eq!(a.cells[1], "=HYPERLINK(\"http://x\")");
+    assert_eq!(a.cells[3], "+vcse");
+    assert_eq!(
+        rels.rows[0].cells[..3],
+        ["b".to_string(), "=cmd|' /C calc'!A0".into(), "@sum".into()]
+    );
+    assert_eq!(rels.rows[0].cells[4], "0.5");
+}
