@@ -1,9 +1,9 @@
 //! `shiftlog import`: what practitioners already keep, as events (`shiftlog-import`).
 
-use shiftlog::{parse_input, AppendError, Engine, KnownAt, Location, PlaceId, Stream, Timestamp};
+use shiftlog::{Engine, PlaceId, Timestamp};
 use shiftlog_import::{
-    as_wave, from_workbook, plan_wave, read_blueprint, read_file, ImportError, KumuFields, KumuMap, Plan, SurveyWave,
-    Table,
+    as_wave, kumu_map, record_wave, survey_sheets, ImportError, KumuFields, Plan, RecordError, Table, Upload,
+    WaveInput, MAX_FILE_BYTES,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -101,28 +101,31 @@ pub(crate) async fn run(engine: &Engine, command: ImportCommand) -> anyhow::Resu
 }
 
 async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
-    let tables = match tables(&a) {
+    let sheets = upload(&a.file).and_then(|wave| {
+        let actors = a.actors.as_deref().map(upload).transpose()?;
+        survey_sheets(wave, a.sheet.as_deref(), actors)
+    });
+    let (relationships, actors) = match sheets {
         Ok(t) => t,
         Err(e) => return problems(e),
     };
-    let (relationships, actors) = tables;
-    let wave = Wave {
-        place: &a.place,
+    let place = PlaceId::new(a.place.as_str()).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
+    let wave = WaveInput {
+        place: &place,
         date: a.wave,
         relationships: &relationships,
         actors: actors.as_ref(),
         recorded_by: a.recorded_by.as_deref(),
         source: "survey",
-        dry_run: a.dry_run,
     };
-    record(engine, wave).await
+    record(engine, wave, a.dry_run).await
 }
 
 async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
-    let map = match kumu_map(&a) {
-        Ok(m) => m,
-        Err(e) => return problems(e),
-    };
+    let map = upload(&a.file).and_then(|map| {
+        let connections = a.connections.as_deref().map(upload).transpose()?;
+        kumu_map(map, connections)
+    });
     let fields = KumuFields {
         sector: a.sector_field,
         strength: a.strength_field,
@@ -131,229 +134,87 @@ async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
         element_kind: a.element_kind,
         connection_kind: a.connection_kind,
     };
-    let (relationships, actors) = match as_wave(&map, &fields) {
+    let (relationships, actors) = match map.and_then(|m| as_wave(&m, &fields)) {
         Ok(t) => t,
         Err(e) => return problems(e),
     };
-    let wave = Wave {
-        place: &a.place,
+    let place = PlaceId::new(a.place.as_str()).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
+    let wave = WaveInput {
+        place: &place,
         date: a.at,
         relationships: &relationships,
         actors: Some(&actors),
         recorded_by: a.recorded_by.as_deref(),
         source: "kumu",
-        dry_run: a.dry_run,
     };
-    record(engine, wave).await
+    record(engine, wave, a.dry_run).await
 }
 
-/// A wave to record, from whichever source.
-struct Wave<'a> {
-    place: &'a str,
-    date: Timestamp,
-    relationships: &'a Table,
-    actors: Option<&'a Table>,
-    recorded_by: Option<&'a str>,
-    source: &'a str,
-    dry_run: bool,
-}
-
-/// Plans `w` against the place's network at its date and appends the plan as one batch
-/// (or, in a dry run, checks it).
-async fn record(engine: &Engine, w: Wave<'_>) -> anyhow::Result<ExitCode> {
-    let place = PlaceId::new(w.place).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
-    let stream = Stream::Place(place.clone());
-    // The version the plan is made against: an append by someone else in between makes
-    // the import fail rather than record a stale comparison.
-    let version = engine.version(&stream).await?;
-    if version == 0 {
-        eprintln!(
-            "error: place `{place}` is not registered in this store: record its place_registered event first \
-             (`shiftlog compare --at DATE` lists the places it holds); nothing was written"
-        );
-        return Ok(ExitCode::FAILURE);
+/// A file, read whole (`shiftlog-import` refuses one too large before reading it).
+fn upload(path: &Path) -> Result<Upload, ImportError> {
+    let name = path.display().to_string();
+    let read = |message: String| ImportError::Read {
+        file: name.clone(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| read(e.to_string()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(read(format!(
+            "it is {} MiB; files over {} MiB are refused",
+            meta.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
     }
-    let at_wave = engine.snapshot(&place, w.date, KnownAt::Everything).await?;
-    let wave = SurveyWave {
-        place: &place,
-        wave: w.date,
-        relationships: w.relationships,
-        actors: w.actors,
-        recorded_by: w.recorded_by,
-        source: w.source,
-    };
-    let plan = match plan_wave(&wave, &at_wave) {
-        Ok(p) => p,
-        Err(e) => return problems(e),
-    };
+    let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
+    Ok(Upload { name, bytes })
+}
+
+/// Records the wave (through `shiftlog-import`, as the server does) and says what it did.
+async fn record(engine: &Engine, w: WaveInput<'_>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let source = describe_source(w.relationships);
-    if plan.events.is_empty() {
-        println!(
-            "nothing to record: the network of {place} at {} already matches {source}",
-            day(w.date)
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let input = parse_input(&plan.ndjson());
-    if let Some(r) = input.rejections.first() {
-        // The plan is made of the format's own events; a rejection here is a bug.
-        anyhow::bail!("the import made an event the format rejects ({r}); this is a bug in shiftlog");
-    }
-    if w.dry_run {
-        let events = input.events.into_iter().map(|e| e.event).collect();
-        let rejections = engine.check(events).await?;
-        summary(&plan, &place, w.date, &source, "would record");
-        if !rejections.is_empty() {
-            for r in rejections.iter().take(SHOWN) {
-                let origin = origin(&plan, r.location);
-                eprintln!("error: {origin}: the engine would reject it: {}", r.error);
-            }
-            eprintln!("dry run: {} problems; nothing written", rejections.len());
-            return Ok(ExitCode::FAILURE);
-        }
-        println!("dry run: nothing written");
-        return Ok(ExitCode::SUCCESS);
-    }
-    match engine.ingest(input, &[(stream, version)]).await {
-        Ok(out) => {
-            summary(&plan, &place, w.date, &source, "recorded");
+    match record_wave(engine, w, dry_run).await {
+        Ok(r) if r.plan.events.is_empty() => {
             println!(
-                "{} events appended, {} already present; last position {}",
-                out.appended(),
-                out.already_present(),
-                out.head
+                "nothing to record: the network of {} at {} already matches {source}",
+                w.place,
+                day(w.date)
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(AppendError::Rejected(rs)) => {
-            for r in rs.iter().take(SHOWN) {
-                eprintln!("error: {}: {}", origin(&plan, r.location), r.error);
+        Ok(r) => {
+            let verb = if dry_run { "would record" } else { "recorded" };
+            summary(&r.plan, w.place, w.date, &source, verb);
+            match r.appended {
+                Some(out) => println!(
+                    "{} events appended, {} already present; last position {}",
+                    out.appended(),
+                    out.already_present(),
+                    out.head
+                ),
+                None => println!("dry run: nothing written"),
             }
-            eprintln!("rejected: nothing was written");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RecordError::Import(e)) => problems(e),
+        Err(RecordError::Rejected(why)) => {
+            for (origin, error) in why.iter().take(SHOWN) {
+                eprintln!("error: {origin}: {error}");
+            }
+            eprintln!("rejected: {} problems; nothing was written", why.len());
             Ok(ExitCode::FAILURE)
         }
-        Err(AppendError::VersionConflict { .. }) => {
-            eprintln!(
-                "error: {place} changed while the wave was being compared with it (someone else recorded); \
-                 nothing was written: run the import again"
-            );
+        Err(e @ (RecordError::NotRegistered(_) | RecordError::Conflict(_))) => {
+            eprintln!("error: {e}");
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// The relationships sheet and the actors sheet, as the arguments choose them.
-fn tables(a: &SurveyArgs) -> Result<(Table, Option<Table>), ImportError> {
-    let mut sheets = read_file(&a.file)?;
-    let wanted = |t: &Table| match &a.sheet {
-        Some(name) => t.is_named(name),
-        None => t.is_named("relationships") || t.is_named("connections"),
-    };
-    let relationships = match sheets.iter().position(wanted) {
-        Some(i) => sheets.remove(i),
-        None if a.sheet.is_some() => {
-            return Err(ImportError::Read {
-                file: a.file.display().to_string(),
-                message: format!(
-                    "has no sheet `{}` (its sheets: {})",
-                    a.sheet.as_deref().unwrap_or_default(),
-                    sheet_names(&sheets)
-                ),
-            })
-        }
-        None if sheets.is_empty() => {
-            return Err(ImportError::Read {
-                file: a.file.display().to_string(),
-                message: "has no sheet with anything in it".into(),
-            })
-        }
-        None => sheets.remove(0),
-    };
-    let actors = match &a.actors {
-        Some(path) => Some(pick_actors(read_file(path)?, path)?),
-        None => sheets.into_iter().find(|t| t.is_named("actors")),
-    };
-    Ok((relationships, actors))
-}
-
-/// The map's elements and connections, from the file's kind.
-fn kumu_map(a: &KumuArgs) -> Result<KumuMap, ImportError> {
-    let name = a.file.display().to_string();
-    let is = |ext: &str| a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
-    if is("json") {
-        let bytes = std::fs::read(&a.file).map_err(|e| ImportError::Read {
-            file: name.clone(),
-            message: e.to_string(),
-        })?;
-        return read_blueprint(&name, &bytes);
-    }
-    let sheets = read_file(&a.file)?;
-    if is("csv") || is("txt") {
-        let Some(connections) = &a.connections else {
-            return Err(ImportError::Read {
-                file: name,
-                message: "is one CSV file: give the connections too, with --connections FILE.csv".into(),
-            });
-        };
-        let elements = sheets.into_iter().next().expect("a CSV file is one sheet");
-        let connections = read_file(connections)?
-            .into_iter()
-            .next()
-            .expect("a CSV file is one sheet");
-        return Ok(KumuMap { elements, connections });
-    }
-    from_workbook(&name, sheets)
-}
-
-fn pick_actors(mut sheets: Vec<Table>, path: &Path) -> Result<Table, ImportError> {
-    if let Some(i) = sheets.iter().position(|t| t.is_named("actors")) {
-        return Ok(sheets.remove(i));
-    }
-    if sheets.is_empty() {
-        return Err(ImportError::Read {
-            file: path.display().to_string(),
-            message: "has no sheet with anything in it".into(),
-        });
-    }
-    Ok(sheets.remove(0))
-}
-
-fn sheet_names(sheets: &[Table]) -> String {
-    sheets
-        .iter()
-        .filter_map(|t| t.sheet.as_deref())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn describe_source(t: &Table) -> String {
     match &t.sheet {
         Some(s) => format!("{} (sheet {s})", t.file),
         None => t.file.clone(),
-    }
-}
-
-/// Where the plan's event at `location` came from.
-fn origin(plan: &Plan, location: Location) -> String {
-    let i = match location {
-        Location::Line(n) => n.saturating_sub(1),
-        Location::Index(i) => i,
-    };
-    match plan.events.get(i) {
-        Some(e) => {
-            let mut o = e.origin.clone();
-            let why = std::mem::take(&mut o.message);
-            let place = o.to_string();
-            let place = place.trim_end_matches(": ");
-            if why.is_empty() {
-                format!("{place} ({})", e.change)
-            } else {
-                format!("{place} ({}; {why})", e.change)
-            }
-        }
-        None => location.to_string(),
     }
 }
 

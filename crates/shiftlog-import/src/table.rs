@@ -108,16 +108,34 @@ pub fn read_file(path: &Path) -> Result<Vec<Table>, ImportError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    read_bytes(&name, bytes)
+}
+
+/// Reads every sheet of a file's bytes, its kind told by the ending of `name`: one sheet
+/// for CSV (`.csv`, `.txt`), every non-empty sheet of a workbook otherwise.
+pub fn read_bytes(name: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImportError::Read {
+            file: name.to_string(),
+            message: format!(
+                "it is {} MiB; files over {} MiB are refused",
+                bytes.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
+        });
+    }
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "csv" | "txt" => Ok(vec![read_csv(&name, &bytes)?]),
-        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => read_workbook(&name, bytes),
-        _ => Err(read(
-            "unknown kind of file: name it .csv for CSV, or .xlsx (also .xlsm, .xls, .ods) for a workbook".into(),
-        )),
+        "csv" | "txt" => Ok(vec![read_csv(name, &bytes)?]),
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => read_workbook(name, bytes),
+        _ => Err(ImportError::Read {
+            file: name.to_string(),
+            message: "unknown kind of file: name it .csv for CSV, or .xlsx (also .xlsm, .xls, .ods) for a workbook"
+                .into(),
+        }),
     }
 }
 
