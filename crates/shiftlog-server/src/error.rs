@@ -81,6 +81,21 @@ impl ApiError {
         ApiError { status, body }
     }
 
+    /// 422 for a file whose content is wrong: each problem with its file, sheet, row,
+    /// column and message (at most [`MAX_LISTED`]).
+    pub fn problems(message: String, problems: Vec<Value>) -> ApiError {
+        let total = problems.len();
+        let mut body =
+            json!({ "error": message, "problems": problems.into_iter().take(MAX_LISTED).collect::<Vec<_>>() });
+        if total > MAX_LISTED {
+            body["not_listed"] = json!(total - MAX_LISTED);
+        }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body,
+        }
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -44,12 +44,24 @@ fn is_loopback_origin(origin: &HeaderValue) -> bool {
         .is_some_and(is_loopback_host)
 }
 
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
+/// Whether a write's body is of a type a web page on another site cannot send without the
+/// browser asking first (a CORS preflight, which this server never grants): JSON and NDJSON
+/// events, and the files the import route reads. Forms' types (urlencoded, multipart,
+/// text/plain) are refused.
+fn is_preflighted(content_type: Option<&HeaderValue>) -> bool {
     let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || essence == "application/x-ndjson"
+    matches!(
+        essence.as_str(),
+        "application/json"
+            | "application/x-ndjson"
+            | "text/csv"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.oasis.opendocument.spreadsheet"
+            | "application/vnd.ms-excel"
+    )
 }
 
 /// Refuses what a server without tokens must not serve (see the module's text).
@@ -72,10 +84,11 @@ pub(crate) async fn open_server_guard(request: Request, next: Next) -> Response 
         }
     }
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if writes && !is_json(headers.get(header::CONTENT_TYPE)) {
+    if writes && !is_preflighted(headers.get(header::CONTENT_TYPE)) {
         return ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send events with `Content-Type: application/json` or `application/x-ndjson`",
+            "send events with `Content-Type: application/json` or `application/x-ndjson` (imports: text/csv or \
+             a workbook's type)",
         )
         .into_response();
     }
@@ -127,11 +140,22 @@ mod tests {
         assert!(is_loopback_origin(&HeaderValue::from_static("http://127.0.0.1:7878")));
         assert!(!is_loopback_origin(&HeaderValue::from_static("null")));
         assert!(!is_loopback_origin(&HeaderValue::from_static("http://evil.example")));
-        assert!(is_json(Some(&HeaderValue::from_static(
-            "application/json; charset=utf-8"
-        ))));
-        assert!(!is_json(Some(&HeaderValue::from_static("text/plain"))));
-        assert!(!is_json(None));
+        for ok in [
+            "application/json; charset=utf-8",
+            "application/x-ndjson",
+            "text/csv; charset=utf-8",
+        ] {
+            assert!(is_preflighted(Some(&HeaderValue::from_static(ok))), "{ok}");
+        }
+        // What a form on another site can send without asking.
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            assert!(!is_preflighted(Some(&HeaderValue::from_static(refused))), "{refused}");
+        }
+        assert!(!is_preflighted(None));
     }
 }
 

@@ -70,6 +70,7 @@ pub fn router(
         .route("/v1/places/{place}/anomalies", get(anomalies))
         .route("/v1/places/{place}/export", get(export))
         .route("/v1/places/{place}/network.svg", get(network_svg))
+        .route("/v1/places/{place}/import", post(import))
         .route("/v1/compare", get(compare))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route (see /v1/openapi.json)") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body));
@@ -308,6 +309,172 @@ async fn append(
         })),
     )
         .into_response())
+}
+
+/// A survey wave or a Kumu map, sent as the body (CSV, XLSX or ODS, or a Kumu JSON
+/// blueprint, told by its Content-Type), recorded in `place` at `at` as `shiftlog import`
+/// does: what changed since the network as known then, one atomic batch, ids derived from
+/// the content (sending it again records nothing). The same code as the CLI's.
+async fn import(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+    request: axum::extract::Request,
+) -> Result<Response> {
+    use shiftlog_import::{as_wave, kumu_map, record_wave, survey_sheets, KumuFields, RecordError, Upload, WaveInput};
+    let who = who(&s, &headers)?;
+    let place = place_id(&place)?;
+    match who.role {
+        Role::Funder => return Err(ApiError::forbidden("funder tokens may not import")),
+        Role::Recorder if !who.places.contains(&place) => {
+            return Err(ApiError::forbidden(format!(
+                "this token may not write to place `{place}`"
+            )))
+        }
+        Role::Recorder | Role::Admin => {}
+    }
+    let q = query(raw)?;
+    let at: Timestamp =
+        parsed(&q, "at")?.ok_or_else(|| ApiError::bad_request("give the date the file shows: `at=YYYY-MM-DD`"))?;
+    let dry_run = parsed::<bool>(&q, "dry_run")?.unwrap_or(false);
+    let source = param(&q, "source").unwrap_or("survey");
+    if source != "survey" && source != "kumu" {
+        return Err(ApiError::bad_request(format!(
+            "source `{source}` is not survey or kumu"
+        )));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let ending = match content_type.as_str() {
+        "text/csv" => "csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "application/vnd.oasis.opendocument.spreadsheet" => "ods",
+        "application/vnd.ms-excel" => "xls",
+        "application/json" if source == "kumu" => "json",
+        other => return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "`{other}` is not a file this route reads: send text/csv, an XLSX or ODS workbook, or (source=kumu) \
+                     a Kumu blueprint as application/json"
+            ),
+        )),
+    };
+    // The name people see in problems: theirs if they give one, else the kind of file.
+    let name = match param(&q, "name") {
+        Some(n) if n.to_ascii_lowercase().ends_with(&format!(".{ending}")) => n.to_string(),
+        Some(n) => format!("{n}.{ending}"),
+        None => format!("upload.{ending}"),
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = {
+        let _waiting = parts.extensions.get::<crate::listen::ClientWait>().map(|w| w.enter());
+        read_body(body, &headers, s.config.max_body).await?
+    };
+    let upload = Upload {
+        name,
+        bytes: bytes.to_vec(),
+    };
+    // Reading a workbook and planning are CPU work: off the async threads.
+    let sheets = tokio::task::spawn_blocking({
+        let sheet = param(&q, "sheet").map(str::to_string);
+        let source = source.to_string();
+        move || match source.as_str() {
+            "kumu" => kumu_map(upload, None)
+                .and_then(|m| as_wave(&m, &KumuFields::default()))
+                .map(|(r, a)| (r, Some(a))),
+            _ => survey_sheets(upload, sheet.as_deref(), None),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (relationships, actors) = sheets.map_err(import_problems)?;
+    let recorded_by = who.token_id.as_deref().map(|t| format!("token:{t}"));
+    let wave = WaveInput {
+        place: &place,
+        date: at,
+        relationships: &relationships,
+        actors: actors.as_ref(),
+        recorded_by: recorded_by.as_deref(),
+        source,
+    };
+    let recorded = match record_wave(&s.engine, wave, dry_run).await {
+        Ok(r) => r,
+        Err(RecordError::Import(e)) => return Err(import_problems(e)),
+        Err(RecordError::Rejected(why)) => {
+            let listed = why
+                .iter()
+                .map(|(origin, message)| json!({"origin": origin, "message": message}))
+                .collect();
+            return Err(ApiError::problems(
+                format!(
+                    "{} planned event(s) break the log's rules; nothing was written",
+                    why.len()
+                ),
+                listed,
+            ));
+        }
+        Err(e @ RecordError::NotRegistered(_)) => return Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ RecordError::Conflict(_)) => return Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
+        Err(RecordError::Projection(e)) => return Err(e.into()),
+        Err(RecordError::Store(e)) => return Err(e.into()),
+        Err(RecordError::Append(e)) => return Err(e.into()),
+    };
+    let counts = recorded.plan.counts();
+    let changes: Vec<String> = recorded
+        .plan
+        .events
+        .iter()
+        .take(1000)
+        .map(|e| e.change.to_string())
+        .collect();
+    let mut answer = json!({
+        "dry_run": dry_run,
+        "place": place.as_str(),
+        "at": at.to_string(),
+        "planned": recorded.plan.events.len(),
+        "counts": counts,
+        "changes": changes,
+    });
+    let status = match &recorded.appended {
+        Some(out) => {
+            answer["appended"] = json!(out.appended());
+            answer["already_present"] = json!(out.already_present());
+            answer["head"] = json!(out.head.0);
+            tracing::info!(appended = out.appended(), place = %place, "import");
+            if out.appended() > 0 {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            }
+        }
+        None => StatusCode::OK,
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+/// A file that could not be read (400) or whose rows are wrong (422, each problem with
+/// its file, sheet, row and column).
+fn import_problems(e: shiftlog_import::ImportError) -> ApiError {
+    match e {
+        shiftlog_import::ImportError::Read { .. } => ApiError::bad_request(e.to_string()),
+        shiftlog_import::ImportError::Problems(ps) => {
+            let message = format!("{} problem(s) in the file; nothing was written", ps.len());
+            let listed = ps
+                .iter()
+                .map(|p| {
+                    json!({"file": p.file, "sheet": p.sheet, "row": p.row, "column": p.column, "message": p.message,
+                           "text": p.to_string()})
+                })
+                .collect();
+            ApiError::problems(message, listed)
+        }
+    }
 }
 
 /// A dry run's answer: per event, what would be appended (id, place, the place's version

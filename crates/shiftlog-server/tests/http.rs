@@ -305,6 +305,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/v1/places/leeds/anomalies".into()),
         ("GET", "/v1/places/leeds/export?format=gexf-dynamic".into()),
         ("GET", "/v1/places/leeds/network.svg?at=2024-12-31".into()),
+        ("POST", "/v1/places/leeds/import?at=2024-12-31".into()),
         ("GET", "/v1/compare?at=2024-12-31".into()),
     ]
 }
@@ -379,7 +380,7 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
             );
         }
         // Funders read projections only.
-        if path.starts_with("/v1/events") {
+        if path.starts_with("/v1/events") || method == "POST" {
             assert_eq!(
                 send(Some(funder.clone())).await,
                 StatusCode::FORBIDDEN,
@@ -690,4 +691,115 @@ async fn a_dry_run_answers_as_the_append_would_and_writes_nothing() {
     let (status, answer) = post(&s.url("/v1/events?dry_run=maybe"), &admin, valid).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     s.stop().await;
+}
+
+async fn send_file(url: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let r = client()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../tests/data/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The import route records a survey wave or a Kumu map as the CLI does (the same code):
+/// once, checked before anything is written, each problem with its row and column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_sent_to_the_import_route_are_recorded_once_and_problems_name_their_row() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let funder = s.token(Role::Funder, &[]);
+    let recorder = s.token(Role::Recorder, &["millbrook"]);
+    let other = s.token(Role::Recorder, &["elsewhere"]);
+    let register =
+        json!({"type":"place_registered","id":"mb","occurred_at":"2024-01-01","place":"millbrook","name":"Millbrook"});
+    let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&[register])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let url = |q: &str| s.url(&format!("/v1/places/millbrook/import?{q}"));
+
+    // Who may: a funder and another place's recorder may not; nothing is read or written.
+    let head = s.engine.head();
+    for token in [&funder, &other] {
+        let (status, _) = send_file(&url("at=2024-03-31"), token, XLSX, fixture("survey/wave-1.xlsx")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    // A dry run plans and writes nothing.
+    let (status, v) = send_file(
+        &url("at=2024-03-31&dry_run=true&name=wave-1.xlsx"),
+        &recorder,
+        XLSX,
+        fixture("survey/wave-1.xlsx"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["counts"], json!({"actor_joined": 6, "relationship_formed": 5}));
+    assert_eq!(s.engine.head(), head, "a dry run wrote");
+    // Recorded, then sent again: nothing more.
+    let (status, v) = send_file(&url("at=2024-03-31"), &recorder, XLSX, fixture("survey/wave-1.xlsx")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["appended"], 11);
+    let (status, v) = send_file(&url("at=2024-03-31"), &recorder, XLSX, fixture("survey/wave-1.xlsx")).await;
+    assert_eq!((status, v["planned"].clone()), (StatusCode::OK, json!(0)), "{v}");
+    // The next wave as CSV: its new actor is not on a CSV's (absent) actors sheet.
+    let (status, v) = send_file(
+        &url("at=2024-09-30&name=wave-2.csv"),
+        &recorder,
+        "text/csv",
+        fixture("survey/wave-2.csv"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let problem = &v["problems"][0];
+    assert_eq!(
+        (
+            problem["file"].as_str(),
+            problem["row"].as_u64(),
+            problem["column"].as_str()
+        ),
+        (Some("wave-2.csv"), Some(4), Some("B (to)")),
+        "{v}"
+    );
+    assert!(problem["message"].as_str().unwrap().contains("mb-foodbank"), "{v}");
+    // As a workbook (with its Actors sheet) it records.
+    let (status, v) = send_file(&url("at=2024-09-30"), &recorder, XLSX, fixture("survey/wave-2.xlsx")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["counts"]["relationship_ended"], 1);
+    let head = s.engine.head();
+    // Refused: a wrong type, a missing date, an unknown place, a file that is not one.
+    let (status, _) = send_file(&url("at=2024-09-30"), &recorder, "text/plain", b"from,to".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = send_file(&url(""), &recorder, "text/csv", fixture("survey/wave-2.csv")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send_file(
+        &s.url("/v1/places/atlantis/import?at=2024-09-30"),
+        &admin,
+        "text/csv",
+        fixture("survey/wave-3.csv"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, v) = send_file(&url("at=2024-09-30"), &recorder, XLSX, b"not a zip".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s.engine.head(), head, "refused imports wrote");
+    // A Kumu blueprint.
+    let (status, v) = send_file(
+        &url("at=2025-01-31&source=kumu"),
+        &admin,
+        "application/json",
+        fixture("kumu/blueprint.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["counts"]["actor_joined"], 5, "{v}");
 }
