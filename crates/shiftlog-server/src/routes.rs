@@ -357,13 +357,15 @@ async fn import(
         "application/vnd.oasis.opendocument.spreadsheet" => "ods",
         "application/vnd.ms-excel" => "xls",
         "application/json" if source == "kumu" => "json",
-        other => return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
                 "`{other}` is not a file this route reads: send text/csv, an XLSX or ODS workbook, or (source=kumu) \
                      a Kumu blueprint as application/json"
             ),
-        )),
+            ))
+        }
     };
     // The name people see in problems: theirs if they give one, else the kind of file.
     let name = match param(&q, "name") {
