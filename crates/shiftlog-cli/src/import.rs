@@ -2,10 +2,10 @@
 
 use shiftlog::{Engine, PlaceId, Timestamp};
 use shiftlog_import::{
-    as_wave, kumu_map, record_wave, survey_sheets, ImportError, KumuFields, Plan, RecordError, Table, Upload,
-    WaveInput, MAX_FILE_BYTES,
+    as_wave, kumu_map, record_wave, survey_sheets, ImportError, KumuFields, Plan, RecordError, SurveyWave, Table,
+    Upload,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// At most this many problems, and this many planned changes, are printed.
@@ -101,8 +101,8 @@ pub(crate) async fn run(engine: &Engine, command: ImportCommand) -> anyhow::Resu
 }
 
 async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
-    let sheets = upload(&a.file).and_then(|wave| {
-        let actors = a.actors.as_deref().map(upload).transpose()?;
+    let sheets = Upload::read(&a.file).and_then(|wave| {
+        let actors = a.actors.as_deref().map(Upload::read).transpose()?;
         survey_sheets(wave, a.sheet.as_deref(), actors)
     });
     let (relationships, actors) = match sheets {
@@ -110,9 +110,9 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return problems(e),
     };
     let place = PlaceId::new(a.place.as_str()).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
-    let wave = WaveInput {
+    let wave = SurveyWave {
         place: &place,
-        date: a.wave,
+        wave: a.wave,
         relationships: &relationships,
         actors: actors.as_ref(),
         recorded_by: a.recorded_by.as_deref(),
@@ -122,8 +122,8 @@ async fn survey(engine: &Engine, a: SurveyArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
-    let map = upload(&a.file).and_then(|map| {
-        let connections = a.connections.as_deref().map(upload).transpose()?;
+    let map = Upload::read(&a.file).and_then(|map| {
+        let connections = a.connections.as_deref().map(Upload::read).transpose()?;
         kumu_map(map, connections)
     });
     let fields = KumuFields {
@@ -139,9 +139,9 @@ async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return problems(e),
     };
     let place = PlaceId::new(a.place.as_str()).map_err(|e| anyhow::anyhow!("--place: {e}"))?;
-    let wave = WaveInput {
+    let wave = SurveyWave {
         place: &place,
-        date: a.at,
+        wave: a.at,
         relationships: &relationships,
         actors: Some(&actors),
         recorded_by: a.recorded_by.as_deref(),
@@ -150,40 +150,21 @@ async fn kumu(engine: &Engine, a: KumuArgs) -> anyhow::Result<ExitCode> {
     record(engine, wave, a.dry_run).await
 }
 
-/// A file, read whole (`shiftlog-import` refuses one too large before reading it).
-fn upload(path: &Path) -> Result<Upload, ImportError> {
-    let name = path.display().to_string();
-    let read = |message: String| ImportError::Read {
-        file: name.clone(),
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| read(e.to_string()))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(read(format!(
-            "it is {} MiB; files over {} MiB are refused",
-            meta.len() >> 20,
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
-    Ok(Upload { name, bytes })
-}
-
 /// Records the wave (through `shiftlog-import`, as the server does) and says what it did.
-async fn record(engine: &Engine, w: WaveInput<'_>, dry_run: bool) -> anyhow::Result<ExitCode> {
+async fn record(engine: &Engine, w: SurveyWave<'_>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let source = describe_source(w.relationships);
     match record_wave(engine, w, dry_run).await {
         Ok(r) if r.plan.events.is_empty() => {
             println!(
                 "nothing to record: the network of {} at {} already matches {source}",
                 w.place,
-                day(w.date)
+                day(w.wave)
             );
             Ok(ExitCode::SUCCESS)
         }
         Ok(r) => {
             let verb = if dry_run { "would record" } else { "recorded" };
-            summary(&r.plan, w.place, w.date, &source, verb);
+            summary(&r.plan, w.place, w.wave, &source, verb);
             match r.appended {
                 Some(out) => println!(
                     "{} events appended, {} already present; last position {}",

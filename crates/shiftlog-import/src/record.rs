@@ -5,8 +5,8 @@
 
 use crate::{from_workbook, plan_wave, read_blueprint, read_bytes, ImportError, KumuMap, Plan};
 use crate::{SurveyWave, Table};
+use shiftlog::Version;
 use shiftlog::{parse_input, AppendError, Engine, KnownAt, Location, PlaceId, ProjectionError, StoreError, Stream};
-use shiftlog::{Timestamp, Version};
 
 /// A file as it came: its name (whose ending tells its kind) and its bytes.
 #[derive(Debug, Clone)]
@@ -15,6 +15,28 @@ pub struct Upload {
     pub name: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+}
+
+impl Upload {
+    /// Reads the file at `path` whole, refusing one over [`crate::MAX_FILE_BYTES`] before
+    /// reading it.
+    pub fn read(path: &std::path::Path) -> Result<Upload, ImportError> {
+        let name = path.display().to_string();
+        let read = |message: String| ImportError::Read {
+            file: name.clone(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| read(e.to_string()))?;
+        if meta.len() > crate::MAX_FILE_BYTES {
+            return Err(read(format!(
+                "it is {} MiB; files over {} MiB are refused",
+                meta.len() >> 20,
+                crate::MAX_FILE_BYTES >> 20
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
+        Ok(Upload { name, bytes })
+    }
 }
 
 /// The relationships and actors sheets of a survey wave: from `wave`'s sheet `sheet` (or
@@ -105,23 +127,6 @@ pub fn kumu_map(map: Upload, connections: Option<Upload>) -> Result<KumuMap, Imp
     from_workbook(&name, sheets)
 }
 
-/// A wave to record.
-#[derive(Debug, Clone, Copy)]
-pub struct WaveInput<'a> {
-    /// The place.
-    pub place: &'a PlaceId,
-    /// The date every change is recorded at.
-    pub date: Timestamp,
-    /// The relationships sheet.
-    pub relationships: &'a Table,
-    /// The actors sheet.
-    pub actors: Option<&'a Table>,
-    /// The events' `recorded_by`.
-    pub recorded_by: Option<&'a str>,
-    /// What the events' ids start with (`survey`, `kumu`).
-    pub source: &'a str,
-}
-
 /// What recording a wave did.
 #[derive(Debug)]
 pub struct Recorded {
@@ -163,7 +168,7 @@ pub enum RecordError {
 /// Plans `w` against the place's network at its date, then appends the plan as one atomic
 /// batch, on condition that nobody else wrote to the place meanwhile; with `dry_run`,
 /// checks the plan against the log's rules and writes nothing.
-pub async fn record_wave(engine: &Engine, w: WaveInput<'_>, dry_run: bool) -> Result<Recorded, RecordError> {
+pub async fn record_wave(engine: &Engine, w: SurveyWave<'_>, dry_run: bool) -> Result<Recorded, RecordError> {
     let stream = Stream::Place(w.place.clone());
     // The version the plan is made against: an append by someone else in between makes
     // the import fail rather than record a stale comparison.
@@ -171,18 +176,8 @@ pub async fn record_wave(engine: &Engine, w: WaveInput<'_>, dry_run: bool) -> Re
     if version == 0 {
         return Err(RecordError::NotRegistered(w.place.clone()));
     }
-    let at_wave = engine.snapshot(w.place, w.date, KnownAt::Everything).await?;
-    let plan = plan_wave(
-        &SurveyWave {
-            place: w.place,
-            wave: w.date,
-            relationships: w.relationships,
-            actors: w.actors,
-            recorded_by: w.recorded_by,
-            source: w.source,
-        },
-        &at_wave,
-    )?;
+    let at_wave = engine.snapshot(w.place, w.wave, KnownAt::Everything).await?;
+    let plan = plan_wave(&w, &at_wave)?;
     if plan.events.is_empty() {
         return Ok(Recorded { plan, appended: None });
     }

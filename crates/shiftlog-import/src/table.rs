@@ -94,21 +94,8 @@ pub fn column_letter(mut index: usize) -> String {
 /// Reads every sheet of `path`: one for CSV (by its `.csv` or `.txt` ending), every
 /// non-empty sheet of a workbook otherwise.
 pub fn read_file(path: &Path) -> Result<Vec<Table>, ImportError> {
-    let name = path.display().to_string();
-    let read = |message: String| ImportError::Read {
-        file: name.clone(),
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| read(e.to_string()))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(read(format!(
-            "it is {} MiB; files over {} MiB are refused",
-            meta.len() >> 20,
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| read(e.to_string()))?;
-    read_bytes(&name, bytes)
+    let upload = crate::Upload::read(path)?;
+    read_bytes(&upload.name, upload.bytes)
 }
 
 /// Reads every sheet of a file's bytes, its kind told by the ending of `name`: one sheet

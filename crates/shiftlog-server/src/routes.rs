@@ -322,7 +322,7 @@ async fn import(
     RawQuery(raw): RawQuery,
     request: axum::extract::Request,
 ) -> Result<Response> {
-    use shiftlog_import::{as_wave, kumu_map, record_wave, survey_sheets, KumuFields, RecordError, Upload, WaveInput};
+    use shiftlog_import::{as_wave, kumu_map, record_wave, survey_sheets, KumuFields, RecordError, SurveyWave, Upload};
     let who = who(&s, &headers)?;
     let place = place_id(&place)?;
     match who.role {
@@ -397,9 +397,9 @@ async fn import(
     .map_err(ApiError::internal)?;
     let (relationships, actors) = sheets.map_err(import_problems)?;
     let recorded_by = who.token_id.as_deref().map(|t| format!("token:{t}"));
-    let wave = WaveInput {
+    let wave = SurveyWave {
         place: &place,
-        date: at,
+        wave: at,
         relationships: &relationships,
         actors: actors.as_ref(),
         recorded_by: recorded_by.as_deref(),
