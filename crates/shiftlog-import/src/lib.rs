@@ -25,7 +25,10 @@ mod workbook;
 pub use kumu::{as_wave, from_workbook, read_blueprint, KumuFields, KumuMap};
 pub use record::{kumu_map, record_wave, survey_sheets, RecordError, Recorded, Upload};
 pub use survey::{plan_wave, Change, Plan, PlannedEvent, SurveyWave};
-pub use table::{column_letter, read_bytes, read_csv, read_file, read_workbook, Row, Table, MAX_FILE_BYTES};
+pub use table::{
+    column_letter, read_bytes, read_csv, read_file, read_workbook, read_workbook_within, Row, Table, WorkbookLimits,
+    MAX_FILE_BYTES,
+};
 pub use workbook::{write_workbook, WorkbookError};
 
 use std::fmt;

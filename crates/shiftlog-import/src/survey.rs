@@ -300,10 +300,11 @@ fn required<const N: usize>(t: &Table, names: [&str; N], problems: &mut Vec<Prob
                     None,
                     format!(
                         "no column `{name}` (the header row has: {})",
-                        if t.columns.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            t.columns.join(", ")
+                        match t.columns.len() {
+                            0 => "nothing".to_string(),
+                            // Enough to recognise the sheet; a wide one is not listed whole.
+                            n @ 13.. => format!("{}, and {} more", t.columns[..12].join(", "), n - 12),
+                            _ => t.columns.join(", "),
                         }
                     ),
                 ));

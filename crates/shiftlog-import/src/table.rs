@@ -226,10 +226,15 @@ fn breaks(bytes: &[u8], from: usize, to: usize) -> usize {
 /// Reads every non-empty sheet of a workbook; the first non-empty row of a sheet is its
 /// header.
 pub fn read_workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
+    read_workbook_within(file, bytes, &WorkbookLimits::default())
+}
+
+/// [`read_workbook`] with other limits than the defaults.
+pub fn read_workbook_within(file: &str, bytes: Vec<u8>, limits: &WorkbookLimits) -> Result<Vec<Table>, ImportError> {
     // calamine can panic on a damaged workbook (found by fuzzing: arithmetic overflow on a
     // cell reference of many letters, calamine 0.38); a damaged file is an error to
     // report, never a crash.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workbook(file, bytes))).unwrap_or_else(|_| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workbook(file, bytes, limits))).unwrap_or_else(|_| {
         Err(ImportError::Read {
             file: file.to_string(),
             message: "is damaged: the workbook reader gave up on it (open it in a spreadsheet and save it again)"
@@ -238,67 +243,215 @@ pub fn read_workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportErr
     })
 }
 
-fn workbook(file: &str, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
-    use calamine::Reader;
+/// How much of a workbook is read: what bounds the memory and time a hostile one can take.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkbookLimits {
+    /// What a zipped workbook (XLSX, XLSM, XLSB, ODS) may unpack to, all its parts
+    /// together. A few megabytes of deflated XML can unpack to gigabytes (a "zip bomb");
+    /// this is checked by unpacking into nothing before the workbook reader reads a part.
+    pub unpacked_bytes: u64,
+    /// The most non-empty cells read from one workbook: what its rows hold in memory is
+    /// bounded by this, not by what its cell references claim.
+    pub cells: usize,
+    /// The most columns a sheet may use: a value further right is a problem, not a reason
+    /// to make every row that wide.
+    pub columns: usize,
+}
+
+impl Default for WorkbookLimits {
+    /// Room for a survey of a million relationships (a 100,000-row sheet unpacks to about
+    /// 20 MiB and holds 800,000 cells) in a few hundred MiB of memory.
+    fn default() -> Self {
+        WorkbookLimits {
+            unpacked_bytes: 256 << 20,
+            cells: 4_000_000,
+            columns: 1_000,
+        }
+    }
+}
+
+fn workbook(file: &str, bytes: Vec<u8>, limits: &WorkbookLimits) -> Result<Vec<Table>, ImportError> {
+    use calamine::{Reader, Sheets};
     let read = |message: String| ImportError::Read {
         file: file.to_string(),
         message,
     };
+    if bytes.starts_with(b"PK") {
+        check_unpacked(file, &bytes, limits.unpacked_bytes)?;
+    }
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| read(format!("is not a workbook calamine can read ({e})")))?;
     let mut tables = Vec::new();
+    let mut budget = limits.cells;
     for sheet in book.sheet_names() {
-        let range = book
-            .worksheet_range(&sheet)
-            .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
-        let Some((first_row, first_col)) = range.start() else {
-            continue;
-        };
-        let mut problems = Vec::new();
-        let mut header: Option<Vec<String>> = None;
-        let mut rows = Vec::new();
-        for (i, row) in range.rows().enumerate() {
-            let number = first_row as usize + i + 1;
-            // Cells left of the range's first column are empty; keep columns where the
-            // sheet has them, so that letters in problems match what people see.
-            let mut cells = vec![String::new(); first_col as usize];
-            for (j, cell) in row.iter().enumerate() {
-                match text(cell) {
-                    Ok(t) => cells.push(t),
-                    Err(e) => {
-                        problems.push(Problem {
-                            file: file.to_string(),
-                            sheet: Some(sheet.clone()),
-                            row: Some(number),
-                            column: Some(column_letter(first_col as usize + j)),
-                            message: e,
-                        });
-                        cells.push(String::new());
-                    }
+        let mut cells = SheetCells::new(file, &sheet, budget, limits);
+        // XLSX and XLSB are read cell by cell, so a sheet whose cells sit far apart (A1
+        // and XFD1048576) costs two cells, not the rectangle between them; calamine's
+        // other readers build that rectangle, bounded by its own limits.
+        match &mut book {
+            Sheets::Xlsx(x) => {
+                let mut reader = x
+                    .worksheet_cells_reader(&sheet)
+                    .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
+                while let Some(cell) = reader.next_cell().map_err(|e| read(format!("sheet {sheet}: {e}")))? {
+                    let (r, c) = cell.get_position();
+                    cells.push(r, c, &calamine::Data::from(cell.get_value().clone()))?;
                 }
             }
-            if cells.iter().all(String::is_empty) {
-                continue;
+            Sheets::Xlsb(x) => {
+                let mut reader = x
+                    .worksheet_cells_reader(&sheet)
+                    .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
+                while let Some(cell) = reader.next_cell().map_err(|e| read(format!("sheet {sheet}: {e}")))? {
+                    let (r, c) = cell.get_position();
+                    cells.push(r, c, &calamine::Data::from(cell.get_value().clone()))?;
+                }
             }
-            match header {
-                None => header = Some(cells),
-                Some(_) => rows.push(Row { number, cells }),
+            Sheets::Xls(_) | Sheets::Ods(_) => {
+                let range = book
+                    .worksheet_range(&sheet)
+                    .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
+                let (r0, c0) = range.start().unwrap_or((0, 0));
+                for (r, c, value) in range.used_cells() {
+                    cells.push(r0 + r as u32, c0 + c as u32, value)?;
+                }
             }
         }
-        if !problems.is_empty() {
-            return Err(ImportError::Problems(problems));
-        }
-        if let Some(columns) = header {
-            tables.push(Table {
-                file: file.to_string(),
-                sheet: Some(sheet),
-                columns,
-                rows,
-                labels: None,
-            });
+        budget = cells.budget;
+        if let Some(table) = cells.into_table()? {
+            tables.push(table);
         }
     }
     Ok(tables)
+}
+
+/// Unpacks every part of a zipped workbook into nothing, refusing it once the parts come
+/// to more than `most` bytes: what a part declares of its size is not trusted.
+fn check_unpacked(file: &str, bytes: &[u8], most: u64) -> Result<(), ImportError> {
+    use std::io::Read;
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+        // Not a zip the checker reads: the workbook reader says what is wrong with it.
+        return Ok(());
+    };
+    let mut left = most;
+    for i in 0..zip.len() {
+        let Ok(part) = zip.by_index(i) else { continue };
+        let unpacked =
+            std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).map_err(|e| ImportError::Read {
+                file: file.to_string(),
+                message: format!("is damaged: part {} does not unpack ({e})", i + 1),
+            })?;
+        if unpacked > left {
+            return Err(ImportError::Read {
+                file: file.to_string(),
+                message: format!(
+                    "unpacks to more than {} MiB, more than a workbook of survey rows needs (save it as CSV, or split it)",
+                    most >> 20
+                ),
+            });
+        }
+        left -= unpacked;
+    }
+    Ok(())
+}
+
+/// A sheet's non-empty cells, kept by row (a sheet's rows may come in any order), each
+/// row as wide as its rightmost cell.
+struct SheetCells<'a> {
+    file: &'a str,
+    sheet: &'a str,
+    rows: std::collections::BTreeMap<u32, Vec<String>>,
+    problems: Vec<Problem>,
+    /// How many more cells the workbook may have.
+    budget: usize,
+    limits: &'a WorkbookLimits,
+}
+
+impl<'a> SheetCells<'a> {
+    fn new(file: &'a str, sheet: &'a str, budget: usize, limits: &'a WorkbookLimits) -> Self {
+        SheetCells {
+            file,
+            sheet,
+            rows: Default::default(),
+            problems: Vec::new(),
+            budget,
+            limits,
+        }
+    }
+
+    fn problem(&self, row: u32, col: usize, message: String) -> Problem {
+        Problem {
+            file: self.file.to_string(),
+            sheet: Some(self.sheet.to_string()),
+            row: Some(row as usize + 1),
+            column: Some(column_letter(col)),
+            message,
+        }
+    }
+
+    /// A cell at 0-based `row` and `col`.
+    fn push(&mut self, row: u32, col: u32, value: &calamine::Data) -> Result<(), ImportError> {
+        let col = col as usize;
+        let t = match text(value) {
+            Ok(t) => t,
+            Err(e) => {
+                let p = self.problem(row, col, e);
+                self.problems.push(p);
+                return Ok(());
+            }
+        };
+        if t.is_empty() {
+            return Ok(());
+        }
+        if col >= self.limits.columns {
+            // One problem is enough to say what is wrong; the sheet is refused.
+            let p = self.problem(
+                row,
+                col,
+                format!(
+                    "a value beyond column {}, the last a sheet may use here",
+                    column_letter(self.limits.columns.saturating_sub(1))
+                ),
+            );
+            return Err(ImportError::Problems(vec![p]));
+        }
+        if self.budget == 0 {
+            return Err(ImportError::Read {
+                file: self.file.to_string(),
+                message: format!(
+                    "has more than {} cells with values, more than this reads from a workbook (save it as CSV, or split it)",
+                    self.limits.cells
+                ),
+            });
+        }
+        self.budget -= 1;
+        let cells = self.rows.entry(row).or_default();
+        if cells.len() <= col {
+            cells.resize(col + 1, String::new());
+        }
+        cells[col] = t;
+        Ok(())
+    }
+
+    /// The sheet as a table: its first row with a value is the header (`None` for a sheet
+    /// with no values).
+    fn into_table(self) -> Result<Option<Table>, ImportError> {
+        if !self.problems.is_empty() {
+            return Err(ImportError::Problems(self.problems));
+        }
+        let mut rows = self.rows.into_iter().map(|(r, cells)| Row {
+            number: r as usize + 1,
+            cells,
+        });
+        let Some(header) = rows.next() else { return Ok(None) };
+        Ok(Some(Table {
+            file: self.file.to_string(),
+            sheet: Some(self.sheet.to_string()),
+            columns: header.cells,
+            rows: rows.collect(),
+            labels: None,
+        }))
+    }
 }
 
 /// A cell as text: numbers as they read (1, not 1.0), booleans as true or false.

@@ -6,7 +6,9 @@
 
 use proptest::prelude::*;
 use shiftlog::{parse_input, Engine, KnownAt, PlaceId, Timestamp};
-use shiftlog_import::{plan_wave, read_csv, read_workbook, ImportError, Row, SurveyWave, Table};
+use shiftlog_import::{
+    plan_wave, read_csv, read_workbook, read_workbook_within, ImportError, Row, SurveyWave, Table, WorkbookLimits,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 proptest! {
@@ -215,6 +217,68 @@ fn a_workbook_that_crashes_the_reader_is_reported_as_damaged() {
     let bytes = include_bytes!("../../../fuzz/regressions/import_table/calamine-overflow.xlsx");
     let e = read_workbook("survey.xlsx", bytes.to_vec()).unwrap_err();
     assert!(e.to_string().starts_with("cannot read survey.xlsx: is damaged"), "{e}");
+}
+
+/// Hostile workbooks (made by `tests/data/survey/make-hostile.py`): each is refused with
+/// what is wrong, in bounded memory, where calamine's whole-sheet reader would try to hold
+/// gigabytes and abort the process.
+#[test]
+fn hostile_workbooks_are_refused_not_unpacked() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/survey");
+    let read = |name: &str| match read_workbook(name, std::fs::read(data.join(name)).unwrap()).unwrap_err() {
+        ImportError::Problems(ps) => ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        e => e.to_string(),
+    };
+    // 0.9 MB that unpacks to 300 MiB of cells.
+    let e = read("bomb.xlsx");
+    assert!(e.contains("unpacks to more than 256 MiB"), "{e}");
+    // Two cells, at A1 and XFD1048576: the rectangle between them is 17 billion cells.
+    let e = read("far-corners.xlsx");
+    assert!(e.contains("row 1048576, column XFD: a value beyond column ALL"), "{e}");
+    // 101,000 cells, against a limit of 100,000 (the default's 4 million take a minute
+    // to read in a test build).
+    let limits = WorkbookLimits {
+        cells: 100_000,
+        ..WorkbookLimits::default()
+    };
+    let e = read_workbook_within(
+        "many-cells.xlsx",
+        std::fs::read(data.join("many-cells.xlsx")).unwrap(),
+        &limits,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("has more than 100000 cells"), "{e}");
+}
+
+/// Cells are read one by one, sparse: a sheet whose rows come out of order, with gaps and
+/// a value far right of the others, reads as a spreadsheet shows it.
+#[test]
+fn sparse_cells_keep_their_rows_and_columns() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("wave").unwrap();
+    for (c, h) in ["from", "to", "kind"].iter().enumerate() {
+        sheet.write_string(2, c as u16 + 1, *h).unwrap();
+    }
+    sheet.write_string(9, 1, "a").unwrap();
+    sheet.write_string(9, 3, "k").unwrap();
+    sheet.write_number(4, 2, 7).unwrap();
+    sheet.write_string(4, 40, "far").unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let tables = read_workbook("w.xlsx", bytes).unwrap();
+    assert_eq!(tables.len(), 1);
+    let t = &tables[0];
+    assert_eq!(t.columns, ["", "from", "to", "kind"]);
+    let rows: Vec<(usize, Vec<&str>)> = t
+        .rows
+        .iter()
+        .map(|r| (r.number, r.cells.iter().map(String::as_str).collect()))
+        .collect();
+    let mut far = vec![""; 41];
+    far[2] = "7";
+    far[40] = "far";
+    assert_eq!(rows, [(5, far), (10, vec!["", "a", "", "k"])]);
 }
 
 /// A workbook keeps every name as text: one that looks like a formula is not one.

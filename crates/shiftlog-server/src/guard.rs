@@ -59,8 +59,6 @@ fn is_preflighted(content_type: Option<&HeaderValue>) -> bool {
             | "application/x-ndjson"
             | "text/csv"
             | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            | "application/vnd.oasis.opendocument.spreadsheet"
-            | "application/vnd.ms-excel"
     )
 }
 

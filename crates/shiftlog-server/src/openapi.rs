@@ -186,7 +186,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "post",
         path: "/v1/places/{place}/import",
-        summary: "Record a file as what changed at a date: a survey wave (CSV as text/csv, or an XLSX/ODS workbook with Relationships and Actors sheets) or, with source=kumu, a Kumu map (a JSON blueprint, or a workbook with Elements and Connections sheets); one atomic batch, ids from the content (sending it again records nothing); problems name file, sheet, row and column (422)",
+        summary: "Record a file as what changed at a date: a survey wave (CSV as text/csv, or an XLSX workbook with Relationships and Actors sheets) or, with source=kumu, a Kumu map (a JSON blueprint, or a workbook with Elements and Connections sheets); one atomic batch, ids from the content (sending it again records nothing); problems name file, sheet, row and column (422)",
         roles: "admin; recorder (its places)",
         query: &[
             ("at", "string", true, "The date the file shows; every change is recorded then"),

@@ -311,7 +311,7 @@ async fn append(
         .into_response())
 }
 
-/// A survey wave or a Kumu map, sent as the body (CSV, XLSX or ODS, or a Kumu JSON
+/// A survey wave or a Kumu map, sent as the body (CSV or XLSX, or a Kumu JSON
 /// blueprint, told by its Content-Type), recorded in `place` at `at` as `shiftlog import`
 /// does: what changed since the network as known then, one atomic batch, ids derived from
 /// the content (sending it again records nothing). The same code as the CLI's.
@@ -354,16 +354,18 @@ async fn import(
     let ending = match content_type.as_str() {
         "text/csv" => "csv",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
-        "application/vnd.oasis.opendocument.spreadsheet" => "ods",
-        "application/vnd.ms-excel" => "xls",
         "application/json" if source == "kumu" => "json",
+        // ODS and XLS are read whole-sheet (calamine builds the rectangle of cells a
+        // sheet claims), which a small hostile file can make gigabytes: the CLI reads
+        // them from people's own disks; the server reads XLSX cell by cell.
         other => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                "`{other}` is not a file this route reads: send text/csv, an XLSX or ODS workbook, or (source=kumu) \
-                     a Kumu blueprint as application/json"
-            ),
+                    "`{other}` is not a file this route reads: send text/csv, an XLSX workbook \
+                     (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; save ODS or XLS as XLSX \
+                     first), or (source=kumu) a Kumu blueprint as application/json"
+                ),
             ))
         }
     };
@@ -382,8 +384,10 @@ async fn import(
         name,
         bytes: bytes.to_vec(),
     };
-    // Reading a workbook and planning are CPU work: off the async threads.
-    let sheets = tokio::task::spawn_blocking({
+    // Reading a workbook is CPU work: off the async threads, and under the time budget of
+    // a query (what it can cost is bounded by the workbook limits; a read that is still
+    // going when the answer is sent is dropped when done).
+    let reading = tokio::task::spawn_blocking({
         let sheet = param(&q, "sheet").map(str::to_string);
         let source = source.to_string();
         move || match source.as_str() {
@@ -392,9 +396,20 @@ async fn import(
                 .map(|(r, a)| (r, Some(a))),
             _ => survey_sheets(upload, sheet.as_deref(), None),
         }
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    });
+    let sheets = tokio::time::timeout(s.config.query_time, reading)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "reading the file took longer than {} s, this server's limit for one request: send a smaller file, \
+                     or import it with `shiftlog import`",
+                    s.config.query_time.as_secs_f64()
+                ),
+            )
+        })?
+        .map_err(ApiError::internal)?;
     let (relationships, actors) = sheets.map_err(import_problems)?;
     let recorded_by = who.token_id.as_deref().map(|t| format!("token:{t}"));
     let wave = SurveyWave {

@@ -791,6 +791,28 @@ async fn files_sent_to_the_import_route_are_recorded_once_and_problems_name_thei
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, v) = send_file(&url("at=2024-09-30"), &recorder, XLSX, b"not a zip".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // Hostile workbooks: a zip bomb and a sheet claiming 17 billion cells are refused
+    // without being unpacked or laid out; ODS (read whole-sheet) is not taken.
+    let (status, v) = send_file(&url("at=2024-09-30"), &recorder, XLSX, fixture("survey/bomb.xlsx")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("unpacks to more than"), "{v}");
+    let (status, v) = send_file(
+        &url("at=2024-09-30"),
+        &recorder,
+        XLSX,
+        fixture("survey/far-corners.xlsx"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["problems"][0]["column"], "XFD", "{v}");
+    let (status, _) = send_file(
+        &url("at=2024-09-30"),
+        &recorder,
+        "application/vnd.oasis.opendocument.spreadsheet",
+        fixture("survey/wave-1.xlsx"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(s.engine.head(), head, "refused imports wrote");
     // A Kumu blueprint.
     let (status, v) = send_file(
