@@ -49,6 +49,22 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/record",
+        summary: "The recording page (HTML; its script is /assets/record.js): a session in one go, single records, corrections and retractions, file uploads, the place's timeline. Recorder and admin tokens record; a funder's sees no recording controls",
+        roles: "anyone, no token (recording needs a recorder or admin token)",
+        query: &[],
+        responses: &[("200", "OK")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/whoami",
+        summary: "The caller's token: {\"role\": admin|recorder|funder, \"places\": [the recorder's places], \"token\": its id}",
+        roles: "any token",
+        query: &[],
+        responses: &[("200", "OK"), ("401", "No valid token")],
+    },
+    Route {
+        method: "get",
         path: "/health",
         summary: "Liveness, and the log's head position",
         roles: "anyone, no token",

@@ -59,6 +59,9 @@ pub fn router(
         .route("/", get(dashboard))
         .route("/assets/dashboard.js", get(dashboard_js))
         .route("/assets/dashboard.css", get(dashboard_css))
+        .route("/record", get(record_page))
+        .route("/assets/record.js", get(record_js))
+        .route("/v1/whoami", get(whoami))
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/events", post(append).get(read_events))
@@ -226,7 +229,14 @@ async fn append(
     // An envelope: {"events": [...], "expected_version": {"place": N}}. Read as a typed
     // struct with the events left as raw text, so no request builds a JSON tree of the
     // whole body; anything else is NDJSON or a JSON array of events.
-    let input = match serde_json::from_str::<Envelope<'_>>(text) {
+    // Only an object can be the envelope: serde reads a struct from an array too (by
+    // position), which would take a JSON array of two events for one.
+    let envelope = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<Envelope<'_>>(text)
+    } else {
+        Err(serde::de::Error::custom("not an object"))
+    };
+    let input = match envelope {
         Ok(envelope) => {
             if let Some(raw) = envelope.expected_version {
                 let versions: BTreeMap<String, Version> = serde_json::from_str(raw.get()).map_err(|e| {
@@ -985,6 +995,29 @@ async fn dashboard_js() -> Response {
 
 async fn dashboard_css() -> Response {
     asset("text/css; charset=utf-8", DASHBOARD_CSS)
+}
+
+/// The recording page: forms over `POST /v1/events` (checked with `dry_run=true` first),
+/// the import route, and the place's events. Same policy as the dashboard.
+const RECORD_HTML: &str = include_str!("../assets/record.html");
+const RECORD_JS: &str = include_str!("../assets/record.js");
+
+async fn record_page() -> Response {
+    asset("text/html; charset=utf-8", RECORD_HTML)
+}
+
+async fn record_js() -> Response {
+    asset("text/javascript; charset=utf-8", RECORD_JS)
+}
+
+/// What the caller's token may do: the pages show only the controls it can use.
+async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    Ok(Json(json!({
+        "role": who.role,
+        "places": who.places.iter().map(PlaceId::as_str).collect::<Vec<_>>(),
+        "token": who.token_id,
+    })))
 }
 
 /// Something derived from a place's whole history, kept with the place's version it was

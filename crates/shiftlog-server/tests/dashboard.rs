@@ -6,65 +6,21 @@
 //! them the test says so and passes, unless `SHIFTLOG_BROWSER_TESTS=required` (set by
 //! `.ci/run`), when it fails.
 
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::{json, Value};
+mod browser;
+
+use browser::wait_for;
+use fantoccini::Locator;
+use serde_json::json;
 use shiftlog::{parse_input, Engine, Every, KnownAt, PlaceId, Timestamp};
 use shiftlog_server::tokens::{Role, TokenStore};
 use shiftlog_server::{Access, ServerConfig};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `script` (a JS expression) until it is truthy; returns its value.
-async fn wait_for(client: &fantoccini::Client, what: &str, script: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = client.execute(&format!("return ({script});"), vec![]).await.unwrap();
-        if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
-            return v;
-        }
-        if Instant::now() > deadline {
-            let status = client
-                .execute("return document.getElementById('status').textContent", vec![])
-                .await
-                .unwrap();
-            panic!("timed out waiting for {what}; the page's status line says {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_funder_watches_the_network_change_in_a_real_browser() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        let required = std::env::var("SHIFTLOG_BROWSER_TESTS").is_ok_and(|v| v == "required");
-        assert!(
-            !required,
-            "{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
-        );
-        eprintln!("skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+    if !browser::available() {
         return;
     }
 
@@ -91,40 +47,8 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
         },
     ));
 
-    // chromedriver, and a headless Chromium session through it.
-    let port = free_port();
-    let _driver = Driver(
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,1100",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session");
+    let browser = browser::start(1280, 1100).await;
+    let client = browser.client.clone();
 
     // Log in as the funder.
     client.goto(&format!("{base}/")).await.unwrap();
@@ -259,10 +183,7 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(status, "", "the page reported an error");
-    let png = client.screenshot().await.unwrap();
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    std::fs::write(&shot, png).unwrap();
-    eprintln!("screenshot: {}", shot.display());
+    browser::screenshot(&client, "dashboard.png").await;
 
     // Play steps through the months from the start on its own; pressing again pauses.
     client

@@ -210,10 +210,21 @@ async fn append_read_snapshot_and_resume_a_stream() {
     assert_eq!((id, e["id"].as_str().unwrap()), (5, "leeds-5"));
     drop(sse);
 
-    // Disconnected; two more events land; reconnecting with Last-Event-ID resumes after 5,
-    // with no gap and no repeat.
-    let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&events[5..])).await;
-    assert_eq!(status, StatusCode::CREATED);
+    // Disconnected; two more events land (as a JSON array of two, which is not the
+    // envelope however serde reads structs); reconnecting with Last-Event-ID resumes
+    // after 5, with no gap and no repeat.
+    assert_eq!(events[5..].len(), 2);
+    let (status, body) = post(
+        &s.url("/v1/events"),
+        &admin,
+        Value::from(events[5..].to_vec()).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["appended"].clone()),
+        (StatusCode::CREATED, json!(2)),
+        "{body}"
+    );
     let mut sse = SseReader::open(&s.url("/v1/events/stream?from=1"), &admin, Some(5)).await;
     assert_eq!(sse.next().await.0, 6);
     assert_eq!(sse.next().await.0, 7);
@@ -307,6 +318,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/v1/places/leeds/network.svg?at=2024-12-31".into()),
         ("POST", "/v1/places/leeds/import?at=2024-12-31".into()),
         ("GET", "/v1/compare?at=2024-12-31".into()),
+        ("GET", "/v1/whoami".into()),
     ]
 }
 
@@ -340,7 +352,7 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     let mut served: Vec<String> = routes()
         .iter()
         .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap().replace("leeds", "{place}")))
-        .chain(["GET /", "GET /health", "GET /v1/openapi.json"].map(String::from))
+        .chain(["GET /", "GET /record", "GET /health", "GET /v1/openapi.json"].map(String::from))
         .collect();
     served.sort();
     assert_eq!(documented, served);
@@ -416,6 +428,17 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     assert!(text.contains("SECRET-attr"));
     let (_, text) = get(&s.url("/v1/events?place=york"), Some(&york_recorder)).await;
     assert!(text.contains("SECRET-text"), "recorders read their places' free text");
+
+    // Who a token is, for the pages to show only what it may do.
+    let (_, text) = get(&s.url("/v1/whoami"), Some(&york_recorder)).await;
+    let me: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (&me["role"], &me["places"]),
+        (&json!("recorder"), &json!(["york"])),
+        "{me}"
+    );
+    let (_, text) = get(&s.url("/v1/whoami"), Some(&funder)).await;
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["role"], "funder");
 
     // A recorder writes to its place, and reads only its places.
     let more = json!({"type":"actor_joined","id":"york-9","occurred_at":"2024-05-01","place":"york","actor":"york-new","kind":"person"});
