@@ -9,7 +9,7 @@ const PENDING = "shiftlog-pending";
 const state = {
   token: localStorage.getItem("shiftlog-token") || "",
   who: null, place: null,
-  roster: [], relationships: [], rosterAt: null, names: {},
+  snaps: {}, rosters: { session: { actors: [], relationships: [] }, one: { actors: [], relationships: [] } }, rosterAt: {}, names: {},
   events: [], correcting: null, epoch: 0,
 };
 
@@ -168,7 +168,8 @@ async function connect(ev) {
 async function choose(place) {
   const epoch = ++state.epoch;
   state.place = place;
-  state.rosterAt = null;
+  state.snaps = {};
+  state.rosterAt = {};
   // Names as the place knows them now, for the timeline's words.
   const latest = await api(placeUrl("snapshot", "at=" + encodeURIComponent(now())));
   if (!current(epoch)) return;
@@ -179,32 +180,51 @@ async function choose(place) {
     state.names[a.id] = a.redacted ? "(erased)" : (a.name || a.id);
     all.appendChild(el("option", { value: a.id }, state.names[a.id]));
   }
-  await rosterFor($("s-date").value || today());
+  await rostersAgain();
   await loadTimeline();
 }
 
-// Who is active in the place on `date`, and the relationships active then: what the
-// pickers offer.
-async function rosterFor(date) {
-  if (!state.place || !date || state.rosterAt === date) return;
+// Who is active in the place on a date, and the relationships active then: what the
+// pickers offer. The session form and the single-record form each have their own date,
+// so each has its own roster (`roster` and `roster-one`); snapshots are kept per date
+// until something is recorded or another place is chosen.
+const FORMS = { session: { date: "s-date", list: "roster" }, one: { date: "o-date", list: "roster-one" } };
+
+async function snapAt(date) {
+  if (!state.snaps[date]) {
+    state.snaps[date] = api(placeUrl("snapshot", "at=" + encodeURIComponent(date)))
+      .catch((e) => { delete state.snaps[date]; throw e; });
+  }
+  return state.snaps[date];
+}
+
+async function rosterFor(form) {
+  const date = $(FORMS[form].date).value;
+  if (!state.place || !date || state.rosterAt[form] === date) return;
   const epoch = state.epoch;
-  const snap = await api(placeUrl("snapshot", "at=" + encodeURIComponent(date)));
-  if (!current(epoch)) return;
-  state.rosterAt = date;
-  state.roster = snap.actors;
-  state.relationships = snap.relationships;
+  const snap = await snapAt(date);
+  if (!current(epoch) || $(FORMS[form].date).value !== date) return;
+  state.rosters[form] = snap;
   for (const a of snap.actors) state.names[a.id] = a.redacted ? "(erased)" : (a.name || a.id);
-  const list = $("roster");
+  const list = $(FORMS[form].list);
   list.replaceChildren();
   for (const a of snap.actors) list.appendChild(el("option", { value: a.id }, name(a.id)));
-  // Keep a picked relationship only if it is still active on the new date.
-  for (const s of document.querySelectorAll("select[data-picks]")) fillPicker(s);
+  if (form === "one") for (const s of document.querySelectorAll("select[data-picks]")) fillPicker(s);
+  state.rosterAt[form] = date;
+}
+
+// After a record, or for another place: every roster is read again.
+async function rostersAgain() {
+  state.snaps = {};
+  state.rosterAt = {};
+  await rosterFor("session");
+  await rosterFor("one");
 }
 
 function fillPicker(select) {
   const keep = select.value;
   select.replaceChildren(new Option("—", ""));
-  for (const r of state.relationships) {
+  for (const r of state.rosters.one.relationships) {
     select.add(new Option(`${name(r.from)} → ${name(r.to)} (${r.kind})`, JSON.stringify([r.from, r.to, r.kind])));
   }
   select.value = keep;
@@ -236,7 +256,7 @@ function fieldControl(prefix, f, value) {
   } else if (f.type === "actor") {
     // Type-ahead over who is in the place on the date; anything typed is checked by the
     // server, which names the field when someone has not joined by then.
-    control = el("input", { id, list: "roster", autocomplete: "off", "aria-describedby": id + "-error", value });
+    control = el("input", { id, list: prefix === "o" ? "roster-one" : "roster", autocomplete: "off", "aria-describedby": id + "-error", value });
   } else if (f.type === "choice") {
     control = el("select", { id, "aria-describedby": id + "-error" });
     control.add(new Option("—", ""));
@@ -259,7 +279,7 @@ function fieldControl(prefix, f, value) {
     const attrs = { id, "aria-describedby": id + "-error" };
     if (f.type === "number") Object.assign(attrs, { type: "number", min: 0, max: 1, step: "0.05", inputmode: "decimal" });
     if (f.type === "amount") Object.assign(attrs, { type: "number", min: 0, step: "any", inputmode: "decimal" });
-    if (f.type === "actors") Object.assign(attrs, { list: "roster", placeholder: "ids, separated by commas" });
+    if (f.type === "actors") Object.assign(attrs, { list: prefix === "o" ? "roster-one" : "roster", placeholder: "ids, separated by commas" });
     control = el("input", attrs);
     if (value !== undefined) {
       control.value = f.type === "power" ? Object.entries(value).map(([d, n]) => `${d}=${n}`).join(", ")
@@ -354,8 +374,7 @@ async function record(form, overall, batch, targets, done) {
     status(r.body.appended ? `Recorded (${r.body.appended} ${r.body.appended === 1 ? "entry" : "entries"}).`
       : "Already recorded: nothing new was written.");
     done();
-    state.rosterAt = null;
-    await rosterFor($("s-date").value || today());
+    await rostersAgain();
     await loadTimeline();
   } catch (e) {
     // The server could not be reached: the batch, ids and all, is kept; pressing the
@@ -405,7 +424,7 @@ function addParticipant() {
   const v = input.value.trim();
   if (!v) return;
   $("s-participants-error").textContent = "";
-  const a = state.roster.find((x) => x.id === v || name(x.id).toLowerCase() === v.toLowerCase());
+  const a = state.rosters.session.actors.find((x) => x.id === v || name(x.id).toLowerCase() === v.toLowerCase());
   if (!a) {
     $("s-participants-error").textContent = `"${v}" is not part of the place on ${$("s-date").value || "that date"}: choose from the list, or record them joining first.`;
     input.setAttribute("aria-invalid", "true");
@@ -542,9 +561,10 @@ function renderOne(type, values) {
     const hint = el("p", { class: "hint", id: "o-holding", "aria-live": "polite" });
     box.appendChild(hint);
     const show = () => {
-      const a = state.roster.find((x) => x.id === $("o-from").value);
+      const a = state.rosters.one.actors.find((x) => x.id === $("o-from").value);
       const d = $("o-domain").value.trim();
-      hint.textContent = a && d ? `${name(a.id)} holds ${a.power[d] ?? 0} of ${d} on ${state.rosterAt}.` : "";
+      const held = a ? Number((a.power[d] ?? 0).toFixed(3)) : 0;
+      hint.textContent = a && d ? `${name(a.id)} holds ${held} of ${d} on ${state.rosterAt.one}.` : "";
     };
     $("o-from").addEventListener("input", show);
     $("o-domain").addEventListener("input", show);
@@ -595,7 +615,7 @@ function startCorrecting(e) {
   $("o-correcting").hidden = false;
   $("o-correcting-text").textContent = `Correcting: ${describe(e)} (${e.occurred_at.slice(0, 10)}). Recording will retract that entry and record this one instead, together.`;
   one.draft = newDraft();
-  rosterFor(e.occurred_at.slice(0, 10)).then(() => renderOne(e.type, e)).catch((err) => status(err.message));
+  rosterFor("one").then(() => renderOne(e.type, e)).catch((err) => status(err.message));
   $("one").scrollIntoView();
   $("o-reason").focus();
 }
@@ -610,6 +630,7 @@ const FILE_TYPES = { csv: "text/csv", xlsx: "application/vnd.openxmlformats-offi
 async function upload(dryRun) {
   const out = $("u-problems");
   out.replaceChildren();
+  out.className = "problems";
   const file = $("u-file").files[0];
   const date = $("u-date").value;
   if (!file || !date) { out.appendChild(el("li", {}, "Choose a file and the date it shows.")); return; }
@@ -627,8 +648,10 @@ async function upload(dryRun) {
     const counts = Object.entries(r.body.counts).map(([t, n]) => `${n} × ${typeLabel(t).toLowerCase()}`).join(", ");
     status(dryRun ? `The file is fine: it would record ${counts || "nothing new"}.`
       : `Recorded from the file: ${counts || "nothing new (already recorded)"}.`);
+    out.className = "changes";
     for (const c of r.body.changes.slice(0, 20)) out.appendChild(el("li", {}, c));
-    if (!dryRun) { state.rosterAt = null; await rosterFor($("s-date").value || today()); await loadTimeline(); }
+    if (r.body.changes.length > 20) out.appendChild(el("li", {}, `and ${r.body.changes.length - 20} more`));
+    if (!dryRun) { await rostersAgain(); await loadTimeline(); }
   } catch (e) { status("Could not reach the server: " + e.message); }
 }
 
@@ -738,7 +761,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("recorder").value = localStorage.getItem("shiftlog-recorder") || "";
   $("recorder").addEventListener("change", () => localStorage.setItem("shiftlog-recorder", $("recorder").value.trim()));
   for (const d of ["s-date", "o-date", "u-date"]) $(d).value = today();
-  for (const d of ["s-date", "o-date"]) $(d).addEventListener("change", () => rosterFor($(d).value).catch((err) => status(err.message)));
+  for (const [form, { date }] of Object.entries(FORMS)) {
+    $(date).addEventListener("change", () => rosterFor(form).catch((err) => status(err.message)));
+  }
   // An edit makes a different record: new ids. Sending the same form again keeps them.
   $("session").addEventListener("input", () => { session.draft = newDraft(); });
   $("one").addEventListener("input", () => { one.draft = newDraft(); });

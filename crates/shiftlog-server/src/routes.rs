@@ -334,7 +334,10 @@ async fn import(
 ) -> Result<Response> {
     use shiftlog_import::{as_wave, kumu_map, record_wave, survey_sheets, KumuFields, RecordError, SurveyWave, Upload};
     let who = who(&s, &headers)?;
-    let place = place_id(&place)?;
+    let q = query(raw)?;
+    // As for the reading routes, a `place` parameter takes the path's place (a path
+    // cannot carry every id).
+    let place = place_id(param(&q, "place").unwrap_or(&place))?;
     match who.role {
         Role::Funder => return Err(ApiError::forbidden("funder tokens may not import")),
         Role::Recorder if !who.places.contains(&place) => {
@@ -344,7 +347,6 @@ async fn import(
         }
         Role::Recorder | Role::Admin => {}
     }
-    let q = query(raw)?;
     let at: Timestamp =
         parsed(&q, "at")?.ok_or_else(|| ApiError::bad_request("give the date the file shows: `at=YYYY-MM-DD`"))?;
     let dry_run = parsed::<bool>(&q, "dry_run")?.unwrap_or(false);
