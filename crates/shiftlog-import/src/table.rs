@@ -288,25 +288,20 @@ fn workbook(file: &str, bytes: Vec<u8>, limits: &WorkbookLimits) -> Result<Vec<T
         // XLSX and XLSB are read cell by cell, so a sheet whose cells sit far apart (A1
         // and XFD1048576) costs two cells, not the rectangle between them; calamine's
         // other readers build that rectangle, bounded by its own limits.
+        // The two cell readers are different types with the same methods.
+        macro_rules! cell_by_cell {
+            ($book:expr) => {{
+                let sheet_error = |e| read(format!("sheet {sheet}: {e}"));
+                let mut reader = $book.worksheet_cells_reader(&sheet).map_err(sheet_error)?;
+                while let Some(cell) = reader.next_cell().map_err(sheet_error)? {
+                    let (r, c) = cell.get_position();
+                    cells.push(r, c, &calamine::Data::from(cell.get_value().clone()))?;
+                }
+            }};
+        }
         match &mut book {
-            Sheets::Xlsx(x) => {
-                let mut reader = x
-                    .worksheet_cells_reader(&sheet)
-                    .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
-                while let Some(cell) = reader.next_cell().map_err(|e| read(format!("sheet {sheet}: {e}")))? {
-                    let (r, c) = cell.get_position();
-                    cells.push(r, c, &calamine::Data::from(cell.get_value().clone()))?;
-                }
-            }
-            Sheets::Xlsb(x) => {
-                let mut reader = x
-                    .worksheet_cells_reader(&sheet)
-                    .map_err(|e| read(format!("sheet {sheet}: {e}")))?;
-                while let Some(cell) = reader.next_cell().map_err(|e| read(format!("sheet {sheet}: {e}")))? {
-                    let (r, c) = cell.get_position();
-                    cells.push(r, c, &calamine::Data::from(cell.get_value().clone()))?;
-                }
-            }
+            Sheets::Xlsx(x) => cell_by_cell!(x),
+            Sheets::Xlsb(x) => cell_by_cell!(x),
             Sheets::Xls(_) | Sheets::Ods(_) => {
                 let range = book
                     .worksheet_range(&sheet)

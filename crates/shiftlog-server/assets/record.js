@@ -356,19 +356,16 @@ async function record(form, overall, batch, targets, done) {
   $(overall).textContent = "";
   localStorage.setItem(PENDING, JSON.stringify({ place: state.place, batch }));
   try {
-    const check = await send("/v1/events?dry_run=true", batch);
-    if (!check.ok) {
-      localStorage.removeItem(PENDING);
-      showRefusal(form, overall, check.body, targets);
-      status("Nothing was recorded: see the form.");
-      return;
-    }
-    const r = await send("/v1/events", batch);
-    if (!r.ok) {
-      localStorage.removeItem(PENDING);
-      showRefusal(form, overall, r.body, targets);
-      status("Nothing was recorded: see the form.");
-      return;
+    // The check, then the write: either can refuse (the log may have moved between).
+    let r;
+    for (const path of ["/v1/events?dry_run=true", "/v1/events"]) {
+      r = await send(path, batch);
+      if (!r.ok) {
+        localStorage.removeItem(PENDING);
+        showRefusal(form, overall, r.body, targets);
+        status("Nothing was recorded: see the form.");
+        return;
+      }
     }
     localStorage.removeItem(PENDING);
     status(r.body.appended ? `Recorded (${r.body.appended} ${r.body.appended === 1 ? "entry" : "entries"}).`

@@ -11,12 +11,9 @@ mod browser;
 use browser::wait_for;
 use fantoccini::Locator;
 use serde_json::json;
-use shiftlog::{parse_input, Engine, Every, KnownAt, PlaceId, Timestamp};
-use shiftlog_server::tokens::{Role, TokenStore};
-use shiftlog_server::{Access, ServerConfig};
+use shiftlog::{Every, KnownAt, PlaceId, Timestamp};
+use shiftlog_server::tokens::Role;
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_funder_watches_the_network_change_in_a_real_browser() {
@@ -25,27 +22,9 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     }
 
     // The server, holding the worked example, with a funder's token.
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path().join("store")).unwrap();
-    let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson"),
-    )
-    .unwrap();
-    engine.ingest(parse_input(&example), &[]).await.unwrap();
-    let tokens = Arc::new(TokenStore::new(dir.path()));
-    let (funder, _) = tokens.create(Role::Funder, Vec::new()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(shiftlog_server::serve(
-        listener,
-        engine.clone(),
-        Access::Tokens(tokens),
-        ServerConfig::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = browser::ExampleServer::start().await;
+    let funder = server.token(Role::Funder, &[]);
+    let (engine, base) = (server.engine.clone(), server.base.clone());
 
     let browser = browser::start(1280, 1100).await;
     let client = browser.client.clone();
@@ -206,6 +185,5 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     assert_eq!(label, "Play", "pressing again pauses");
 
     client.close().await.unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

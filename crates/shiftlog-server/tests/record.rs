@@ -11,12 +11,10 @@ mod browser;
 use browser::{screenshot, wait_for};
 use fantoccini::{key::Key, Client, Locator};
 use serde_json::{json, Value};
-use shiftlog::{parse_input, Engine, Every, KnownAt, PlaceId, Position, Timestamp};
-use shiftlog_server::tokens::{Role, TokenStore};
-use shiftlog_server::{Access, ServerConfig};
+use shiftlog::{Every, KnownAt, PlaceId, Position, Timestamp};
+use shiftlog_server::tokens::Role;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 const PLACE: &str = "ashford-vale";
@@ -39,6 +37,16 @@ async fn typed(client: &Client, css: &str, text: &str) {
     let e = client.find(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
+}
+
+async fn pick(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
 }
 
 async fn click(client: &Client, css: &str) {
@@ -84,30 +92,10 @@ async fn a_recorder_records_a_session_and_the_dashboard_shows_it() {
     if !browser::available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path().join("store")).unwrap();
-    let example = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson"),
-    )
-    .unwrap();
-    engine.ingest(parse_input(&example), &[]).await.unwrap();
-    let tokens = Arc::new(TokenStore::new(dir.path()));
-    let (recorder, _) = tokens
-        .create(Role::Recorder, vec![PlaceId::new(PLACE).unwrap()])
-        .unwrap();
-    let (funder, _) = tokens.create(Role::Funder, Vec::new()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(shiftlog_server::serve(
-        listener,
-        engine.clone(),
-        Access::Tokens(tokens),
-        ServerConfig::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = browser::ExampleServer::start().await;
+    let recorder = server.token(Role::Recorder, &[PLACE]);
+    let funder = server.token(Role::Funder, &[]);
+    let (engine, base) = (server.engine.clone(), server.base.clone());
     let place = PlaceId::new(PLACE).unwrap();
     let browser = browser::start(1280, 1400).await;
     let client = browser.client.clone();
@@ -199,23 +187,11 @@ async fn a_recorder_records_a_session_and_the_dashboard_shows_it() {
 
     // ---- Refused: a relationship, dated before one side joined; shown beside that field.
     clear_status(&client).await;
-    client
-        .find(Locator::Css("#o-type"))
-        .await
-        .unwrap()
-        .select_by_value("relationship_formed")
-        .await
-        .unwrap();
+    pick(&client, "#o-type", "relationship_formed").await;
     set(&client, "o-date", "2024-03-01").await;
     typed(&client, "#o-from", "av-council").await;
     typed(&client, "#o-to", "av-youth").await; // joins on 2024-06-17
-    client
-        .find(Locator::Css("#o-kind"))
-        .await
-        .unwrap()
-        .select_by_value("collaboration")
-        .await
-        .unwrap();
+    pick(&client, "#o-kind", "collaboration").await;
     let head = engine.head();
     click(&client, "#o-record").await;
     let beside = wait_for(
@@ -416,13 +392,7 @@ async fn a_recorder_records_a_session_and_the_dashboard_shows_it() {
         assert_eq!(unnamed, json!([]), "controls without a label in the {t} form");
     }
     // A power shift shows what the giver holds on the date.
-    client
-        .find(Locator::Css("#o-type"))
-        .await
-        .unwrap()
-        .select_by_value("power_shifted")
-        .await
-        .unwrap();
+    pick(&client, "#o-type", "power_shifted").await;
     typed(&client, "#o-from", "northern-futures-fund").await;
     typed(&client, "#o-domain", "budget").await;
     let holding = wait_for(
@@ -591,6 +561,5 @@ async fn a_recorder_records_a_session_and_the_dashboard_shows_it() {
 
     client.close().await.unwrap();
     drop(browser);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -123,3 +123,60 @@ pub async fn screenshot(client: &Client, name: &str) {
         std::fs::write(Path::new(&dir).join(name), &png).unwrap();
     }
 }
+
+/// A server on a free loopback port holding the worked example, with tokens.
+pub struct ExampleServer {
+    pub engine: shiftlog::Engine,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    tokens: std::sync::Arc<shiftlog_server::tokens::TokenStore>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl ExampleServer {
+    pub async fn start() -> ExampleServer {
+        use shiftlog_server::{tokens::TokenStore, Access, ServerConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let engine = shiftlog::Engine::open(dir.path().join("store")).unwrap();
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/worked-example.ndjson"),
+        )
+        .unwrap();
+        engine.ingest(shiftlog::parse_input(&example), &[]).await.unwrap();
+        let tokens = std::sync::Arc::new(TokenStore::new(dir.path()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(shiftlog_server::serve(
+            listener,
+            engine.clone(),
+            Access::Tokens(tokens.clone()),
+            ServerConfig::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        ExampleServer {
+            engine,
+            base,
+            tokens,
+            stop,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// A new token of `role` (for recorders, its places).
+    pub fn token(&self, role: shiftlog_server::tokens::Role, places: &[&str]) -> String {
+        let places = places.iter().map(|p| shiftlog::PlaceId::new(*p).unwrap()).collect();
+        self.tokens.create(role, places).unwrap().0
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
