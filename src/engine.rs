@@ -505,7 +505,8 @@ impl Engine {
         let series = move |h: &PlaceHistory| match h.span() {
             None => Ok(Vec::new()),
             Some((first, last)) => {
-                let steps = h.steps(every, from.unwrap_or(first), to.unwrap_or(last))?;
+                let start = from.unwrap_or(first);
+                let steps = h.steps(every, start, to.unwrap_or(last))?;
                 let work = h.evolution_work(steps.len());
                 if work > max_work {
                     return Err(ProjectionError::TooMuchWork {
@@ -515,7 +516,7 @@ impl Engine {
                         limit: max_work,
                     });
                 }
-                Ok(h.evolve(&steps))
+                Ok(h.evolve_from(Some(projection::period_start(every, start)), &steps))
             }
         };
         // Metrics need no personal data: reading without it skips decrypting it.

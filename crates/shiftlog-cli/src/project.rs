@@ -293,18 +293,28 @@ pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<Exi
         Format::Json => println!("{}", serde_json::to_string(&series)?),
         Format::Csv | Format::Text => {
             println!(
-                "place,at,{},sessions_in_period,absent_voices_in_period",
-                CSV_COLUMNS.join(",")
+                "place,at,{},power_gini,sessions_in_period,absent_voices_in_period,{},{CHANGE_COLUMNS}",
+                csv_header(CSV_FIRST),
+                csv_more_header()
             );
             for (p, steps) in &series {
                 for s in steps {
+                    let c = s.metrics.change.unwrap_or_default();
                     println!(
-                        "{},{},{},{},{}",
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{:.6}",
                         csv_field(p.as_str()),
                         s.at,
                         csv_row(&s.metrics),
                         s.period.sessions,
-                        s.period.absent_voices
+                        s.period.absent_voices,
+                        csv_more(&s.metrics),
+                        c.joined,
+                        c.left,
+                        c.formed,
+                        c.ended,
+                        c.strengthened,
+                        c.weakened,
+                        c.tie_stability
                     );
                 }
             }
@@ -330,9 +340,9 @@ pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<E
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Csv => {
-            println!("place,{}", CSV_COLUMNS.join(","));
+            println!("place,{},power_gini,{}", csv_header(CSV_FIRST), csv_more_header());
             for (p, m) in &rows {
-                println!("{},{}", csv_field(p.as_str()), csv_row(m));
+                println!("{},{},{}", csv_field(p.as_str()), csv_row(m), csv_more(m));
             }
         }
         Format::Text => {
@@ -407,38 +417,57 @@ pub(crate) async fn anomalies(engine: &Engine, a: AnomaliesArgs) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-const CSV_COLUMNS: &[&str] = &[
-    "actors",
-    "connected_actors",
-    "relationships",
-    "density",
-    "components",
-    "max_degree",
-    "reciprocity",
-    "sessions",
-    "absent_voices",
-    "anomalies",
-    "power_gini",
+/// The CSV columns of version 1, in their first order (scripts read them by position);
+/// every other registered measure follows them, after the columns that came after these,
+/// so that no column moves.
+const CSV_FIRST: &[Measure] = &[
+    Measure::Actors,
+    Measure::ConnectedActors,
+    Measure::Relationships,
+    Measure::Density,
+    Measure::Components,
+    Measure::MaxDegree,
+    Measure::Reciprocity,
+    Measure::Sessions,
+    Measure::AbsentVoices,
+    Measure::Anomalies,
 ];
 
-use shiftlog::projection::csv_field;
+fn csv_later() -> impl Iterator<Item = Measure> {
+    Measure::ALL.iter().copied().filter(|m| !CSV_FIRST.contains(m))
+}
 
+fn csv_header(first: &[Measure]) -> String {
+    first.iter().map(|m| m.key()).collect::<Vec<_>>().join(",")
+}
+
+use shiftlog::projection::{csv_field, Measure, Shape};
+
+fn csv_cell(measure: Measure, m: &Metrics) -> String {
+    match (measure.value(m), measure.shape()) {
+        (None, _) => String::new(),
+        (Some(v), Shape::Count) => format!("{v}"),
+        (Some(v), Shape::Ratio) => format!("{v:.6}"),
+    }
+}
+
+/// The version 1 columns and `power_gini`.
 fn csv_row(m: &Metrics) -> String {
     let gini: Vec<String> = m.power_gini.iter().map(|(d, g)| format!("{d}={g:.6}")).collect();
-    format!(
-        "{},{},{},{:.6},{},{},{:.6},{},{},{},{}",
-        m.actors,
-        m.connected_actors,
-        m.relationships,
-        m.density,
-        m.components,
-        m.max_degree,
-        m.reciprocity,
-        m.sessions,
-        m.absent_voices,
-        m.anomalies,
-        gini.join(";")
-    )
+    let cells: Vec<String> = CSV_FIRST.iter().map(|&x| csv_cell(x, m)).collect();
+    format!("{},{}", cells.join(","), gini.join(";"))
+}
+
+/// The columns after them: every other registered measure.
+fn csv_more(m: &Metrics) -> String {
+    csv_later().map(|x| csv_cell(x, m)).collect::<Vec<_>>().join(",")
+}
+
+/// An evolution step's change since the step before (`docs/measures.md`), last.
+const CHANGE_COLUMNS: &str = "joined,left,formed,ended,strengthened,weakened,tie_stability";
+
+fn csv_more_header() -> String {
+    csv_later().map(|m| m.key()).collect::<Vec<_>>().join(",")
 }
 
 pub(crate) fn metrics_table(rows: &[(String, Metrics)]) -> String {

@@ -79,6 +79,8 @@ pub struct Diff {
     /// Each numeric metric's change (end minus start); `power_gini.<domain>` for
     /// concentration, 0 standing in for a domain absent at one end.
     pub metric_deltas: BTreeMap<String, f64>,
+    /// The lists above as counts, and the tie stability between the two dates.
+    pub counts: crate::Change,
 }
 
 fn holdings(s: &PlaceState) -> BTreeMap<String, BTreeMap<String, f64>> {
@@ -166,6 +168,7 @@ pub(crate) fn diff_states<'e>(
         power_changes: BTreeMap::new(),
         power_shifts: Vec::new(),
         metric_deltas: BTreeMap::new(),
+        counts: crate::change(a, b),
     };
     for (k, rb) in &b.relationships {
         if let Some(ra) = a.relationships.get(k) {
@@ -221,24 +224,12 @@ pub(crate) fn diff_states<'e>(
         })
         .collect();
     let (ma, mb) = (compute_metrics(a), compute_metrics(b));
-    let pairs = [
-        ("actors", ma.actors as f64, mb.actors as f64),
-        (
-            "connected_actors",
-            ma.connected_actors as f64,
-            mb.connected_actors as f64,
-        ),
-        ("relationships", ma.relationships as f64, mb.relationships as f64),
-        ("density", ma.density, mb.density),
-        ("components", ma.components as f64, mb.components as f64),
-        ("max_degree", ma.max_degree as f64, mb.max_degree as f64),
-        ("reciprocity", ma.reciprocity, mb.reciprocity),
-        ("sessions", ma.sessions as f64, mb.sessions as f64),
-        ("absent_voices", ma.absent_voices as f64, mb.absent_voices as f64),
-        ("anomalies", ma.anomalies as f64, mb.anomalies as f64),
-    ];
-    for (k, x, y) in pairs {
-        d.metric_deltas.insert(k.to_string(), y - x);
+    // Every registered measure's change; one that is undefined at either end (a mean
+    // with nothing to average) has no delta.
+    for m in crate::Measure::ALL {
+        if let (Some(x), Some(y)) = (m.value(&ma), m.value(&mb)) {
+            d.metric_deltas.insert(m.key().to_string(), y - x);
+        }
     }
     let gini_domains: BTreeSet<&String> = ma.power_gini.keys().chain(mb.power_gini.keys()).collect();
     for g in gini_domains {

@@ -31,24 +31,28 @@
 #![forbid(unsafe_code)]
 
 mod centrality;
+mod change;
 mod checkpoint;
 mod diff;
 mod export;
 mod fold;
+mod measures;
 mod metrics;
 mod period;
 mod pseudonym;
 mod query;
 mod snapshot;
 
+pub use change::{change, Change};
 pub use checkpoint::Projector;
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
 pub use export::{
     csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, to_kumu_timeline, xml_allows,
 };
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
+pub use measures::{registry_json, Measure, Shape};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
-pub use period::{steps, Every, MAX_STEPS};
+pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};

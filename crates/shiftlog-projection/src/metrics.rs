@@ -40,6 +40,27 @@ pub struct Metrics {
     pub outcomes: u64,
     /// Anomalies among the events folded.
     pub anomalies: usize,
+    // Version 2 of the measures (`docs/measures.md`).
+    /// Mean `trust` over the relationships that have one (`None` when none has).
+    pub trust_mean: Option<f64>,
+    /// Mean `value` over the relationships that have one (`None` when none has).
+    pub value_mean: Option<f64>,
+    /// Freeman's degree centralization of the undirected network U.
+    pub degree_centralization: f64,
+    /// 3 x triangles / connected triples of U.
+    pub transitivity: f64,
+    /// Mean shortest-path length over the pairs a path joins in U.
+    pub average_path_length: f64,
+    /// The longest of those shortest paths.
+    pub diameter: usize,
+    /// Krackhardt's E-I index by sector over U's edges whose two actors have a sector.
+    pub ei_index: Option<f64>,
+    /// Share of U's edges joined by relationships of at least two kinds.
+    pub multiplexity: f64,
+    /// In an evolution step, what changed since the step before (its keys are added to
+    /// the metrics); `None` in a snapshot.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::Change>,
 }
 
 /// Per-actor measures in a snapshot.
@@ -53,6 +74,134 @@ pub struct ActorMeasures {
     pub betweenness: f64,
     /// Whether removing it would split a component.
     pub broker: bool,
+    /// Harmonic centrality in U over n - 1 (version 2).
+    pub closeness: f64,
+    /// The largest k whose k-core of U holds it (version 2).
+    pub core_number: usize,
+    /// Mean trust of the relationships to it (`None` when none is rated).
+    pub trust_in: Option<f64>,
+    /// Mean trust of the relationships from it.
+    pub trust_out: Option<f64>,
+    /// Mean value of the relationships to it.
+    pub value_in: Option<f64>,
+    /// Mean value of the relationships from it.
+    pub value_out: Option<f64>,
+}
+
+/// The mean of what was summed, `None` for nothing.
+fn mean((sum, count): (f64, usize)) -> Option<f64> {
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// What all-pairs shortest paths in U give (breadth first from every actor).
+struct Paths {
+    /// Sum of d(u, v) over ordered pairs a path joins, and how many such pairs.
+    total: u64,
+    joined: u64,
+    diameter: usize,
+    /// Per actor: sum of 1 / d(u, v) over the others it reaches.
+    harmonic: Vec<f64>,
+}
+
+/// Breadth first from 64 actors at once (multi-source BFS, Then et al., VLDB 2014): each
+/// actor keeps a 64-bit mask of the sources that have reached it, and one pass over the
+/// edges advances all 64 searches a step. An evolution computes this at every step of
+/// every place, where one search per actor cost three times the rest of the metrics.
+fn shortest_paths(n: usize, starts: &[usize], adjacency: &[usize], per_actor: bool) -> Paths {
+    let mut out = Paths {
+        total: 0,
+        joined: 0,
+        diameter: 0,
+        harmonic: vec![0.0; if per_actor { n } else { 0 }],
+    };
+    let (mut seen, mut frontier, mut next) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+    for batch in (0..n).step_by(64) {
+        let width = (n - batch).min(64);
+        seen.fill(0);
+        frontier.fill(0);
+        for i in 0..width {
+            seen[batch + i] = 1 << i;
+            frontier[batch + i] = 1 << i;
+        }
+        for level in 1.. {
+            // Each frontier actor passes its searches on to its neighbours.
+            for u in 0..n {
+                let f = frontier[u];
+                if f != 0 {
+                    for &v in &adjacency[starts[u]..starts[u + 1]] {
+                        next[v] |= f;
+                    }
+                }
+            }
+            let mut reached = false;
+            for v in 0..n {
+                let m = next[v] & !seen[v];
+                next[v] = m;
+                if m == 0 {
+                    continue;
+                }
+                reached = true;
+                seen[v] |= m;
+                out.total += u64::from(m.count_ones()) * level as u64;
+                out.joined += u64::from(m.count_ones());
+                out.diameter = out.diameter.max(level);
+                if per_actor {
+                    let mut bits = m;
+                    while bits != 0 {
+                        out.harmonic[batch + bits.trailing_zeros() as usize] += 1.0 / level as f64;
+                        bits &= bits - 1;
+                    }
+                }
+            }
+            if !reached {
+                break;
+            }
+            std::mem::swap(&mut frontier, &mut next);
+            next.fill(0);
+        }
+    }
+    out
+}
+
+/// The core number of each node of U (Batagelj and Zaversnik's bucket algorithm).
+fn core_numbers(n: usize, starts: &[usize], adjacency: &[usize]) -> Vec<usize> {
+    let mut degree: Vec<usize> = (0..n).map(|u| starts[u + 1] - starts[u]).collect();
+    let max = degree.iter().copied().max().unwrap_or(0);
+    // Nodes sorted by degree, with where each degree's run begins.
+    let mut bin = vec![0usize; max + 2];
+    for &d in &degree {
+        bin[d + 1] += 1;
+    }
+    for d in 0..=max {
+        bin[d + 1] += bin[d];
+    }
+    let mut pos = vec![0; n];
+    let mut order = vec![0; n];
+    let mut fill = bin.clone();
+    for u in 0..n {
+        pos[u] = fill[degree[u]];
+        order[pos[u]] = u;
+        fill[degree[u]] += 1;
+    }
+    for i in 0..n {
+        let u = order[i];
+        for &v in &adjacency[starts[u]..starts[u + 1]] {
+            if degree[v] > degree[u] {
+                // Move v to the front of its degree's run, then shrink its degree.
+                let dv = degree[v];
+                let (pv, pw) = (pos[v], bin[dv]);
+                let w = order[pw];
+                if v != w {
+                    order.swap(pv, pw);
+                    pos[v] = pw;
+                    pos[w] = pv;
+                }
+                bin[dv] += 1;
+                degree[v] -= 1;
+            }
+        }
+    }
+    degree
 }
 
 /// The Gini coefficient of `xs`: sum over i, j of |x_i - x_j| / (2 n^2 mean); 0 when the
@@ -169,6 +318,77 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
         })
         .collect();
 
+    // Version 2 (`docs/measures.md`). Trust and value, over R and per actor.
+    let (mut trust, mut value) = ((0.0, 0), (0.0, 0));
+    let mut per = vec![[(0.0, 0usize); 4]; n]; // trust in, trust out, value in, value out
+                                               // The kinds joining each edge of U, for multiplexity: (first kind, more than one).
+    let mut kinds: FxHashMap<(usize, usize), (&str, bool)> = FxHashMap::default();
+    for ((from, to, kind), r) in &state.relationships {
+        let ends = (index.get(from.as_str()).copied(), index.get(to.as_str()).copied());
+        for (x, total, (into, out_of)) in [(r.trust, &mut trust, (0, 1)), (r.value, &mut value, (2, 3))] {
+            let Some(x) = x else { continue };
+            total.0 += x;
+            total.1 += 1;
+            if let (Some(u), Some(v)) = ends {
+                per[v][into].0 += x;
+                per[v][into].1 += 1;
+                per[u][out_of].0 += x;
+                per[u][out_of].1 += 1;
+            }
+        }
+        if let (Some(u), Some(v)) = ends {
+            if u != v {
+                kinds
+                    .entry((u.min(v), u.max(v)))
+                    .and_modify(|(first, many)| *many |= *first != kind.as_str())
+                    .or_insert((kind.as_str(), false));
+            }
+        }
+    }
+    let edges = adjacency.len() / 2;
+    let max_degree = (0..n).map(degree).max().unwrap_or(0);
+    // Triangles, each counted once from its lowest-ranked corner (rank: degree, then
+    // index) along edges to higher ranks only, so that a hub's long list of neighbours is
+    // never walked from each of them (the "forward" algorithm, O(m^1.5)); and the
+    // connected triples centred on each actor.
+    let rank = |u: usize| (degree(u), u);
+    let mut up_starts = Vec::with_capacity(n + 1);
+    let mut up = Vec::with_capacity(adjacency.len() / 2);
+    up_starts.push(0);
+    for u in 0..n {
+        up.extend(neighbours(u).filter(|&v| rank(v) > rank(u)));
+        up_starts.push(up.len());
+    }
+    let higher = |u: usize| &up[up_starts[u]..up_starts[u + 1]];
+    let mut mark = vec![usize::MAX; n];
+    let (mut triangles, mut triples) = (0u64, 0u64);
+    for v in 0..n {
+        for &w in higher(v) {
+            mark[w] = v;
+        }
+        for &w in higher(v) {
+            triangles += higher(w).iter().filter(|&&x| mark[x] == v).count() as u64;
+        }
+        let d = degree(v) as u64;
+        triples += d * d.saturating_sub(1) / 2;
+    }
+    let paths = shortest_paths(n, &starts, &adjacency, per_actor);
+    let (mut within, mut between) = (0usize, 0usize);
+    for u in 0..n {
+        for v in neighbours(u).filter(|&v| v > u) {
+            match (&active[u].1.sector, &active[v].1.sector) {
+                (Some(a), Some(b)) if a == b => within += 1,
+                (Some(_), Some(_)) => between += 1,
+                _ => {}
+            }
+        }
+    }
+    let cores = if per_actor {
+        core_numbers(n, &starts, &adjacency)
+    } else {
+        Vec::new()
+    };
+
     let measures = active
         .iter()
         .enumerate()
@@ -179,6 +399,12 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
                 degree_centrality: degree_centrality.get(i).copied().unwrap_or(0.0),
                 betweenness: betweenness.get(i).copied().unwrap_or(0.0),
                 broker: brokers[i],
+                closeness: if n < 2 { 0.0 } else { paths.harmonic[i] / (n - 1) as f64 },
+                core_number: cores[i],
+                trust_in: mean(per[i][0]),
+                trust_out: mean(per[i][1]),
+                value_in: mean(per[i][2]),
+                value_out: mean(per[i][3]),
             };
             ((*a).clone(), m)
         })
@@ -194,7 +420,7 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
             pairs.len() as f64 / (n * (n - 1)) as f64
         },
         components,
-        max_degree: (0..n).map(degree).max().unwrap_or(0),
+        max_degree,
         reciprocity: if pairs.is_empty() {
             0.0
         } else {
@@ -214,6 +440,31 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
         learning_records: state.learning_records,
         outcomes: state.outcomes,
         anomalies: state.anomalies.len(),
+        trust_mean: mean(trust),
+        value_mean: mean(value),
+        degree_centralization: if n < 3 {
+            0.0
+        } else {
+            (0..n).map(|v| max_degree - degree(v)).sum::<usize>() as f64 / ((n - 1) * (n - 2)) as f64
+        },
+        transitivity: if triangles == 0 {
+            0.0
+        } else {
+            (3 * triangles) as f64 / triples as f64
+        },
+        average_path_length: if paths.joined == 0 {
+            0.0
+        } else {
+            paths.total as f64 / paths.joined as f64
+        },
+        diameter: paths.diameter,
+        ei_index: (within + between > 0).then(|| (between as f64 - within as f64) / (between + within) as f64),
+        multiplexity: if edges == 0 {
+            0.0
+        } else {
+            kinds.values().filter(|(_, many)| *many).count() as f64 / edges as f64
+        },
+        change: None,
     };
     (metrics, measures)
 }

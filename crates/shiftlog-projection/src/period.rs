@@ -65,6 +65,13 @@ fn next_start(every: Every, start: NaiveDate) -> Option<NaiveDate> {
     }
 }
 
+/// The first instant of the period holding `t`: where an evolution from `t` begins, and
+/// what its first step's change is measured from.
+pub fn period_start(every: Every, t: Timestamp) -> Timestamp {
+    let start = start_of(every, t.as_datetime().date_naive());
+    Timestamp::from_datetime(start.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+}
+
 /// The most steps one evolution may have: a day at a time for over 270 years. A span
 /// from year 0 to 9999 a day at a time (3.65 million steps) would otherwise be computed
 /// and sent whole.

@@ -365,30 +365,46 @@ impl PlaceHistory {
         )
     }
 
-    /// The metrics at each of `steps` (ascending), in one pass over the events.
+    /// The metrics at each of `steps` (ascending), in one pass over the events; each
+    /// step's change is measured from the step before, the first's from the empty network.
     pub fn evolve(&self, steps: &[Timestamp]) -> Vec<Step> {
+        self.evolve_from(None, steps)
+    }
+
+    /// [`PlaceHistory::evolve`], with the first step's change measured from the network
+    /// just before `start` (the evolution's first period, [`crate::period_start`]). The
+    /// first step's period counts still run from the beginning.
+    pub fn evolve_from(&self, start: Option<Timestamp>, steps: &[Timestamp]) -> Vec<Step> {
         let mut state = PlaceState::default();
         let mut events = self.events().peekable();
+        let (mut sessions, mut voices) = (0, BTreeSet::new());
+        let count = |e: &Event, sessions: &mut u64, voices: &mut BTreeSet<_>| {
+            if let EventBody::SessionHeld { absent_voices, .. } = &e.body {
+                *sessions += 1;
+                voices.extend(absent_voices.iter().cloned());
+            }
+        };
+        if let Some(start) = start {
+            while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at < start) {
+                count(e, &mut sessions, &mut voices);
+                state.apply(e, *p);
+            }
+        }
+        let mut before = crate::change::Before::of(&state);
         steps
             .iter()
             .map(|&at| {
-                let (mut sessions, mut voices) = (0, BTreeSet::new());
                 while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
-                    if let EventBody::SessionHeld { absent_voices, .. } = &e.body {
-                        sessions += 1;
-                        voices.extend(absent_voices.iter());
-                    }
+                    count(e, &mut sessions, &mut voices);
                     state.apply(e, *p);
                 }
                 let period = Period {
-                    sessions,
-                    absent_voices: voices.len(),
+                    sessions: std::mem::take(&mut sessions),
+                    absent_voices: std::mem::take(&mut voices).len(),
                 };
-                Step {
-                    at,
-                    metrics: compute_metrics(&state),
-                    period,
-                }
+                let mut metrics = compute_metrics(&state);
+                metrics.change = Some(before.advance(&state));
+                Step { at, metrics, period }
             })
             .collect()
     }

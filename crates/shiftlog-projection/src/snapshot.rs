@@ -35,6 +35,18 @@ pub struct ActorView {
     pub betweenness: f64,
     /// Whether it is an articulation point (a broker).
     pub broker: bool,
+    /// Harmonic closeness in the undirected network, over n - 1 (measures version 2).
+    pub closeness: f64,
+    /// Its core number in the undirected network.
+    pub core_number: usize,
+    /// Mean trust of the relationships to it (`null` when none is rated).
+    pub trust_in: Option<f64>,
+    /// Mean trust of the relationships from it.
+    pub trust_out: Option<f64>,
+    /// Mean value of the relationships to it.
+    pub value_in: Option<f64>,
+    /// Mean value of the relationships from it.
+    pub value_out: Option<f64>,
 }
 
 /// An active relationship in a snapshot.
@@ -106,6 +118,12 @@ impl Snapshot {
                     degree_centrality: m.degree_centrality,
                     betweenness: m.betweenness,
                     broker: m.broker,
+                    closeness: m.closeness,
+                    core_number: m.core_number,
+                    trust_in: m.trust_in,
+                    trust_out: m.trust_out,
+                    value_in: m.value_in,
+                    value_out: m.value_out,
                 }
             })
             .collect();
@@ -134,9 +152,8 @@ impl Snapshot {
     }
 
     /// The mean `trust` over the active relationships that have one; `None` when none has
-    /// (`trust_mean` in version 2 of the measures).
+    /// (`metrics.trust_mean`).
     pub fn trust_mean(&self) -> Option<f64> {
-        let rated: Vec<f64> = self.relationships.iter().filter_map(|r| r.trust).collect();
-        (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
+        self.metrics.trust_mean
     }
 }

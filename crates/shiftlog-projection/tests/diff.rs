@@ -130,3 +130,63 @@ async fn evolution_steps_count_what_happened_in_their_period() {
         .collect();
     assert_eq!(cumulative, [(2, 2), (2, 2), (3, 2)]);
 }
+
+/// An evolution from a date measures its first step's change from the network just before
+/// that date's period; each later step's from the step before; and a diff counts what it
+/// lists.
+#[tokio::test]
+async fn the_first_step_changes_from_the_network_before_its_period() {
+    let log = MemoryLog::new();
+    let input = r#"
+{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+{"type":"actor_joined","id":"a","occurred_at":"2023-01-01","place":"x","actor":"a","kind":"group"}
+{"type":"actor_joined","id":"b","occurred_at":"2023-01-05","place":"x","actor":"b","kind":"group"}
+{"type":"relationship_formed","id":"r1","occurred_at":"2023-01-06","place":"x","from":"a","to":"b","kind":"trust","strength":0.5}
+{"type":"actor_joined","id":"c","occurred_at":"2023-02-03","place":"x","actor":"c","kind":"group"}
+{"type":"relationship_changed","id":"r2","occurred_at":"2023-02-04","place":"x","from":"a","to":"b","kind":"trust","strength":0.8}
+{"type":"relationship_formed","id":"r3","occurred_at":"2023-02-05","place":"x","from":"a","to":"c","kind":"trust"}
+{"type":"actor_left","id":"l","occurred_at":"2023-03-02","place":"x","actor":"b"}
+"#;
+    let events = shiftlog_model::parse_input(input)
+        .events
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    log.append(AppendRequest::new(events)).await.unwrap();
+    let h = history(&log, &"x".parse().unwrap(), KnownAt::Everything).await.unwrap();
+    let every = shiftlog_projection::Every::Month;
+    let from = "2023-02-14".parse().unwrap();
+    let steps = shiftlog_projection::steps(every, from, "2023-03-31".parse().unwrap()).unwrap();
+    let series = h.evolve_from(Some(shiftlog_projection::period_start(every, from)), &steps);
+    let changes: Vec<_> = series.iter().map(|s| s.metrics.change.unwrap()).collect();
+    // February, from the network of 31 January (a, b; a -> b at 0.5): c joins, a -> c
+    // forms, a -> b strengthens; one shared of two.
+    let feb = changes[0];
+    assert_eq!(
+        (
+            feb.joined,
+            feb.left,
+            feb.formed,
+            feb.ended,
+            feb.strengthened,
+            feb.weakened
+        ),
+        (1, 0, 1, 0, 1, 0)
+    );
+    assert_eq!(feb.tie_stability, 0.5);
+    // March: b leaves, ending a -> b; a -> c stays.
+    let mar = changes[1];
+    assert_eq!((mar.left, mar.ended, mar.formed), (1, 1, 0));
+    assert_eq!(mar.tie_stability, 0.5);
+    // The change keys are keys of the step's metrics in JSON.
+    let json = serde_json::to_value(&series[1].metrics).unwrap();
+    assert_eq!(json["tie_stability"], 0.5);
+    assert_eq!(json["left"], 1);
+    // A diff counts what it lists.
+    let d = h.diff("2023-01-31".parse().unwrap(), "2023-03-31".parse().unwrap());
+    assert_eq!(
+        (d.counts.joined, d.counts.left, d.counts.formed, d.counts.ended),
+        (d.joined.len(), d.left.len(), d.formed.len(), d.ended.len())
+    );
+    assert_eq!((d.counts.joined, d.counts.left, d.counts.ended), (1, 1, 1));
+}

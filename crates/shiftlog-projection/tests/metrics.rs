@@ -192,3 +192,105 @@ mod betweenness_against_rustworkx {
         check(n, &edges).unwrap();
     }
 }
+
+// ---- Version 2 of the measures (docs/measures.md), on networks whose answers are known.
+
+fn close(x: f64, want: f64, what: &str) {
+    assert!((x - want).abs() < 1e-12, "{what}: {x}, want {want}");
+}
+
+fn joined_with_sector(a: &str, sector: &str) -> serde_json::Value {
+    json!({"type": "actor_joined", "actor": a, "kind": "group", "sector": sector})
+}
+
+#[test]
+fn a_star() {
+    // c at the centre, four leaves; no trust or value anywhere.
+    let mut es: Vec<_> = ["c", "l1", "l2", "l3", "l4"].iter().map(|a| join(a)).collect();
+    es.extend(["l1", "l2", "l3", "l4"].iter().map(|l| rel("c", l, "collaboration")));
+    let (m, per) = compute(&fold(&es));
+    close(m.degree_centralization, 1.0, "a star is fully centralized");
+    close(m.transitivity, 0.0, "no triangle");
+    close(m.average_path_length, 16.0 / 10.0, "4 pairs at 1 step, 6 at 2");
+    assert_eq!(m.diameter, 2);
+    close(m.multiplexity, 0.0, "one kind per pair");
+    assert_eq!(
+        (m.trust_mean, m.value_mean, m.ei_index),
+        (None, None, None),
+        "nothing rated, no sectors"
+    );
+    let c = &per[&"c".parse().unwrap()];
+    close(c.closeness, 1.0, "the centre reaches all four in one step");
+    close(per[&"l1".parse().unwrap()].closeness, (1.0 + 3.0 * 0.5) / 4.0, "a leaf");
+    assert!(per.values().all(|a| a.core_number == 1));
+    assert_eq!((c.trust_in, c.trust_out, c.value_out), (None, None, None));
+}
+
+#[test]
+fn a_triangle_with_a_tail() {
+    // a, b, c in a triangle; d hangs off c. Trust on two relationships.
+    let mut es: Vec<_> = ["a", "b", "c", "d"].iter().map(|a| join(a)).collect();
+    es.extend([
+        json!({"type": "relationship_formed", "from": "a", "to": "b", "kind": "trust", "trust": 0.2}),
+        json!({"type": "relationship_formed", "from": "c", "to": "b", "kind": "trust", "trust": 0.6, "value": 1.0}),
+        rel("c", "a", "trust"),
+        rel("c", "d", "funding"),
+    ]);
+    let (m, per) = compute(&fold(&es));
+    close(m.transitivity, 3.0 / 5.0, "one triangle, five connected triples");
+    close(m.average_path_length, 8.0 / 6.0, "four pairs at 1 step, two at 2");
+    assert_eq!(m.diameter, 2);
+    close(m.degree_centralization, 4.0 / 6.0, "(1 + 1 + 0 + 2) / (3 x 2)");
+    close(m.trust_mean.unwrap(), 0.4, "mean of the two rated");
+    close(m.value_mean.unwrap(), 1.0, "one rated");
+    let core = |a: &str| per[&a.parse().unwrap()].core_number;
+    assert_eq!((core("a"), core("b"), core("c"), core("d")), (2, 2, 2, 1));
+    let b = &per[&"b".parse().unwrap()];
+    close(b.trust_in.unwrap(), 0.4, "b is trusted by a (0.2) and c (0.6)");
+    assert_eq!(b.trust_out, None);
+    close(
+        per[&"c".parse().unwrap()].value_out.unwrap(),
+        1.0,
+        "c's one valued relationship",
+    );
+}
+
+#[test]
+fn two_cliques_joined_by_one_edge() {
+    // Two groups of four, everyone related within each (public and vcse), a1 - b1 across,
+    // and a1 - a2 related in two kinds.
+    let a = ["a1", "a2", "a3", "a4"];
+    let b = ["b1", "b2", "b3", "b4"];
+    let mut es: Vec<_> = a.iter().map(|x| joined_with_sector(x, "public")).collect();
+    es.extend(b.iter().map(|x| joined_with_sector(x, "vcse")));
+    for group in [a, b] {
+        for i in 0..4 {
+            for j in i + 1..4 {
+                es.push(rel(group[i], group[j], "collaboration"));
+            }
+        }
+    }
+    es.push(rel("a1", "b1", "collaboration"));
+    es.push(rel("a2", "a1", "information"));
+    let (m, per) = compute(&fold(&es));
+    close(
+        m.transitivity,
+        3.0 * 8.0 / 30.0,
+        "eight triangles; 30 connected triples",
+    );
+    assert_eq!(m.diameter, 3, "a2 - a1 - b1 - b2");
+    // 13 edges at 1 step; across: a1-b(2..4) and b1-a(2..4) at 2, the other 9 at 3.
+    close(m.average_path_length, (13.0 + 6.0 * 2.0 + 9.0 * 3.0) / 28.0, "28 pairs");
+    close(
+        m.ei_index.unwrap(),
+        (1.0 - 12.0) / 13.0,
+        "one edge across sectors, twelve within",
+    );
+    close(m.multiplexity, 1.0 / 13.0, "a1 - a2 in two kinds");
+    assert!(per.values().all(|x| x.core_number == 3), "every actor is in the 3-core");
+    close(
+        per[&"a1".parse().unwrap()].closeness,
+        (4.0 + 3.0 * 0.5) / 7.0,
+        "a1: four at 1 step, three at 2",
+    );
+}

@@ -8,7 +8,50 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use shiftlog_model::Timestamp;
-use shiftlog_projection::{compute, history, KnownAt};
+use shiftlog_projection::{compute, history, Change, KnownAt, Metrics, Snapshot};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn without_change(m: &Metrics) -> Metrics {
+    Metrics {
+        change: None,
+        ..m.clone()
+    }
+}
+
+/// The change between two snapshots straight from `docs/measures.md`: sets of ids and of
+/// (from, to, kind) triples (the step before the first is the empty network).
+fn naive_change(before: Option<&Snapshot>, now: &Snapshot) -> Change {
+    let actors = |s: Option<&Snapshot>| -> BTreeSet<String> {
+        s.map(|s| s.actors.iter().map(|a| a.id.clone()).collect())
+            .unwrap_or_default()
+    };
+    let ties = |s: Option<&Snapshot>| -> BTreeMap<(String, String, String), f64> {
+        s.map(|s| {
+            s.relationships
+                .iter()
+                .map(|r| ((r.from.clone(), r.to.clone(), r.kind.clone()), r.strength))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (a0, a1) = (actors(before), actors(Some(now)));
+    let (r0, r1) = (ties(before), ties(Some(now)));
+    let shared: Vec<_> = r1.keys().filter(|k| r0.contains_key(*k)).collect();
+    let either = r0.len() + r1.len() - shared.len();
+    Change {
+        joined: a1.difference(&a0).count(),
+        left: a0.difference(&a1).count(),
+        formed: r1.keys().filter(|k| !r0.contains_key(*k)).count(),
+        ended: r0.keys().filter(|k| !r1.contains_key(*k)).count(),
+        strengthened: shared.iter().filter(|k| r1[**k] > r0[**k]).count(),
+        weakened: shared.iter().filter(|k| r1[**k] < r0[**k]).count(),
+        tie_stability: if either == 0 {
+            1.0
+        } else {
+            shared.len() as f64 / either as f64
+        },
+    }
+}
 use shiftlog_store::{EventLog, MemoryLog, Position, SledLog};
 
 proptest! {
@@ -35,7 +78,7 @@ proptest! {
                     match h {
                         Ok(h) => {
                             assert_eq!(h.snapshot(at).metrics, want, "at {at} known at {k}");
-                            assert_eq!(h.evolve(&[at])[0].metrics, want);
+                            assert_eq!(without_change(&h.evolve(&[at])[0].metrics), want);
                         }
                         // Known before the place was registered: nothing to show.
                         Err(_) => assert!(k == 0, "history failed at k={k}"),
@@ -49,10 +92,13 @@ proptest! {
             let steps: Vec<Timestamp> = (0..8).map(|m| date(m * 30).parse().unwrap()).collect();
             let series = h.evolve(&steps);
             let snapshots = h.snapshots(&steps);
+            let mut before: Option<&Snapshot> = None;
             for ((s, snap), at) in series.iter().zip(&snapshots).zip(&steps) {
-                assert_eq!(s.metrics, h.snapshot(*at).metrics, "evolution step {at}");
+                assert_eq!(without_change(&s.metrics), h.snapshot(*at).metrics, "evolution step {at}");
                 assert_eq!(snap, &h.snapshot(*at), "one-pass snapshot at {at}");
-                assert_eq!(s.metrics, compute(&naive(&all, *at, head)).0);
+                assert_eq!(without_change(&s.metrics), compute(&naive(&all, *at, head)).0);
+                assert_eq!(s.metrics.change, Some(naive_change(before, snap)), "change at {at}");
+                before = Some(snap);
             }
         });
     }

@@ -96,8 +96,12 @@ async function show() {
     net.dataset.at = step.at;
     const m = $("metrics");
     m.replaceChildren();
-    for (const k of ["actors", "connected_actors", "relationships", "density", "components", "max_degree", "reciprocity", "sessions", "absent_voices", "outcomes", "anomalies"]) {
-      row(m, [k.replace(/_/g, " "), step.metrics[k]]);
+    // The measures in the server's registry, in its order and words.
+    if (!state.measures) state.measures = await api("/v1/measures");
+    for (const x of state.measures) {
+      const v = step.metrics[x.key];
+      const tr = row(m, [x.label, v === null || v === undefined ? "—" : v]);
+      tr.title = x.about;
     }
     for (const [d, g] of Object.entries(step.metrics.power_gini)) row(m, ["power gini: " + d.replace(/_/g, " "), g]);
     $("compare-date").textContent = day(step.at);

@@ -514,7 +514,7 @@ function submitSession(ev) {
     const p = `s-rel-${i}`;
     if (!$(`${p}-from`).value && !$(`${p}-to`).value) continue;
     const type = $(`${p}-change`).value;
-    const e = { ...envelope(type, date), source: sessionId };
+    const e = { ...envelope(type, date), session: sessionId, source: sessionId };
     for (const f of RECORDS.relationship_formed.fields.slice(0, 4)) {
       if (type === "relationship_ended" && f.name === "strength") continue;
       const v = need(() => fieldValue(p, f), `${p}-${f.name}`);
@@ -526,7 +526,7 @@ function submitSession(ev) {
   for (let i = 0; i < session.powers; i++) {
     const p = `s-power-${i}`;
     if (!$(`${p}-domain`).value.trim() && !$(`${p}-amount`).value) continue;
-    const e = { ...envelope("power_shifted", date), source: sessionId };
+    const e = { ...envelope("power_shifted", date), session: sessionId, source: sessionId };
     for (const f of RECORDS.power_shifted.fields) {
       const v = need(() => fieldValue(p, f), `${p}-${f.name}`);
       if (v !== undefined) e[f.name] = v;

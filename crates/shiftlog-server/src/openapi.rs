@@ -57,6 +57,14 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/measures",
+        summary: "The measures a snapshot's `metrics` carry, in table order: [{\"key\", \"label\", \"shape\": count|ratio, \"about\"}] (docs/measures.md defines them)",
+        roles: "anyone, no token",
+        query: &[],
+        responses: &[("200", "OK")],
+    },
+    Route {
+        method: "get",
         path: "/v1/whoami",
         summary: "The caller's token: {\"role\": admin|recorder|funder, \"places\": [the recorder's places], \"token\": its id}",
         roles: "any token",

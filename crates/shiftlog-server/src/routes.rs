@@ -62,6 +62,7 @@ pub fn router(
         .route("/record", get(record_page))
         .route("/assets/record.js", get(record_js))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/measures", get(measures))
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/events", post(append).get(read_events))
@@ -1010,6 +1011,11 @@ async fn record_page() -> Response {
 
 async fn record_js() -> Response {
     asset("text/javascript; charset=utf-8", RECORD_JS)
+}
+
+/// The registry of measures: what the dashboard lists, in its order and words.
+async fn measures() -> Json<Value> {
+    Json(shiftlog::projection::registry_json())
 }
 
 /// What the caller's token may do: the pages show only the controls it can use.

@@ -352,7 +352,16 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     let mut served: Vec<String> = routes()
         .iter()
         .map(|(m, p)| format!("{m} {}", p.split('?').next().unwrap().replace("leeds", "{place}")))
-        .chain(["GET /", "GET /record", "GET /health", "GET /v1/openapi.json"].map(String::from))
+        .chain(
+            [
+                "GET /",
+                "GET /record",
+                "GET /health",
+                "GET /v1/openapi.json",
+                "GET /v1/measures",
+            ]
+            .map(String::from),
+        )
         .collect();
     served.sort();
     assert_eq!(documented, served);
@@ -428,6 +437,21 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     assert!(text.contains("SECRET-attr"));
     let (_, text) = get(&s.url("/v1/events?place=york"), Some(&york_recorder)).await;
     assert!(text.contains("SECRET-text"), "recorders read their places' free text");
+
+    // The registry of measures, for the dashboard: every one is a key of a snapshot's
+    // metrics.
+    let (_, text) = get(&s.url("/v1/measures"), None).await;
+    let registry: Value = serde_json::from_str(&text).unwrap();
+    let (_, snap) = get(&s.url("/v1/places/leeds/snapshot?at=2024-12-31"), Some(&admin)).await;
+    let snap: Value = serde_json::from_str(&snap).unwrap();
+    for m in registry.as_array().unwrap() {
+        let key = m["key"].as_str().unwrap();
+        assert!(
+            snap["metrics"].get(key).is_some(),
+            "{key} is not in a snapshot's metrics"
+        );
+    }
+    assert!(registry.as_array().unwrap().iter().any(|m| m["key"] == "transitivity"));
 
     // Who a token is, for the pages to show only what it may do.
     let (_, text) = get(&s.url("/v1/whoami"), Some(&york_recorder)).await;
