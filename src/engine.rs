@@ -4,8 +4,8 @@ use crate::ingest;
 use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_projection::{
-    self as projection, Anomaly, Diff, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Projector, Snapshot,
-    Step,
+    self as projection, Anomaly, Diff, Every, Kinds, KnownAt, Metrics, PlaceHistory, ProjectionError, Projector,
+    Snapshot, Step, View,
 };
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, Detail, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
@@ -405,9 +405,9 @@ impl Engine {
         place: &PlaceId,
         format: ExportFormat,
         at: Option<Timestamp>,
-        known: KnownAt,
+        view: impl Into<View>,
     ) -> Result<String, ProjectionError> {
-        self.export_with(place, format, at, known, None).await
+        self.export_with(place, format, at, view, None).await
     }
 
     /// [`export`](Engine::export), with people shown by their pseudonyms when `people` is
@@ -417,21 +417,23 @@ impl Engine {
         place: &PlaceId,
         format: ExportFormat,
         at: Option<Timestamp>,
-        known: KnownAt,
+        view: impl Into<View>,
         people: Option<&projection::Pseudonyms>,
     ) -> Result<String, ProjectionError> {
+        let view = view.into();
+        let known = view.known;
         if format.needs_history() {
-            let mut h = self.history(place, known).await?;
+            let mut h = self.history_of_kinds(place, known, &view.kinds).await?;
             if let Some(p) = people {
                 p.apply_to_history(&mut h);
             }
             return Ok(format.render_history(&h).expect("a format of the whole history"));
         }
         let mut snap = match at {
-            Some(at) => self.snapshot(place, at, known).await?,
+            Some(at) => self.snapshot(place, at, view).await?,
             // The date comes from the history, which then answers too: one read, not two.
             None => {
-                let h = self.history(place, known).await?;
+                let h = self.history_of_kinds(place, known, &view.kinds).await?;
                 h.snapshot(h.span().map_or_else(Timestamp::now, |(_, last)| last))
             }
         };
@@ -464,16 +466,48 @@ impl Engine {
         projection::history(self.log.as_ref(), place, known).await
     }
 
+    /// The relationship kinds ever recorded in `place` (retracted events aside), as known
+    /// at `known`: what a view of some kinds chooses from.
+    pub async fn kinds(&self, place: &PlaceId, known: KnownAt) -> Result<BTreeSet<String>, ProjectionError> {
+        let h = self.structure(place, known).await?;
+        Ok(h.events()
+            .filter_map(|(_, e)| e.body.relationship_kind())
+            .map(str::to_string)
+            .collect())
+    }
+
     /// A place's history without personal data: what metrics and anomalies need.
     async fn structure(&self, place: &PlaceId, known: KnownAt) -> Result<PlaceHistory, ProjectionError> {
         projection::history_with(self.log.as_ref(), place, known, Detail::WithoutPersonalData).await
     }
 
-    /// The network of `place` at valid time `at`, as known at `known`. Views of
-    /// everything recorded start from the nearest checkpoint; earlier views fold the
-    /// place's history from its start.
-    pub async fn snapshot(&self, place: &PlaceId, at: Timestamp, known: KnownAt) -> Result<Snapshot, ProjectionError> {
-        self.projector.snapshot_known(place, at, known).await
+    /// The network of `place` at valid time `at` in `view` (a [`KnownAt`], or a [`View`]
+    /// of some relationship kinds). Views of everything recorded start from the nearest
+    /// checkpoint; earlier views fold the place's history from its start.
+    pub async fn snapshot(
+        &self,
+        place: &PlaceId,
+        at: Timestamp,
+        view: impl Into<View>,
+    ) -> Result<Snapshot, ProjectionError> {
+        let View { known, kinds } = view.into();
+        if kinds.is_all() {
+            return self.projector.snapshot_known(place, at, known).await;
+        }
+        Ok(self.history_of_kinds(place, known, &kinds).await?.snapshot(at))
+    }
+
+    /// A place's history as known at `known`, with only the relationship events of
+    /// `kinds`: what views of some kinds fold (checkpoints hold every kind).
+    async fn history_of_kinds(
+        &self,
+        place: &PlaceId,
+        known: KnownAt,
+        kinds: &Kinds,
+    ) -> Result<PlaceHistory, ProjectionError> {
+        let mut h = self.history(place, known).await?;
+        kinds.apply_to_history(&mut h);
+        Ok(h)
     }
 
     /// The metrics of `place` (or of every place) at the end of every period between
@@ -485,9 +519,9 @@ impl Engine {
         every: Every,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
-        known: KnownAt,
+        view: impl Into<View>,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
-        self.evolve_within(place, every, from, to, known, u64::MAX).await
+        self.evolve_within(place, every, from, to, view, u64::MAX).await
     }
 
     /// [`evolve`](Engine::evolve), refused with [`ProjectionError::TooMuchWork`] before any
@@ -499,9 +533,10 @@ impl Engine {
         every: Every,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
-        known: KnownAt,
+        view: impl Into<View>,
         max_work: u64,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
+        let View { known, kinds } = view.into();
         let series = move |h: &PlaceHistory| match h.span() {
             None => Ok(Vec::new()),
             Some((first, last)) => {
@@ -523,11 +558,12 @@ impl Engine {
         if let Some(p) = place {
             return evolve_all(
                 BTreeMap::from([(p.clone(), self.structure(p, known).await?)]),
+                &kinds,
                 &series,
                 true,
             );
         }
-        self.evolve_every_place(known, Self::GROUP_EVENTS, series).await
+        self.evolve_every_place(known, &kinds, Self::GROUP_EVENTS, series).await
     }
 
     /// Queries about every place read the log in one pass when it holds up to this many
@@ -540,6 +576,7 @@ impl Engine {
     async fn evolve_every_place(
         &self,
         known: KnownAt,
+        kinds: &Kinds,
         budget: u64,
         series: impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Sync,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
@@ -549,7 +586,12 @@ impl Engine {
         let free_later = groups.len() == 1;
         let mut out = BTreeMap::new();
         for group in groups {
-            out.extend(evolve_all(self.structures(group, known).await?, &series, free_later)?);
+            out.extend(evolve_all(
+                self.structures(group, known).await?,
+                kinds,
+                &series,
+                free_later,
+            )?);
         }
         Ok(out)
     }
@@ -641,22 +683,37 @@ impl Engine {
         }
     }
 
-    /// What changed in `place` between valid times `from` and `to`.
+    /// What changed in `place` between valid times `from` and `to`, in `view`.
     pub async fn diff(
         &self,
         place: &PlaceId,
         from: Timestamp,
         to: Timestamp,
-        known: KnownAt,
+        view: impl Into<View>,
     ) -> Result<Diff, ProjectionError> {
-        self.projector.diff(place, from, to, known).await
+        let View { known, kinds } = view.into();
+        if kinds.is_all() {
+            return self.projector.diff(place, from, to, known).await;
+        }
+        Ok(self.history_of_kinds(place, known, &kinds).await?.diff(from, to))
     }
 
-    /// Every place's metrics at valid time `at`.
-    pub async fn compare(&self, at: Timestamp, known: KnownAt) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
+    /// Every place's metrics at valid time `at`, in `view`.
+    pub async fn compare(
+        &self,
+        at: Timestamp,
+        view: impl Into<View>,
+    ) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
+        let View { known, kinds } = view.into();
         let mut out = BTreeMap::new();
         for (p, k) in self.places_known(known).await? {
-            let (state, _) = self.projector.state_known(&p, at, KnownAt::Position(k)).await?;
+            let state = if kinds.is_all() {
+                self.projector.state_known(&p, at, KnownAt::Position(k)).await?.0
+            } else {
+                let mut h = self.structure(&p, KnownAt::Position(k)).await?;
+                kinds.apply_to_history(&mut h);
+                h.state_at(at)
+            };
             out.insert(p.to_string(), projection::compute_metrics(&state));
         }
         Ok(out)
@@ -729,6 +786,7 @@ impl Engine {
 /// tenth of the work of the whole query, and the answer need not wait for it.
 fn evolve_all(
     histories: BTreeMap<PlaceId, PlaceHistory>,
+    kinds: &Kinds,
     series: &(impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Sync),
     free_later: bool,
 ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
@@ -736,7 +794,10 @@ fn evolve_all(
         use rayon::prelude::*;
         let (series, spent): (Vec<_>, Vec<_>) = histories
             .into_par_iter()
-            .map(|(p, h)| ((p.to_string(), series(&h)), h))
+            .map(|(p, mut h)| {
+                kinds.apply_to_history(&mut h);
+                ((p.to_string(), series(&h)), h)
+            })
             .unzip();
         if free_later {
             std::thread::spawn(move || drop(spent));
@@ -779,7 +840,7 @@ mod tests {
                     let one_pass = engine.evolve(None, every, None, None, known).await.unwrap();
                     for budget in [1, 300, head] {
                         let in_groups = engine
-                            .evolve_every_place(known, budget, move |h: &PlaceHistory| match h.span() {
+                            .evolve_every_place(known, &Kinds::all(), budget, move |h: &PlaceHistory| match h.span() {
                                 None => Ok(Vec::new()),
                                 Some((first, last)) => Ok(h.evolve(&projection::steps(every, first, last).unwrap())),
                             })

@@ -49,7 +49,9 @@ pub mod projection {
     pub use shiftlog_projection::*;
 }
 
-pub use shiftlog_projection::{Anomaly, Diff, Every, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step};
+pub use shiftlog_projection::{
+    Anomaly, Diff, Every, Kinds, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step, View,
+};
 
 pub use shiftlog_model::{
     parse_input, ActorId, Event, EventBody, EventId, EventType, FieldError, LocatedEvent, Location, NdjsonReader,

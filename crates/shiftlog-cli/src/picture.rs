@@ -1,8 +1,8 @@
 //! `shiftlog report` and `shiftlog demo`: pictures for people, drawn by `shiftlog-report`.
 
-use crate::project::{evolution_table, metrics_table, KnownArgs};
+use crate::project::{evolution_table, metrics_table, KindArgs, KnownArgs};
 use anyhow::Context;
-use shiftlog::{parse_input, Engine, Every, PlaceId, Timestamp};
+use shiftlog::{parse_input, Engine, Every, KnownAt, PlaceId, Timestamp};
 use shiftlog_report::{report, write_report, Progress, ReportForm, ReportOptions, SizeBy, HANDFUL};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +27,8 @@ pub(crate) struct ReportArgs {
     to: Option<Timestamp>,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// The step of the charts: day, week, month, quarter or year.
     #[arg(long, default_value = "month")]
     every: Every,
@@ -59,6 +61,7 @@ pub(crate) async fn report_command(engine: &Engine, a: ReportArgs) -> anyhow::Re
         from: a.from,
         to: a.to,
         known: a.known.known(),
+        kinds: a.kinds.kinds(),
         every: a.every,
         size_by: a.size_by,
         title: a.title,
@@ -166,12 +169,12 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         "How the places compare on {}:\n",
         last.as_datetime().format("%-d %b %Y")
     );
-    let rows: Vec<_> = engine.compare(last, Default::default()).await?.into_iter().collect();
+    let rows: Vec<_> = engine.compare(last, KnownAt::Everything).await?.into_iter().collect();
     println!("{}", metrics_table(&rows));
 
     let place = PlaceId::new(DEMO_PLACE)?;
     let series = engine
-        .evolve(Some(&place), Every::Quarter, None, None, Default::default())
+        .evolve(Some(&place), Every::Quarter, None, None, KnownAt::Everything)
         .await?;
     println!("How {DEMO_PLACE} evolved, quarter by quarter:\n");
     println!(

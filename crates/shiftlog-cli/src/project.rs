@@ -2,7 +2,7 @@
 //! projections.
 
 use anyhow::Context;
-use shiftlog::{Engine, Every, KnownAt, Metrics, PlaceId, Timestamp};
+use shiftlog::{Engine, Every, Kinds, KnownAt, Metrics, PlaceId, Timestamp, View};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -24,6 +24,26 @@ impl KnownArgs {
             (None, Some(k)) => KnownAt::Position(k),
             (None, None) => KnownAt::Everything,
         }
+    }
+}
+
+/// Which relationships a view counts.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KindArgs {
+    /// Count only relationships of this kind (repeat for several): every measure is then
+    /// of the network of those kinds. Default: every kind.
+    #[arg(long = "kind", value_name = "KIND")]
+    kinds: Vec<String>,
+}
+
+impl KindArgs {
+    pub(crate) fn kinds(&self) -> Kinds {
+        Kinds::only(self.kinds.iter().cloned())
+    }
+
+    /// The view of the log as `known` says, of these kinds.
+    pub(crate) fn view(&self, known: &KnownArgs) -> View {
+        View::new(known.known(), self.kinds())
     }
 }
 
@@ -67,13 +87,15 @@ pub(crate) struct SnapshotArgs {
     at: Timestamp,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// The output format.
     #[arg(long, value_enum, default_value = "json")]
     format: SnapshotFormat,
 }
 
 pub(crate) async fn snapshot(engine: &Engine, a: SnapshotArgs) -> anyhow::Result<ExitCode> {
-    let snap = engine.snapshot(&place(&a.place)?, a.at, a.known.known()).await?;
+    let snap = engine.snapshot(&place(&a.place)?, a.at, a.kinds.view(&a.known)).await?;
     let export = match a.format {
         SnapshotFormat::Json => Some(shiftlog::ExportFormat::Json),
         SnapshotFormat::Dot => Some(shiftlog::ExportFormat::Dot),
@@ -148,6 +170,8 @@ pub(crate) struct ExportArgs {
     at: Option<Timestamp>,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// Write to FILE instead of standard output (needed for xlsx).
     #[arg(long, value_name = "FILE")]
     out: Option<std::path::PathBuf>,
@@ -158,7 +182,8 @@ pub(crate) async fn export(engine: &Engine, a: ExportArgs) -> anyhow::Result<Exi
     if matches!(a.format, ExportFormat::Xlsx) && a.out.is_none() {
         anyhow::bail!("--format xlsx writes a workbook: give the file with --out FILE.xlsx");
     }
-    let h = engine.history(&place(&a.place)?, a.known.known()).await?;
+    let mut h = engine.history(&place(&a.place)?, a.known.known()).await?;
+    a.kinds.kinds().apply_to_history(&mut h);
     let at = || a.at.or(h.span().map(|(_, last)| last)).unwrap_or_else(Timestamp::now);
     let json = |v: serde_json::Value| -> anyhow::Result<Vec<u8>> {
         let mut text = serde_json::to_string_pretty(&v)?;
@@ -198,13 +223,17 @@ pub(crate) struct DiffArgs {
     to: Timestamp,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// text (for people) or json.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
 
 pub(crate) async fn diff(engine: &Engine, a: DiffArgs) -> anyhow::Result<ExitCode> {
-    let d = engine.diff(&place(&a.place)?, a.from, a.to, a.known.known()).await?;
+    let d = engine
+        .diff(&place(&a.place)?, a.from, a.to, a.kinds.view(&a.known))
+        .await?;
     if matches!(a.format, Format::Json | Format::Csv) {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(ExitCode::SUCCESS);
@@ -279,6 +308,8 @@ pub(crate) struct EvolveArgs {
     to: Option<Timestamp>,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// json or csv.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
@@ -287,7 +318,7 @@ pub(crate) struct EvolveArgs {
 pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<ExitCode> {
     let place = a.place.as_deref().map(place).transpose()?;
     let series = engine
-        .evolve(place.as_ref(), a.every, a.from, a.to, a.known.known())
+        .evolve(place.as_ref(), a.every, a.from, a.to, a.kinds.view(&a.known))
         .await?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string(&series)?),
@@ -330,13 +361,15 @@ pub(crate) struct CompareArgs {
     at: Timestamp,
     #[command(flatten)]
     known: KnownArgs,
+    #[command(flatten)]
+    kinds: KindArgs,
     /// text (for people), json or csv.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
 
 pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<ExitCode> {
-    let rows = engine.compare(a.at, a.known.known()).await?;
+    let rows = engine.compare(a.at, a.kinds.view(&a.known)).await?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Csv => {

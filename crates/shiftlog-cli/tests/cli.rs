@@ -1002,3 +1002,102 @@ fn demo_open_without_a_browser_says_so_and_still_succeeds() {
         text(&out.stderr)
     );
 }
+
+/// `--kind` on every reading command: the answer is the one for a store holding only
+/// those kinds' relationship events.
+#[test]
+fn kind_views_on_the_command_line_equal_a_store_of_those_kinds_only() {
+    let whole = tempfile::tempdir().unwrap();
+    let only = tempfile::tempdir().unwrap();
+    let text_in = std::fs::read_to_string(sample()).unwrap();
+    let kept: String = text_in
+        .lines()
+        .filter(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            !e["type"].as_str().unwrap().starts_with("relationship_")
+                || ["trust", "funding"].contains(&e["kind"].as_str().unwrap())
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(run(whole.path(), &["append", sample().to_str().unwrap()], None)
+        .status
+        .success());
+    assert!(run(only.path(), &["append"], Some(&kept)).status.success());
+    let place = {
+        let rows = json_out(only.path(), &["compare", "--at", "2025-01-01", "--format", "json"]);
+        rows.as_object().unwrap().keys().next().unwrap().clone()
+    };
+    fn with<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--kind", "trust", "--kind", "funding"][..]].concat()
+    }
+    let unplaced = |mut v: Value| {
+        v.as_object_mut().map(|o| o.remove("known_at_position"));
+        v
+    };
+    let snapshot = ["snapshot", "--place", place.as_str(), "--at", "2025-01-01"];
+    assert_eq!(
+        unplaced(json_out(whole.path(), &with(&snapshot))),
+        unplaced(json_out(only.path(), &snapshot))
+    );
+    let diff = [
+        "diff",
+        "--place",
+        place.as_str(),
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2025-01-01",
+        "--format",
+        "json",
+    ];
+    assert_eq!(
+        unplaced(json_out(whole.path(), &with(&diff))),
+        unplaced(json_out(only.path(), &diff))
+    );
+    for args in [
+        &["evolve", "--every", "quarter", "--format", "csv"][..],
+        &["compare", "--at", "2025-01-01", "--format", "csv"],
+        &[
+            "export",
+            "--place",
+            place.as_str(),
+            "--format",
+            "kumu",
+            "--at",
+            "2025-01-01",
+        ],
+    ] {
+        let a = run(whole.path(), &with(args), None);
+        let b = run(only.path(), args, None);
+        assert!(
+            a.status.success() && b.status.success(),
+            "{args:?}: {}",
+            text(&a.stderr)
+        );
+        assert_eq!(text(&a.stdout), text(&b.stdout), "{args:?}");
+    }
+    // And the whole view differs (the test would not notice a flag that does nothing).
+    let all = run(
+        whole.path(),
+        &["compare", "--at", "2025-01-01", "--format", "csv"],
+        None,
+    );
+    let some = run(
+        whole.path(),
+        &with(&["compare", "--at", "2025-01-01", "--format", "csv"]),
+        None,
+    );
+    assert_ne!(text(&all.stdout), text(&some.stdout));
+    let report = whole.path().join("report.html");
+    let out = run(
+        whole.path(),
+        &with(&["report", "--place", place.as_str(), "--out", report.to_str().unwrap()]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(report).unwrap();
+    assert!(
+        html.contains("relationships of kind funding, kind trust only"),
+        "the report says which kinds"
+    );
+}

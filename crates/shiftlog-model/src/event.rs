@@ -282,6 +282,26 @@ impl EventBody {
         }
     }
 
+    /// The kind of the relationship this event forms, changes or ends; `None` for every
+    /// other event.
+    pub fn relationship_kind(&self) -> Option<&str> {
+        match self {
+            EventBody::RelationshipFormed { kind, .. }
+            | EventBody::RelationshipChanged { kind, .. }
+            | EventBody::RelationshipEnded { kind, .. } => Some(kind),
+            EventBody::PlaceRegistered { .. }
+            | EventBody::ActorJoined { .. }
+            | EventBody::ActorUpdated { .. }
+            | EventBody::ActorLeft { .. }
+            | EventBody::PowerShifted { .. }
+            | EventBody::SessionHeld { .. }
+            | EventBody::LearningRecorded { .. }
+            | EventBody::OutcomeHarvested { .. }
+            | EventBody::EventRetracted { .. }
+            | EventBody::ActorRedacted { .. } => None,
+        }
+    }
+
     /// The actors this event names, each with the field that names it, in field order.
     ///
     /// Redactions are left out: they name an actor to erase, not one taking part.

@@ -42,6 +42,7 @@ mod period;
 mod pseudonym;
 mod query;
 mod snapshot;
+mod view;
 
 pub use change::{change, Change};
 pub use checkpoint::Projector;
@@ -56,6 +57,7 @@ pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
+pub use view::{Kinds, View};
 
 use shiftlog_model::{PlaceId, Timestamp};
 use shiftlog_store::StoreError;

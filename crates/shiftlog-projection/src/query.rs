@@ -314,6 +314,14 @@ impl PlaceHistory {
         }
     }
 
+    /// Keeps in the fold only the events `keep` accepts (the log's events are still held,
+    /// so positions and retractions are as before): for views of part of the network,
+    /// such as some relationship kinds.
+    pub fn retain_events(&mut self, mut keep: impl FnMut(&Event) -> bool) {
+        let recorded = &self.recorded;
+        self.order.retain(|&i| keep(&recorded[i as usize].1));
+    }
+
     /// The first and last valid times among the place's events.
     pub fn span(&self) -> Option<(Timestamp, Timestamp)> {
         Some((

@@ -47,6 +47,8 @@ pub struct ActorView {
     pub value_in: Option<f64>,
     /// Mean value of the relationships from it.
     pub value_out: Option<f64>,
+    /// Its community in the engine's partition (`null` for an isolate).
+    pub community: Option<usize>,
 }
 
 /// An active relationship in a snapshot.
@@ -124,6 +126,7 @@ impl Snapshot {
                     trust_out: m.trust_out,
                     value_in: m.value_in,
                     value_out: m.value_out,
+                    community: m.community,
                 }
             })
             .collect();

@@ -214,6 +214,9 @@ fn a_star() {
     close(m.average_path_length, 16.0 / 10.0, "4 pairs at 1 step, 6 at 2");
     assert_eq!(m.diameter, 2);
     close(m.multiplexity, 0.0, "one kind per pair");
+    // Any split of a star scores below keeping it whole (Q = 0).
+    assert_eq!(m.communities, 1);
+    close(m.modularity, 0.0, "a star is one community");
     assert_eq!(
         (m.trust_mean, m.value_mean, m.ei_index),
         (None, None, None),
@@ -293,4 +296,54 @@ fn two_cliques_joined_by_one_edge() {
         (4.0 + 3.0 * 0.5) / 7.0,
         "a1: four at 1 step, three at 2",
     );
+    // The two groups are the communities, numbered by their smallest actor (a1, then b1):
+    // 13 edges, 6 inside each group, each group's degrees summing to 13.
+    assert_eq!(m.communities, 2);
+    close(
+        m.modularity,
+        2.0 * (6.0 / 13.0 - (13.0_f64 / 26.0).powi(2)),
+        "Q of the two groups",
+    );
+    for (group, number) in [(a, 0), (b, 1)] {
+        for x in group {
+            assert_eq!(per[&x.parse().unwrap()].community, Some(number), "{x}");
+        }
+    }
+}
+
+#[test]
+fn communities_leave_isolates_out_and_are_none_without_edges() {
+    let es: Vec<_> = ["a", "b", "c"].iter().map(|a| join(a)).collect();
+    let (m, per) = compute(&fold(&es));
+    assert_eq!((m.modularity, m.communities), (0.0, 0), "no edge, no community");
+    assert!(per.values().all(|x| x.community.is_none()));
+    // A single edge: one community of two; its modularity is 1 - (2/2)^2 = 0.
+    let mut es = es;
+    es.push(rel("b", "c", "collaboration"));
+    let (m, per) = compute(&fold(&es));
+    assert_eq!(m.communities, 1);
+    close(m.modularity, 0.0, "one edge in one community: 1 - 1");
+    assert_eq!(per[&"a".parse().unwrap()].community, None, "the isolate");
+    assert_eq!(per[&"b".parse().unwrap()].community, Some(0));
+}
+
+#[test]
+fn communities_are_the_same_on_every_thread_and_every_run() {
+    // A network with many near-equal partitions (rings of cliques, chords between them),
+    // computed on eight threads at once.
+    let ids: Vec<String> = (0..60).map(|i| format!("x{i:02}")).collect();
+    let mut es: Vec<_> = ids.iter().map(|a| join(a)).collect();
+    for i in 0..60 {
+        for d in [1, 2, 7] {
+            es.push(rel(&ids[i], &ids[(i + d) % 60], "collaboration"));
+        }
+    }
+    let state = fold(&es);
+    let first = format!("{:?}", compute(&state));
+    let others: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| format!("{:?}", compute(&state)))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(others.iter().all(|o| *o == first));
+    assert!(compute(&state).0.communities > 1);
 }

@@ -169,6 +169,10 @@ async fn every_measure_agrees_with_networkx() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.json");
     std::fs::write(&file, serde_json::to_string(&cases).unwrap()).unwrap();
+    if let Ok(keep) = std::env::var("SHIFTLOG_KEEP_CASES") {
+        // For looking into a difference: the cases as the script read them.
+        std::fs::copy(&file, keep).unwrap();
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/networkx/measures.py");
     let out = Command::new(&python).arg(&script).arg(&file).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);

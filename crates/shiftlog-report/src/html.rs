@@ -6,7 +6,7 @@ use crate::network::{display_name, draw_network, sector_colour, thinned_note, Ne
 use crate::{Layout, ReportError};
 // Escaping for XML serves HTML too, and keeps the report well-formed XML (the tests parse it so).
 pub(crate) use shiftlog::projection::escape_xml as esc;
-use shiftlog::{Diff, EventBody, Every, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
+use shiftlog::{Diff, EventBody, Every, Kinds, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -21,6 +21,8 @@ pub struct ReportOptions {
     pub to: Option<Timestamp>,
     /// Which part of the log the report sees.
     pub known: KnownAt,
+    /// Which relationships it counts (every kind by default).
+    pub kinds: Kinds,
     /// The step of the charts and of the search for moments of change.
     pub every: Every,
     /// What node size shows in the network drawings.
@@ -38,6 +40,7 @@ impl Default for ReportOptions {
             from: None,
             to: None,
             known: KnownAt::Everything,
+            kinds: Kinds::all(),
             every: Every::Month,
             size_by: SizeBy::Degree,
             title: "How the networks changed".to_string(),

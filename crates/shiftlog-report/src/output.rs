@@ -327,7 +327,8 @@ async fn run(
                     .into_par_iter()
                     .map(|(place, h)| -> Result<_, ReportError> {
                         // A place with no event in this view has nothing to show.
-                        let Some(h) = h else { return Ok((place, None)) };
+                        let Some(mut h) = h else { return Ok((place, None)) };
+                        options.kinds.apply_to_history(&mut h);
                         let Some((first, last)) = h.span() else {
                             return Ok((place, None));
                         };
@@ -423,10 +424,21 @@ fn header(html: &mut String, summaries: &[PlaceSummary], options: &ReportOptions
     }
     writeln!(
         html,
-        "{} place{}, as recorded up to log position {known}. Every name, place and organisation \
+        "{} place{}, as recorded up to log position {known}{}. Every name, place and organisation \
          comes from the log; drawings put each actor in the same spot on every date.</p>",
         summaries.len(),
-        if summaries.len() == 1 { "" } else { "s" }
+        if summaries.len() == 1 { "" } else { "s" },
+        match options.kinds.as_set() {
+            None => String::new(),
+            Some(kinds) => format!(
+                "; relationships of {} only",
+                kinds
+                    .iter()
+                    .map(|k| format!("kind {}", esc(k)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     )
     .ok();
 }

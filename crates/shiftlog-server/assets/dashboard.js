@@ -23,6 +23,16 @@ function placeUrl(place, route, query) {
   return `/v1/places/~/${route}?place=${encodeURIComponent(place)}` + (query ? "&" + query : "");
 }
 
+// The kinds ticked, as `kind=` parameters: none when every kind is (the whole network),
+// so that the unfiltered view stays the default and its answers are the usual ones.
+function kindQuery() {
+  const boxes = [...document.querySelectorAll("#kind-boxes input")];
+  const ticked = boxes.filter((b) => b.checked).map((b) => b.value);
+  if (ticked.length === boxes.length) return "";
+  return ticked.map((k) => "kind=" + encodeURIComponent(k)).join("&");
+}
+const withKinds = (query) => [query, kindQuery()].filter(Boolean).join("&");
+
 function status(msg) { $("status").textContent = msg || ""; }
 const day = (at) => at.slice(0, 10);
 const fmt = (v) => (typeof v === "number" && !Number.isInteger(v)) ? v.toFixed(3) : String(v);
@@ -55,7 +65,35 @@ async function choose(place) {
   stop();
   state.place = place;
   $("place").value = place;
-  const series = await api(placeUrl(place, "evolution", "every=month"));
+  const { kinds } = await api(placeUrl(place, "kinds"));
+  const boxes = $("kind-boxes");
+  boxes.replaceChildren();
+  for (const k of kinds) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = k;
+    box.checked = true;
+    box.addEventListener("change", () => {
+      if (!boxes.querySelector("input:checked")) {
+        box.checked = true;
+        return status("At least one kind of relationship stays counted.");
+      }
+      steps().catch((err) => status(err.message));
+    });
+    label.append(box, " " + k.replace(/_/g, " "));
+    boxes.appendChild(label);
+  }
+  $("kinds").hidden = kinds.length < 2;
+  await steps(true);
+}
+
+// The place's monthly steps in the current view of kinds; the slider keeps its date.
+async function steps(first) {
+  const place = state.place;
+  const keep = first ? null : (state.steps[Number($("slider").value)] || {}).at;
+  const series = await api(placeUrl(place, "evolution", withKinds("every=month")));
+  if (place !== state.place) return;
   state.steps = series[place] || [];
   const last = state.steps.length ? state.steps[state.steps.length - 1].at : null;
   state.names = {};
@@ -65,7 +103,8 @@ async function choose(place) {
   }
   const slider = $("slider");
   slider.max = Math.max(0, state.steps.length - 1);
-  slider.value = slider.max;
+  const same = keep ? state.steps.findIndex((s) => s.at === keep) : -1;
+  slider.value = same >= 0 ? same : slider.max;
   slider.disabled = $("play").disabled = state.steps.length === 0;
   for (const id of ["diff-from", "diff-to"]) {
     const s = $(id);
@@ -87,8 +126,8 @@ async function show() {
   const at = encodeURIComponent(step.at);
   try {
     const [svg, rows] = await Promise.all([
-      api(placeUrl(state.place, "network.svg", `at=${at}`), true),
-      api(`/v1/compare?at=${at}`),
+      api(placeUrl(state.place, "network.svg", withKinds(`at=${at}`)), true),
+      api("/v1/compare?" + withKinds(`at=${at}`)),
     ]);
     if (seq !== state.seq) return; // a later move of the slider won
     const net = $("network");
@@ -120,7 +159,7 @@ async function showDiff() {
   const a = state.steps[Number($("diff-from").value)], b = state.steps[Number($("diff-to").value)];
   if (!a || !b) return;
   try {
-    const d = await api(placeUrl(state.place, "diff", `from=${encodeURIComponent(a.at)}&to=${encodeURIComponent(b.at)}`));
+    const d = await api(placeUrl(state.place, "diff", withKinds(`from=${encodeURIComponent(a.at)}&to=${encodeURIComponent(b.at)}`)));
     const name = (id) => state.names[id] || id;
     const out = $("diff");
     out.replaceChildren();

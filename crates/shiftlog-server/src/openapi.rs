@@ -29,6 +29,14 @@ const KNOWN: [(&str, &str, bool, &str); 2] = [
     ("known_at_position", "integer", false, "As known at this log position"),
 ];
 
+/// A view of some relationship kinds (`string[]`: the parameter repeats).
+const KIND: (&str, &str, bool, &str) = (
+    "kind",
+    "string[]",
+    false,
+    "Count only relationships of this kind; repeat for several (default: every kind)",
+);
+
 const READ: &[(&str, &str)] = &[
     ("200", "OK"),
     ("400", "A malformed parameter"),
@@ -156,6 +164,7 @@ pub const ROUTES: &[Route] = &[
             ("at", "string", false, "Valid time (default now)"),
             KNOWN[0],
             KNOWN[1],
+            KIND,
         ],
         responses: READ,
     },
@@ -169,6 +178,7 @@ pub const ROUTES: &[Route] = &[
             ("to", "string", true, "The later date"),
             KNOWN[0],
             KNOWN[1],
+            KIND,
         ],
         responses: READ,
     },
@@ -183,6 +193,7 @@ pub const ROUTES: &[Route] = &[
             ("to", "string", false, "Last date (default: the place's last event)"),
             KNOWN[0],
             KNOWN[1],
+            KIND,
         ],
         responses: READ,
     },
@@ -190,6 +201,14 @@ pub const ROUTES: &[Route] = &[
         method: "get",
         path: "/v1/places/{place}/anomalies",
         summary: "Events that made no sense at their moment",
+        roles: "admin, funder; recorder (its places)",
+        query: &[KNOWN[0], KNOWN[1]],
+        responses: READ,
+    },
+    Route {
+        method: "get",
+        path: "/v1/places/{place}/kinds",
+        summary: "The relationship kinds ever recorded in the place: what `kind=` on the other routes chooses from",
         roles: "admin, funder; recorder (its places)",
         query: &[KNOWN[0], KNOWN[1]],
         responses: READ,
@@ -204,6 +223,7 @@ pub const ROUTES: &[Route] = &[
             ("at", "string", false, "Date for the snapshot formats (default: the place's last event)"),
             KNOWN[0],
             KNOWN[1],
+            KIND,
         ],
         responses: READ,
     },
@@ -242,6 +262,7 @@ pub const ROUTES: &[Route] = &[
             ("size_by", "string", false, "degree (default) or power"),
             KNOWN[0],
             KNOWN[1],
+            KIND,
         ],
         responses: READ,
     },
@@ -250,7 +271,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/compare",
         summary: "One row of metrics per place at a date",
         roles: "admin, funder; recorder (its places only)",
-        query: &[("at", "string", false, "Valid time (default now)"), KNOWN[0], KNOWN[1]],
+        query: &[("at", "string", false, "Valid time (default now)"), KNOWN[0], KNOWN[1], KIND],
         responses: &[("200", "OK"), ("400", "A malformed parameter"), ("401", "No valid token")],
     },
 ];
@@ -263,7 +284,11 @@ pub fn openapi() -> Value {
             .query
             .iter()
             .map(|(name, ty, required, description)| {
-                json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": ty}})
+                let schema = match ty.strip_suffix("[]") {
+                    Some(item) => json!({"type": "array", "items": {"type": item}}),
+                    None => json!({"type": ty}),
+                };
+                json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema})
             })
             .collect();
         if r.path.contains("{place}") {

@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use shiftlog::projection::Pseudonyms;
 use shiftlog::{
-    parse_input, Engine, EventOutcome, Every, ExportFormat, KnownAt, PlaceId, Position, RecordedEvent, Stream,
-    Timestamp, Version,
+    parse_input, Engine, EventOutcome, Every, ExportFormat, Kinds, KnownAt, PlaceId, Position, RecordedEvent, Stream,
+    Timestamp, Version, View,
 };
 use shiftlog_report::{draw_network, Layout, NetworkStyle, SizeBy};
 use std::collections::BTreeMap;
@@ -72,6 +72,7 @@ pub fn router(
         .route("/v1/places/{place}/diff", get(diff))
         .route("/v1/places/{place}/evolution", get(evolution))
         .route("/v1/places/{place}/anomalies", get(anomalies))
+        .route("/v1/places/{place}/kinds", get(kinds))
         .route("/v1/places/{place}/export", get(export))
         .route("/v1/places/{place}/network.svg", get(network_svg))
         .route("/v1/places/{place}/import", post(import))
@@ -135,6 +136,21 @@ fn known(q: &[(String, String)]) -> Result<KnownAt> {
         (None, Some(k)) => Ok(KnownAt::Position(k)),
         (None, None) => Ok(KnownAt::Everything),
     }
+}
+
+/// The view a reading route asks for: `known_at` or `known_at_position`, and `kind`
+/// (repeated) for the relationships of some kinds only.
+fn view(q: &[(String, String)]) -> Result<View> {
+    let mut kinds = Vec::new();
+    for (_, k) in q.iter().filter(|(name, _)| name == "kind") {
+        if k.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "query parameter `kind`: empty (name a relationship kind)",
+            ));
+        }
+        kinds.push(k.clone());
+    }
+    Ok(View::new(known(q)?, Kinds::only(kinds)))
 }
 
 fn place_id(p: &str) -> Result<PlaceId> {
@@ -804,7 +820,7 @@ async fn snapshot(
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
-    let mut snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    let mut snap = s.engine.snapshot(&place, at, view(&q)?).await?;
     if let Some(people) = people_for(&s, &who, &place).await? {
         people.apply_to_snapshot(&mut snap);
     }
@@ -829,7 +845,7 @@ async fn diff(
     let place = readable_place(&who, &place, &q)?;
     let d = s
         .engine
-        .diff(&place, required(&q, "from")?, required(&q, "to")?, known(&q)?)
+        .diff(&place, required(&q, "from")?, required(&q, "to")?, view(&q)?)
         .await?;
     Ok(Json(serde_json::to_value(&d).map_err(ApiError::internal)?))
 }
@@ -851,7 +867,7 @@ async fn evolution(
             every,
             parsed(&q, "from")?,
             parsed(&q, "to")?,
-            known(&q)?,
+            view(&q)?,
             s.config.max_evolution_work,
         )
         .await?;
@@ -917,6 +933,19 @@ fn streamed_series(series: BTreeMap<String, Vec<shiftlog::Step>>) -> Response {
         .into_response()
 }
 
+async fn kinds(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(place): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let q = query(raw)?;
+    let place = readable_place(&who, &place, &q)?;
+    let kinds = s.engine.kinds(&place, known(&q)?).await?;
+    Ok(Json(json!({ "place": place.as_str(), "kinds": kinds })))
+}
+
 async fn anomalies(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -947,7 +976,7 @@ async fn export(
     let people = people_for(&s, &who, &place).await?;
     let mut body = s
         .engine
-        .export_with(&place, format, parsed(&q, "at")?, known(&q)?, people.as_deref())
+        .export_with(&place, format, parsed(&q, "at")?, view(&q)?, people.as_deref())
         .await?;
     // Of the formats, only the snapshot's JSON carries actors' attributes.
     if who.withholds_text() && format == ExportFormat::Json {
@@ -962,7 +991,7 @@ async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(ra
     let who = who(&s, &headers)?;
     let q = query(raw)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
-    let mut rows = s.engine.compare(at, known(&q)?).await?;
+    let mut rows = s.engine.compare(at, view(&q)?).await?;
     rows.retain(|p, _| PlaceId::new(p.as_str()).is_ok_and(|p| who.reads_place(&p)));
     Ok(Json(serde_json::to_value(&rows).map_err(ApiError::internal)?))
 }
@@ -1106,7 +1135,7 @@ async fn network_svg(
     let layout = layout(&s, &place).await?;
     // Drawings show names (people's pseudonyms, to funders), sectors, degree and power,
     // never attributes or free text.
-    let mut snap = s.engine.snapshot(&place, at, known(&q)?).await?;
+    let mut snap = s.engine.snapshot(&place, at, view(&q)?).await?;
     if let Some(people) = people_for(&s, &who, &place).await? {
         people.apply_to_snapshot(&mut snap);
     }

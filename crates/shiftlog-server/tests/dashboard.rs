@@ -184,6 +184,66 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     let label = client.find(Locator::Css("#play")).await.unwrap().text().await.unwrap();
     assert_eq!(label, "Play", "pressing again pauses");
 
+    // The kind filter: the place's kinds, all ticked; untick all but collaboration and the
+    // drawing at the last month is the engine's view of collaboration only.
+    let kinds = engine.kinds(&pid, KnownAt::Everything).await.unwrap();
+    let listed = wait_for(
+        &client,
+        "the kind filter",
+        "[...document.querySelectorAll('#kind-boxes input:checked')].map((b) => b.value)",
+    )
+    .await;
+    assert_eq!(listed, json!(kinds), "every kind listed and ticked");
+    let last = dates.len() - 1;
+    client
+        .execute(
+            "const s = document.getElementById('slider'); s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
+            vec![json!(last)],
+        )
+        .await
+        .unwrap();
+    let at = dates[last];
+    client
+        .execute(
+            "for (const b of document.querySelectorAll('#kind-boxes input')) \
+               if (b.value !== 'collaboration') b.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let view = shiftlog::View::new(KnownAt::Everything, shiftlog::Kinds::only(["collaboration"]));
+    let only = engine.snapshot(&pid, at, view).await.unwrap();
+    let all = engine.snapshot(&pid, at, KnownAt::Everything).await.unwrap();
+    assert!(
+        only.relationships.len() < all.relationships.len(),
+        "the view leaves some out"
+    );
+    wait_for(
+        &client,
+        "the network of collaboration only",
+        &format!(
+            "document.getElementById('network').dataset.at === '{at}' && \
+             document.querySelectorAll('#network line.relationship').length === {}",
+            only.relationships.len()
+        ),
+    )
+    .await;
+    // Unticking the last kind is refused with a word, not an empty network.
+    client
+        .execute("document.querySelector('#kind-boxes input:checked').click();", vec![])
+        .await
+        .unwrap();
+    let said = wait_for(&client, "the refusal", "document.getElementById('status').textContent").await;
+    assert!(said.as_str().unwrap().contains("At least one kind"), "{said}");
+    let ticked = client
+        .execute(
+            "return document.querySelectorAll('#kind-boxes input:checked').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticked, json!(1));
+
     client.close().await.unwrap();
     server.stop().await;
 }

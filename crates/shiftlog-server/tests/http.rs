@@ -314,6 +314,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/v1/places/leeds/diff?from=2024-01-01&to=2024-12-31".into()),
         ("GET", "/v1/places/leeds/evolution?every=month".into()),
         ("GET", "/v1/places/leeds/anomalies".into()),
+        ("GET", "/v1/places/leeds/kinds".into()),
         ("GET", "/v1/places/leeds/export?format=gexf-dynamic".into()),
         ("GET", "/v1/places/leeds/network.svg?at=2024-12-31".into()),
         ("POST", "/v1/places/leeds/import?at=2024-12-31".into()),
@@ -871,4 +872,96 @@ async fn files_sent_to_the_import_route_are_recorded_once_and_problems_name_thei
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["counts"]["actor_joined"], 5, "{v}");
+}
+
+/// `kind=` on the reading routes gives the engine's view of those kinds; an empty kind is
+/// a 400 that names the parameter; the OpenAPI document lists it as repeatable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_routes_take_views_of_some_kinds() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let mut events = inquiry("york", "x");
+    events.push(json!({"type":"relationship_formed","id":"york-8","occurred_at":"2024-04-01","place":"york","from":"york-group","to":"york-council","kind":"trust","strength":0.4}));
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let place = PlaceId::new("york").unwrap();
+    let view = shiftlog::View::new(shiftlog::KnownAt::Everything, shiftlog::Kinds::only(["trust"]));
+    let at: shiftlog::Timestamp = "2024-05-01".parse().unwrap();
+
+    let (status, text) = get(
+        &s.url("/v1/places/york/snapshot?at=2024-05-01&kind=trust"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let served: Value = serde_json::from_str(&text).unwrap();
+    let kinds: Vec<&str> = served["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["trust"]);
+    let engine = s.engine.snapshot(&place, at, view.clone()).await.unwrap();
+    assert_eq!(served, serde_json::to_value(&engine).unwrap());
+
+    let (_, text) = get(
+        &s.url("/v1/places/york/snapshot?at=2024-05-01&kind=trust&kind=funds"),
+        Some(&admin),
+    )
+    .await;
+    let both: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(both["relationships"].as_array().unwrap().len(), 2);
+
+    let (status, text) = get(&s.url("/v1/places/york/evolution?every=month&kind=trust"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let series = s
+        .engine
+        .evolve(Some(&place), shiftlog::Every::Month, None, None, view.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        serde_json::to_value(&series).unwrap()
+    );
+
+    let (status, text) = get(&s.url("/v1/compare?at=2024-05-01&kind=funds"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let rows: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows["york"]["relationships"], 1, "{rows}");
+
+    let (status, text) = get(
+        &s.url("/v1/places/york/diff?from=2024-01-01&to=2024-05-01&kind=trust"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let diff = s
+        .engine
+        .diff(&place, "2024-01-01".parse().unwrap(), at, view)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        serde_json::to_value(&diff).unwrap()
+    );
+
+    let (status, text) = get(&s.url("/v1/places/york/kinds"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(listed["kinds"], json!(["funds", "trust"]));
+
+    let (status, text) = get(&s.url("/v1/places/york/snapshot?kind="), Some(&admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("`kind`"), "{text}");
+
+    let (_, text) = get(&s.url("/v1/openapi.json"), None).await;
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let params = doc["paths"]["/v1/places/{place}/snapshot"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let kind = params.iter().find(|p| p["name"] == "kind").expect("kind is documented");
+    assert_eq!(kind["schema"]["type"], "array");
+    s.stop().await;
 }

@@ -60,6 +60,27 @@ def expected(case):
         if U.number_of_edges()
         else 0.0
     )
+    # Communities: the engine's own partition, scored by networkx, and held to 0.95 of
+    # networkx's greedy partition.
+    connected = [v for v in actors if U.degree(v) > 0]
+    C = U.subgraph(connected)
+    engine = {a["id"]: a["community"] for a in case["actors"]}
+    if C.number_of_edges():
+        groups = {}
+        for v in connected:
+            groups.setdefault(engine[v], set()).add(v)
+        m["modularity"] = nx.community.modularity(C, list(groups.values()), resolution=1)
+        m["communities"] = len(groups)
+        greedy = nx.community.modularity(C, nx.community.greedy_modularity_communities(C), resolution=1)
+        m["greedy_modularity"] = greedy
+        # Numbered from 0 in order of each community's smallest actor id.
+        firsts = sorted((min(g), c) for c, g in groups.items())
+        m["numbering"] = [c for _, c in firsts] == list(range(len(groups)))
+    else:
+        m["modularity"] = 0.0
+        m["communities"] = 0
+        m["greedy_modularity"] = 0.0
+        m["numbering"] = all(engine[v] is None for v in actors)
     per = {}
     harmonic = nx.harmonic_centrality(U)
     cores = nx.core_number(U)
@@ -78,6 +99,11 @@ def expected(case):
     return m, per
 
 
+def actors_without_community(case):
+    ends = {r["from"] for r in case["relationships"]} | {r["to"] for r in case["relationships"]}
+    return [a["id"] for a in case["actors"] if (a["community"] is None) == (a["id"] in ends)]
+
+
 def differs(want, got):
     if want is None or got is None:
         return want is not got
@@ -89,6 +115,13 @@ def main():
     problems = []
     for case in cases:
         want, want_per = expected(case)
+        if want.pop("numbering") is not True:
+            problems.append(f"{case['name']}: communities are not numbered by their smallest actor")
+        greedy = want.pop("greedy_modularity")
+        if case["metrics"]["modularity"] < 0.95 * greedy - TOL:
+            problems.append(f"{case['name']}: modularity {case['metrics']['modularity']} is below 0.95 x greedy {greedy}")
+        for v in actors_without_community(case):
+            problems.append(f"{case['name']}: actor {v} has edges and no community, or none and one")
         for k, w in want.items():
             if differs(w, case["metrics"][k]):
                 problems.append(f"{case['name']}: {k}: networkx {w}, engine {case['metrics'][k]}")
