@@ -683,6 +683,46 @@ impl Engine {
         }
     }
 
+    /// The learning synthesis of `places` (every place when empty, in the order given):
+    /// learning by area, outcomes by condition, power shifts by the power cube,
+    /// participation tags, sessions and absent voices, per period of `every` from `from`
+    /// to `to` (by default the earliest and latest event of those places). With `texts`
+    /// (for recorders and admins, never funders), the learning texts by area.
+    pub async fn synthesis(
+        &self,
+        places: &[PlaceId],
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        known: KnownAt,
+        texts: bool,
+    ) -> Result<projection::Synthesis, ProjectionError> {
+        let places = if places.is_empty() {
+            self.places().await?
+        } else {
+            places.to_vec()
+        };
+        // One position for every place, so that the synthesis reads one log.
+        let k = KnownAt::Position(known.position(self.log.as_ref(), self.head().0).await?);
+        let set: BTreeSet<PlaceId> = places.iter().cloned().collect();
+        // Counts need no personal data; the texts are personal data.
+        let detail = if texts {
+            Detail::Full
+        } else {
+            Detail::WithoutPersonalData
+        };
+        let mut histories = projection::histories_of(self.log.as_ref(), &set, k, detail).await?;
+        let ordered = places
+            .iter()
+            .map(|p| {
+                histories
+                    .remove(p)
+                    .ok_or_else(|| ProjectionError::UnknownPlace(p.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        projection::synthesis(&ordered.iter().collect::<Vec<_>>(), every, from, to, texts)
+    }
+
     /// What changed in `place` between valid times `from` and `to`, in `view`.
     pub async fn diff(
         &self,

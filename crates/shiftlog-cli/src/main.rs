@@ -74,6 +74,11 @@ enum Command {
     Bridges(project::BridgesArgs),
     /// Events that made no sense at their moment (late recording), per place.
     Anomalies(project::AnomaliesArgs),
+    /// The learning synthesis: learning records by the five inquiry areas, outcomes by the
+    /// six conditions of systems change, power shifts by space, form and expression,
+    /// participation tags, sessions and absent voices, per period, per place and across
+    /// places; the learning texts by area unless --without-texts.
+    Synthesis(project::SynthesisArgs),
     /// A place's whole history for other tools (dynamic GEXF for Gephi, Kumu).
     Export(project::ExportArgs),
     /// Write the HTML report: an overview first (places compared, where things moved most,
@@ -200,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Bridges(args) => project::bridges(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Synthesis(args) => project::synthesis(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Report(args) => picture::report_command(&Engine::open_existing(&cli.data_dir)?, args).await,

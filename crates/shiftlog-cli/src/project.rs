@@ -575,3 +575,104 @@ pub(crate) fn evolution_table(steps: &[shiftlog::Step]) -> String {
     }
     out
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SynthesisArgs {
+    /// A place to include (repeat for several); every place when absent.
+    #[arg(long = "place", value_name = "PLACE")]
+    places: Vec<String>,
+    /// First date (default: the earliest event of those places).
+    #[arg(long)]
+    from: Option<Timestamp>,
+    /// Last date (default: the latest event of those places).
+    #[arg(long)]
+    to: Option<Timestamp>,
+    /// The periods: day, week, month, quarter or year.
+    #[arg(long, default_value = "quarter")]
+    every: Every,
+    #[command(flatten)]
+    known: KnownArgs,
+    /// Counts and tags only, as funders see it: no learning texts.
+    #[arg(long)]
+    without_texts: bool,
+    /// text (for people) or json.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) async fn synthesis(engine: &Engine, a: SynthesisArgs) -> anyhow::Result<ExitCode> {
+    let places = a.places.iter().map(|p| place(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let s = engine
+        .synthesis(&places, a.every, a.from, a.to, a.known.known(), !a.without_texts)
+        .await?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        Format::Csv => anyhow::bail!("--format csv is not offered for the synthesis: use json or text"),
+        Format::Text => print!("{}", synthesis_text(&s)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The synthesis for people: per place (and across places when there are several), one
+/// line per period and vocabulary with the words that were used, then the texts by area.
+pub(crate) fn synthesis_text(s: &shiftlog::projection::Synthesis) -> String {
+    use shiftlog::projection::{PeriodSynthesis, Tally};
+    use std::fmt::Write;
+    fn used(t: &Tally) -> String {
+        let words: Vec<String> = t
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(w, n)| format!("{} {n}", w.replace('_', " ")))
+            .collect();
+        if words.is_empty() {
+            "-".into()
+        } else {
+            words.join(", ")
+        }
+    }
+    fn periods(out: &mut String, ps: &[PeriodSynthesis]) {
+        for p in ps {
+            let _ = writeln!(
+                out,
+                "  {} to {}: {} sessions, {} absent voices, {} power shifts",
+                &p.from.to_string()[..10],
+                &p.to.to_string()[..10],
+                p.sessions,
+                p.absent_voices,
+                p.power.shifts
+            );
+            let _ = writeln!(out, "    learning by area:      {}", used(&p.learning));
+            let _ = writeln!(out, "    outcomes by condition: {}", used(&p.outcomes));
+            let _ = writeln!(out, "    power by space:        {}", used(&p.power.by_space));
+            let _ = writeln!(out, "    power by form:         {}", used(&p.power.by_form));
+            let _ = writeln!(out, "    power by expression:   {}", used(&p.power.by_expression));
+            let _ = writeln!(out, "    participation:         {}", used(&p.participation));
+        }
+    }
+    let mut out = String::new();
+    for place in &s.places {
+        let _ = writeln!(out, "{}", place.place);
+        periods(&mut out, &place.periods);
+        if let Some(texts) = &place.texts {
+            for (area, items) in texts {
+                let _ = writeln!(out, "  learned, {}:", area.replace('_', " "));
+                for t in items {
+                    let from = t.session_title.as_deref().or(t.session.as_deref());
+                    let _ = writeln!(
+                        out,
+                        "    {} {}{}",
+                        &t.at.to_string()[..10],
+                        t.text,
+                        from.map(|f| format!(" (session: {f})")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if s.places.len() > 1 {
+        let _ = writeln!(out, "across the {} places", s.places.len());
+        periods(&mut out, &s.across);
+    }
+    out
+}

@@ -1101,3 +1101,37 @@ fn kind_views_on_the_command_line_equal_a_store_of_those_kinds_only() {
         "the report says which kinds"
     );
 }
+
+#[test]
+fn synthesis_reads_learning_by_area_and_leaves_texts_out_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = root().join("examples/data/worked-example.ndjson");
+    assert!(run(dir.path(), &["append", example.to_str().unwrap()], None)
+        .status
+        .success());
+    let out = run(
+        dir.path(),
+        &["synthesis", "--place", "fenwick-cross", "--every", "year"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("learning by area:"), "{said}");
+    assert!(said.contains("The parish council holds the only local money"), "{said}");
+    let counts = json_out(
+        dir.path(),
+        &[
+            "synthesis",
+            "--place",
+            "fenwick-cross",
+            "--without-texts",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(counts["with_texts"], false);
+    assert!(!counts.to_string().contains("parish council holds"));
+    let bad = run(dir.path(), &["synthesis", "--place", "nowhere"], None);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("nowhere"), "{}", text(&bad.stderr));
+}

@@ -79,6 +79,44 @@ pub enum PowerExpression {
     PowerWithin,
 }
 
+/// The Place Action Inquiry's five learning areas (a conventional tag vocabulary: found in
+/// a learning record's `themes` or `tags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum LearningArea {
+    GoalsParadigmsPerspectives,
+    StructuresActorsNetworks,
+    PowerParticipationRelationships,
+    LearningJourney,
+    RolesFunctions,
+}
+
+/// The six conditions of systems change (an outcome's `condition`, or a tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum Condition {
+    Policies,
+    Practices,
+    ResourceFlows,
+    RelationshipsConnections,
+    PowerDynamics,
+    MentalModels,
+}
+
+/// The rungs of Arnstein's ladder of participation (a tag vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum ParticipationRung {
+    Manipulation,
+    Therapy,
+    Informing,
+    Consultation,
+    Placation,
+    Partnership,
+    DelegatedPower,
+    CitizenControl,
+}
+
 macro_rules! names {
     ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
         impl $ty {
@@ -140,6 +178,34 @@ pub enum EventType {
     EventRetracted,
     ActorRedacted,
 }
+
+names!(LearningArea {
+    GoalsParadigmsPerspectives => "goals_paradigms_perspectives",
+    StructuresActorsNetworks => "structures_actors_networks",
+    PowerParticipationRelationships => "power_participation_relationships",
+    LearningJourney => "learning_journey",
+    RolesFunctions => "roles_functions",
+});
+
+names!(Condition {
+    Policies => "policies",
+    Practices => "practices",
+    ResourceFlows => "resource_flows",
+    RelationshipsConnections => "relationships_connections",
+    PowerDynamics => "power_dynamics",
+    MentalModels => "mental_models",
+});
+
+names!(ParticipationRung {
+    Manipulation => "manipulation",
+    Therapy => "therapy",
+    Informing => "informing",
+    Consultation => "consultation",
+    Placation => "placation",
+    Partnership => "partnership",
+    DelegatedPower => "delegated_power",
+    CitizenControl => "citizen_control",
+});
 
 names!(EventType {
     PlaceRegistered => "place_registered",

@@ -36,7 +36,10 @@ mod strict;
 mod time;
 
 pub use check::{check_against_log, EventSummary, LogView};
-pub use event::{ActorKind, Event, EventBody, EventType, ExtraFields, PowerExpression, PowerForm, PowerSpace};
+pub use event::{
+    ActorKind, Condition, Event, EventBody, EventType, ExtraFields, LearningArea, ParticipationRung, PowerExpression,
+    PowerForm, PowerSpace,
+};
 pub use id::{ActorId, EventId, IdError, PlaceId, SessionId, MAX_ID_CHARS};
 pub use input::{parse_input, LocatedEvent, NdjsonReader, ParsedInput, ReadError, MAX_LINE_BYTES};
 pub use parse::{raw_event_id, ENGINE_FIELDS};

@@ -42,6 +42,7 @@ mod period;
 mod pseudonym;
 mod query;
 mod snapshot;
+mod synthesis;
 mod view;
 
 pub use change::{change, Change};
@@ -57,6 +58,7 @@ pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
+pub use synthesis::{synthesis, LearningText, PeriodSynthesis, PlaceSynthesis, PowerTally, Synthesis, Tally, UNTAGGED};
 pub use view::{Kinds, View};
 
 use shiftlog_model::{PlaceId, Timestamp};

@@ -268,6 +268,27 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/synthesis",
+        summary: "The learning synthesis per period, per place and across places: learning records by the five inquiry areas, outcomes by the six conditions, power shifts by space, form and expression, participation tags, sessions and absent voices; recorders and admins also get the learning texts by area, funders never",
+        roles: "admin, funder; recorder (its places only)",
+        query: &[
+            ("place", "string[]", false, "A place to include; repeat for several (default: every place the token reads)"),
+            ("every", "string", false, "day, week, month, quarter (default) or year"),
+            ("from", "string", false, "First date (default: the earliest event of those places)"),
+            ("to", "string", false, "Last date (default: the latest event of those places)"),
+            KNOWN[0],
+            KNOWN[1],
+        ],
+        responses: &[
+            ("200", "OK"),
+            ("400", "A malformed parameter"),
+            ("401", "No valid token"),
+            ("403", "The token may not read a place asked for"),
+            ("404", "No such place"),
+        ],
+    },
+    Route {
+        method: "get",
         path: "/v1/compare",
         summary: "One row of metrics per place at a date",
         roles: "admin, funder; recorder (its places only)",

@@ -77,6 +77,7 @@ pub fn router(
         .route("/v1/places/{place}/network.svg", get(network_svg))
         .route("/v1/places/{place}/import", post(import))
         .route("/v1/compare", get(compare))
+        .route("/v1/synthesis", get(synthesis))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route (see /v1/openapi.json)") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body));
     let router = match &state.access {
@@ -994,6 +995,49 @@ async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(ra
     let mut rows = s.engine.compare(at, view(&q)?).await?;
     rows.retain(|p, _| PlaceId::new(p.as_str()).is_ok_and(|p| who.reads_place(&p)));
     Ok(Json(serde_json::to_value(&rows).map_err(ApiError::internal)?))
+}
+
+/// The learning synthesis of the places asked for (`place=`, repeated; by default every
+/// place the token reads). Funders get counts and tags only: the texts are never read
+/// for them, let alone sent.
+async fn synthesis(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>> {
+    let who = who(&s, &headers)?;
+    let q = query(raw)?;
+    let mut places = Vec::new();
+    for (_, p) in q.iter().filter(|(k, _)| k == "place") {
+        let p = place_id(p)?;
+        if !who.reads_place(&p) {
+            return Err(ApiError::forbidden(format!("this token may not read place `{p}`")));
+        }
+        places.push(p);
+    }
+    if places.is_empty() {
+        places = s
+            .engine
+            .places()
+            .await?
+            .into_iter()
+            .filter(|p| who.reads_place(p))
+            .collect();
+        if places.is_empty() {
+            return Ok(Json(
+                json!({"known_at_position": 0, "with_texts": false, "places": [], "across": []}),
+            ));
+        }
+    }
+    let every = parsed::<Every>(&q, "every")?.unwrap_or(Every::Quarter);
+    let synthesis = s
+        .engine
+        .synthesis(
+            &places,
+            every,
+            parsed(&q, "from")?,
+            parsed(&q, "to")?,
+            known(&q)?,
+            !who.withholds_text(),
+        )
+        .await?;
+    Ok(Json(serde_json::to_value(&synthesis).map_err(ApiError::internal)?))
 }
 
 /// The dashboard's page, script and style, built into the binary: nothing is fetched from

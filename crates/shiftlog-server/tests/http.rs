@@ -319,6 +319,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/v1/places/leeds/network.svg?at=2024-12-31".into()),
         ("POST", "/v1/places/leeds/import?at=2024-12-31".into()),
         ("GET", "/v1/compare?at=2024-12-31".into()),
+        ("GET", "/v1/synthesis?place=leeds".into()),
         ("GET", "/v1/whoami".into()),
     ]
 }
@@ -963,5 +964,68 @@ async fn reading_routes_take_views_of_some_kinds() {
         .clone();
     let kind = params.iter().find(|p| p["name"] == "kind").expect("kind is documented");
     assert_eq!(kind["schema"]["type"], "array");
+    s.stop().await;
+}
+
+/// The synthesis route: recorders and admins get the texts by area, funders counts only;
+/// a recorder reads its own places and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_synthesis_shows_texts_to_recorders_and_counts_to_funders() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]);
+    let funder = s.token(Role::Funder, &[]);
+    let recorder = s.token(Role::Recorder, &["york"]);
+    let mut events = inquiry("york", "SECRET");
+    events.extend(inquiry("leeds", "SECRET"));
+    let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, text) = get(&s.url("/v1/synthesis?place=york&every=year"), Some(&recorder)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["with_texts"], true);
+    let york = PlaceId::new("york").unwrap();
+    let engine = s
+        .engine
+        .synthesis(
+            &[york],
+            shiftlog::Every::Year,
+            None,
+            None,
+            shiftlog::KnownAt::Everything,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v, serde_json::to_value(&engine).unwrap());
+    assert!(text.contains("SECRET-text"), "the recorder reads the learning");
+
+    let (status, text) = get(&s.url("/v1/synthesis?every=year"), Some(&funder)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["with_texts"], false);
+    assert_eq!(v["places"].as_array().unwrap().len(), 2, "every place for a funder");
+    assert_eq!(
+        v["across"][0]["learning"]["untagged"], 2,
+        "one record per place, themed outside the areas"
+    );
+    assert_eq!(v["across"][0]["sessions"], 0);
+
+    // A recorder without a place asked for gets its own places only; another's is a 403.
+    let (_, text) = get(&s.url("/v1/synthesis"), Some(&recorder)).await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let places: Vec<&str> = v["places"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["place"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["york"]);
+    let (status, _) = get(&s.url("/v1/synthesis?place=leeds"), Some(&recorder)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, text) = get(&s.url("/v1/synthesis?every=fortnight"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("`every`"), "{text}");
     s.stop().await;
 }

@@ -1,0 +1,328 @@
+//! The learning synthesis: what was learned, harvested and shifted, read by the inquiry's
+//! own vocabularies (the five learning areas, the six conditions of systems change, the
+//! power cube, the ladder of participation), per period, per place and across places.
+//!
+//! Counts and tags are for everyone who may read the place; the texts (what was learned,
+//! grouped by area) are only put in when asked for, and the server asks only for
+//! recorders and admins.
+
+use crate::period::{period_start, Every};
+use crate::query::PlaceHistory;
+use crate::ProjectionError;
+use serde::Serialize;
+use shiftlog_model::{
+    Condition, Event, EventBody, LearningArea, ParticipationRung, PowerExpression, PowerForm, PowerSpace, Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a record carries no word of the vocabulary for.
+pub const UNTAGGED: &str = "untagged";
+
+/// Counts by each word of a vocabulary (every word present, 0 when unused) and
+/// [`UNTAGGED`].
+pub type Tally = BTreeMap<&'static str, u64>;
+
+fn tally(words: impl IntoIterator<Item = &'static str>) -> Tally {
+    words.into_iter().chain([UNTAGGED]).map(|w| (w, 0)).collect()
+}
+
+/// Power shifts of a period, by the power cube's dimensions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PowerTally {
+    /// How many shifts.
+    pub shifts: u64,
+    /// The amount they moved, all domains together.
+    pub amount: f64,
+    /// By space (closed, invited, claimed).
+    pub by_space: Tally,
+    /// By form (visible, hidden, invisible).
+    pub by_form: Tally,
+    /// By expression (power over, with, to, within).
+    pub by_expression: Tally,
+}
+
+/// One period of a place's (or every place's) synthesis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodSynthesis {
+    /// The period's first instant.
+    pub from: Timestamp,
+    /// Its last (events that occurred up to and including it count).
+    pub to: Timestamp,
+    /// Learning records by area (a record tagged with two areas counts in both).
+    pub learning: Tally,
+    /// Outcomes harvested by condition (the `condition` field and condition tags).
+    pub outcomes: Tally,
+    /// Power shifts by space, form and expression.
+    pub power: PowerTally,
+    /// Tags of the ladder of participation, on events of any type.
+    pub participation: Tally,
+    /// Sessions held.
+    pub sessions: u64,
+    /// Distinct voices recorded as absent in those sessions.
+    pub absent_voices: u64,
+    /// Learning records made in a session (they name one).
+    pub learning_from_sessions: u64,
+}
+
+impl PeriodSynthesis {
+    fn empty(from: Timestamp, to: Timestamp) -> PeriodSynthesis {
+        PeriodSynthesis {
+            from,
+            to,
+            learning: tally(LearningArea::ALL.iter().map(|a| a.as_str())),
+            outcomes: tally(Condition::ALL.iter().map(|c| c.as_str())),
+            power: PowerTally {
+                shifts: 0,
+                amount: 0.0,
+                by_space: tally(PowerSpace::ALL.iter().map(|s| s.as_str())),
+                by_form: tally(PowerForm::ALL.iter().map(|f| f.as_str())),
+                by_expression: tally(PowerExpression::ALL.iter().map(|e| e.as_str())),
+            },
+            participation: ParticipationRung::ALL.iter().map(|r| (r.as_str(), 0)).collect(),
+            sessions: 0,
+            absent_voices: 0,
+            learning_from_sessions: 0,
+        }
+    }
+
+    /// Adds `other`'s counts (the same period of another place); absent voices are
+    /// added too (one place's voices are not another's).
+    fn add(&mut self, other: &PeriodSynthesis) {
+        fn sum(a: &mut Tally, b: &Tally) {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+        }
+        sum(&mut self.learning, &other.learning);
+        sum(&mut self.outcomes, &other.outcomes);
+        sum(&mut self.participation, &other.participation);
+        sum(&mut self.power.by_space, &other.power.by_space);
+        sum(&mut self.power.by_form, &other.power.by_form);
+        sum(&mut self.power.by_expression, &other.power.by_expression);
+        self.power.shifts += other.power.shifts;
+        self.power.amount += other.power.amount;
+        self.sessions += other.sessions;
+        self.absent_voices += other.absent_voices;
+        self.learning_from_sessions += other.learning_from_sessions;
+    }
+}
+
+/// A learning record's text, for those who may read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LearningText {
+    /// When it was learned.
+    pub at: Timestamp,
+    /// What was learned.
+    pub text: String,
+    /// The session it came from, if any.
+    pub session: Option<String>,
+    /// That session's title, if recorded.
+    pub session_title: Option<String>,
+}
+
+/// One place's synthesis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaceSynthesis {
+    /// The place.
+    pub place: String,
+    /// Its periods, in order.
+    pub periods: Vec<PeriodSynthesis>,
+    /// Learning texts by area, each area's in time order (only when texts were asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub texts: Option<BTreeMap<&'static str, Vec<LearningText>>>,
+}
+
+/// The synthesis of some places over the same periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Synthesis {
+    /// The last log position read.
+    pub known_at_position: u64,
+    /// Whether the texts are included.
+    pub with_texts: bool,
+    /// Every place, in the order asked.
+    pub places: Vec<PlaceSynthesis>,
+    /// Every place's counts added, period by period.
+    pub across: Vec<PeriodSynthesis>,
+}
+
+/// The words of `vocabulary` among `words`, each once, in the vocabulary's order.
+fn found<T: Copy + Ord>(words: impl IntoIterator<Item = impl AsRef<str>>, parse: fn(&str) -> Option<T>) -> BTreeSet<T> {
+    words.into_iter().filter_map(|w| parse(w.as_ref())).collect()
+}
+
+/// Adds one event to its period (and its text to `texts`).
+fn count(
+    period: &mut PeriodSynthesis,
+    e: &Event,
+    titles: &BTreeMap<String, Option<String>>,
+    texts: Option<&mut BTreeMap<&'static str, Vec<LearningText>>>,
+) {
+    for rung in found(&e.tags, ParticipationRung::from_name) {
+        *period.participation.entry(rung.as_str()).or_default() += 1;
+    }
+    let bump = |t: &mut Tally, key: Option<&'static str>| *t.entry(key.unwrap_or(UNTAGGED)).or_default() += 1;
+    match &e.body {
+        EventBody::LearningRecorded {
+            text, themes, session, ..
+        } => {
+            let areas = found(themes.iter().chain(&e.tags), LearningArea::from_name);
+            if areas.is_empty() {
+                bump(&mut period.learning, None);
+            }
+            for a in &areas {
+                bump(&mut period.learning, Some(a.as_str()));
+            }
+            period.learning_from_sessions += u64::from(session.is_some());
+            if let Some(texts) = texts {
+                let entry = LearningText {
+                    at: e.occurred_at,
+                    text: text.clone(),
+                    session: session.as_ref().map(|s| s.to_string()),
+                    session_title: session.as_ref().and_then(|s| titles.get(s.as_str()).cloned().flatten()),
+                };
+                let keys: Vec<&'static str> = if areas.is_empty() {
+                    vec![UNTAGGED]
+                } else {
+                    areas.iter().map(|a| a.as_str()).collect()
+                };
+                for k in keys {
+                    texts.entry(k).or_default().push(entry.clone());
+                }
+            }
+        }
+        EventBody::OutcomeHarvested { condition, .. } => {
+            let conditions = found(condition.iter().chain(&e.tags), Condition::from_name);
+            if conditions.is_empty() {
+                bump(&mut period.outcomes, None);
+            }
+            for c in conditions {
+                bump(&mut period.outcomes, Some(c.as_str()));
+            }
+        }
+        EventBody::PowerShifted {
+            amount,
+            form,
+            space,
+            expression,
+            ..
+        } => {
+            period.power.shifts += 1;
+            period.power.amount += amount;
+            bump(&mut period.power.by_space, space.map(|s| s.as_str()));
+            bump(&mut period.power.by_form, form.map(|f| f.as_str()));
+            bump(&mut period.power.by_expression, expression.map(|x| x.as_str()));
+        }
+        EventBody::SessionHeld { .. } => period.sessions += 1,
+        EventBody::PlaceRegistered { .. }
+        | EventBody::ActorJoined { .. }
+        | EventBody::ActorUpdated { .. }
+        | EventBody::ActorLeft { .. }
+        | EventBody::RelationshipFormed { .. }
+        | EventBody::RelationshipChanged { .. }
+        | EventBody::RelationshipEnded { .. }
+        | EventBody::EventRetracted { .. }
+        | EventBody::ActorRedacted { .. } => {}
+    }
+}
+
+impl PlaceHistory {
+    /// The place's synthesis over the periods of `every` from `from` to `to` (by default
+    /// its first and last event); with `texts`, the learning texts by area too.
+    pub fn synthesis(
+        &self,
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        texts: bool,
+    ) -> Result<PlaceSynthesis, ProjectionError> {
+        let place = self.place().to_string();
+        let Some((first, last)) = self.span() else {
+            return Ok(PlaceSynthesis {
+                place,
+                periods: Vec::new(),
+                texts: texts.then(BTreeMap::new),
+            });
+        };
+        let (from, to) = (from.unwrap_or(first), to.unwrap_or(last));
+        let ends = self.steps(every, from, to)?;
+        let mut start = period_start(every, from);
+        let mut periods: Vec<PeriodSynthesis> = ends
+            .iter()
+            .map(|&end| {
+                let p = PeriodSynthesis::empty(start, end);
+                start = Timestamp::from_datetime(end.as_datetime() + chrono::Duration::nanoseconds(1));
+                p
+            })
+            .collect();
+        let titles: BTreeMap<String, Option<String>> = self
+            .events()
+            .filter_map(|(_, e)| match &e.body {
+                EventBody::SessionHeld { session, title, .. } => Some((session.to_string(), title.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut by_area = texts.then(BTreeMap::new);
+        let mut voices: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); periods.len()];
+        let first_start = periods.first().map(|p| p.from);
+        for (_, e) in self.events() {
+            let at = e.occurred_at;
+            if first_start.is_none_or(|s| at < s) {
+                continue;
+            }
+            // The first period whose end is at or after the event.
+            let i = ends.partition_point(|&end| end < at);
+            let Some(period) = periods.get_mut(i) else { break };
+            if let EventBody::SessionHeld { absent_voices, .. } = &e.body {
+                voices[i].extend(absent_voices.iter().map(String::as_str));
+            }
+            count(period, e, &titles, by_area.as_mut());
+        }
+        for (p, v) in periods.iter_mut().zip(&voices) {
+            p.absent_voices = v.len() as u64;
+        }
+        Ok(PlaceSynthesis {
+            place,
+            periods,
+            texts: by_area,
+        })
+    }
+}
+
+/// The synthesis of `histories` (in the order given) over the same periods: each place's
+/// from `from` to `to` (by default the earliest and latest event of them all), and every
+/// place's counts added.
+pub fn synthesis(
+    histories: &[&PlaceHistory],
+    every: Every,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    texts: bool,
+) -> Result<Synthesis, ProjectionError> {
+    let spans: Vec<_> = histories.iter().filter_map(|h| h.span()).collect();
+    let from = from.or(spans.iter().map(|s| s.0).min());
+    let to = to.or(spans.iter().map(|s| s.1).max());
+    let places = histories
+        .iter()
+        .map(|h| match (from, to) {
+            (Some(f), Some(t)) => h.synthesis(every, Some(f), Some(t), texts),
+            // No place has any event: nothing to read.
+            _ => h.synthesis(every, None, None, texts),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut across: Vec<PeriodSynthesis> = places
+        .iter()
+        .find(|p| !p.periods.is_empty())
+        .map(|p| p.periods.iter().map(|x| PeriodSynthesis::empty(x.from, x.to)).collect())
+        .unwrap_or_default();
+    for p in &places {
+        for (a, x) in across.iter_mut().zip(&p.periods) {
+            a.add(x);
+        }
+    }
+    Ok(Synthesis {
+        known_at_position: histories.iter().map(|h| h.known_at_position()).max().unwrap_or(0),
+        with_texts: texts,
+        places,
+        across,
+    })
+}
