@@ -106,7 +106,7 @@ measures! {
     Multiplexity: "multiplexity", "multiplexity", Ratio,
         "The share of connected pairs joined by relationships of two kinds or more.", |m| Some(m.multiplexity);
     Modularity: "modularity", "modularity", Ratio,
-        "How strongly the network divides into communities (Leiden's partition; 0 for none).", |m| Some(m.modularity);
+        "How strongly the network divides into communities (the better of Leiden's and the greedy partition; 0 without relationships).", |m| Some(m.modularity);
     Communities: "communities", "communities", Count,
         "Communities in that partition of the connected actors.", |m| Some(m.communities as f64);
     Sessions: "sessions", "sessions", Count, "Sessions held up to the date.", |m| Some(m.sessions as f64);

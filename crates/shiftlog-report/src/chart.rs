@@ -16,7 +16,8 @@ const PALETTE: &[RGBColor] = &[
     RGBColor(120, 120, 120),
 ];
 
-/// One line: its name and a value per step.
+/// One line: its name and a value per step (NaN where the value is undefined: the line
+/// skips that step).
 pub(crate) struct Series {
     pub name: String,
     pub values: Vec<f64>,
@@ -32,6 +33,13 @@ pub(crate) fn line_chart(title: &str, labels: &[String], series: &[Series]) -> R
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
     let top = if top <= 0.0 { 1.0 } else { top * 1.1 };
+    // Most measures are never negative; an index such as E-I runs down to -1.
+    let bottom = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::min);
+    let bottom = if bottom < 0.0 { bottom * 1.1 } else { 0.0 };
     {
         let root = SVGBackend::with_string(&mut out, (600, 260)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
@@ -41,7 +49,7 @@ pub(crate) fn line_chart(title: &str, labels: &[String], series: &[Series]) -> R
             .margin_right(150)
             .x_label_area_size(28)
             .y_label_area_size(44)
-            .build_cartesian_2d(0.0..(n - 1) as f64, 0.0..top)
+            .build_cartesian_2d(0.0..(n - 1) as f64, bottom..top)
             .map_err(chart_error)?;
         let label = |x: &f64| {
             let i = x.round() as usize;
@@ -63,7 +71,11 @@ pub(crate) fn line_chart(title: &str, labels: &[String], series: &[Series]) -> R
             let colour = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(
-                    s.values.iter().enumerate().map(|(x, y)| (x as f64, *y)),
+                    s.values
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, y)| y.is_finite())
+                        .map(|(x, y)| (x as f64, *y)),
                     colour.stroke_width(2),
                 ))
                 .map_err(chart_error)?

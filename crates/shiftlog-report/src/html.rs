@@ -6,6 +6,7 @@ use crate::network::{display_name, draw_network, sector_colour, thinned_note, Ne
 use crate::{Layout, ReportError};
 // Escaping for XML serves HTML too, and keeps the report well-formed XML (the tests parse it so).
 pub(crate) use shiftlog::projection::escape_xml as esc;
+use shiftlog::projection::{Change, Measure, Shape};
 use shiftlog::{Diff, EventBody, Every, Kinds, KnownAt, Metrics, PlaceHistory, PlaceId, Snapshot, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -57,6 +58,8 @@ pub(crate) struct PlaceView<'h> {
     pub(crate) snapshots: Vec<Snapshot>,
     pub(crate) metrics: Vec<Metrics>,
     periods: Vec<shiftlog::projection::Period>,
+    /// The learning synthesis over the same periods (counts and tags, no texts).
+    synthesis: shiftlog::projection::PlaceSynthesis,
     drawn: Vec<usize>,
     names: HashMap<String, String>,
     /// Where each actor sits in every drawing of the place.
@@ -73,7 +76,10 @@ pub(crate) fn place_view<'h>(
     if dates.is_empty() {
         dates.push(to);
     }
-    let evolution = h.evolve(&dates);
+    // Each step's change is measured from the step before; the first's from the network
+    // just before its period (not from nothing, which would count every tie as formed).
+    let evolution = h.evolve_from(Some(shiftlog::projection::period_start(options.every, from)), &dates);
+    let synthesis = h.synthesis(options.every, Some(from), Some(to), false)?;
     let snapshots = h.snapshots(&dates);
     // How much changed into each step: actors in or out, relationships formed or ended
     // or re-weighted, and power moved.
@@ -106,6 +112,7 @@ pub(crate) fn place_view<'h>(
         name,
         metrics: evolution.iter().map(|s| s.metrics.clone()).collect(),
         periods: evolution.into_iter().map(|s| s.period).collect(),
+        synthesis,
         dates,
         snapshots,
         drawn,
@@ -268,6 +275,9 @@ pub(crate) fn place_section(html: &mut String, v: &PlaceView<'_>, options: &Repo
     );
     html.push_str("</div>\n");
 
+    whole_network(html, v, &labels, options)?;
+    learning_synthesis(html, v, options);
+
     // Power per domain over time.
     let mut domains: BTreeSet<String> = BTreeSet::new();
     for s in &v.snapshots {
@@ -329,6 +339,232 @@ pub(crate) fn place_section(html: &mut String, v: &PlaceView<'_>, options: &Repo
     }
     html.push_str("</section>\n");
     Ok(())
+}
+
+/// A measure's value as a table shows it: counts whole, the rest to three places.
+pub(crate) fn shown(measure: Measure, x: Option<f64>) -> String {
+    match (x, measure.shape()) {
+        (None, _) => "—".into(),
+        (Some(x), Shape::Count) => format!("{x:.0}"),
+        (Some(x), Shape::Ratio) => format!("{x:.3}"),
+    }
+}
+
+/// Every registered measure at the start and the end, ties formed and dissolved per
+/// period, trust and value over time, and how much relationships cross sectors.
+fn whole_network(
+    html: &mut String,
+    v: &PlaceView<'_>,
+    labels: &[String],
+    options: &ReportOptions,
+) -> Result<(), ReportError> {
+    let (m0, m1) = (&v.metrics[0], &v.metrics[v.metrics.len() - 1]);
+    writeln!(
+        html,
+        "<h3>The whole network, start and end</h3>\n<div class=\"wide\"><table class=\"measures\"><thead><tr>\
+         <th>measure</th><th>{}</th><th>{}</th><th>change</th></tr></thead><tbody>",
+        day(v.dates[0]),
+        day(v.dates[v.dates.len() - 1])
+    )
+    .ok();
+    for &measure in Measure::ALL {
+        let (a, b) = (measure.value(m0), measure.value(m1));
+        let change = match (a, b) {
+            (Some(a), Some(b)) => {
+                let d = shown(measure, Some(b - a));
+                if b > a {
+                    format!("+{d}")
+                } else {
+                    d
+                }
+            }
+            _ => "—".into(),
+        };
+        writeln!(
+            html,
+            "<tr data-measure=\"{}\"><th title=\"{}\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+            measure.key(),
+            esc(measure.about()),
+            esc(measure.label()),
+            shown(measure, a),
+            shown(measure, b),
+            change
+        )
+        .ok();
+    }
+    html.push_str(
+        "</tbody></table></div>\n<p class=\"note\">Definitions: hover a measure's name, or see docs/measures.md. \
+         \"—\": undefined at that date (no rated relationship, no actor with a sector).</p>\n<div class=\"charts\">\n",
+    );
+    let change = |f: fn(&Change) -> usize| -> Vec<f64> {
+        v.metrics
+            .iter()
+            .map(|m| m.change.as_ref().map_or(f64::NAN, |c| f(c) as f64))
+            .collect()
+    };
+    let ties = [
+        Series {
+            name: "formed".into(),
+            values: change(|c| c.formed),
+        },
+        Series {
+            name: "ended".into(),
+            values: change(|c| c.ended),
+        },
+        Series {
+            name: "strengthened".into(),
+            values: change(|c| c.strengthened),
+        },
+        Series {
+            name: "weakened".into(),
+            values: change(|c| c.weakened),
+        },
+        Series {
+            name: "actors joined".into(),
+            values: change(|c| c.joined),
+        },
+        Series {
+            name: "actors left".into(),
+            values: change(|c| c.left),
+        },
+    ];
+    figure(
+        html,
+        &line_chart(
+            &format!("Per {}: ties formed and dissolved", options.every.name()),
+            labels,
+            &ties,
+        )?,
+    );
+    let defined =
+        |f: fn(&Metrics) -> Option<f64>| -> Vec<f64> { v.metrics.iter().map(|m| f(m).unwrap_or(f64::NAN)).collect() };
+    let rated = [
+        Series {
+            name: "mean trust".into(),
+            values: defined(|m| m.trust_mean),
+        },
+        Series {
+            name: "mean value".into(),
+            values: defined(|m| m.value_mean),
+        },
+    ];
+    if rated.iter().any(|s| s.values.iter().any(|x| x.is_finite())) {
+        figure(
+            html,
+            &line_chart("Trust and value of the rated relationships", labels, &rated)?,
+        );
+    }
+    let mixing = [
+        Series {
+            name: "E-I index".into(),
+            values: defined(|m| m.ei_index),
+        },
+        Series {
+            name: "multiplexity".into(),
+            values: defined(|m| Some(m.multiplexity)),
+        },
+    ];
+    figure(
+        html,
+        &line_chart(
+            "Across sectors (E-I: -1 all within, 1 all across) and kinds",
+            labels,
+            &mixing,
+        )?,
+    );
+    html.push_str("</div>\n");
+    if !rated.iter().any(|s| s.values.iter().any(|x| x.is_finite())) {
+        html.push_str("<p class=\"note\">No relationship was rated for trust or value in this period.</p>\n");
+    }
+    Ok(())
+}
+
+/// The learning synthesis's counts, one row per period that has any: learning by area,
+/// outcomes by condition, power shifts by space and participation tags.
+fn learning_synthesis(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) {
+    use shiftlog::model::{Condition, LearningArea, ParticipationRung, PowerSpace};
+    use shiftlog::projection::{PeriodSynthesis, Tally, UNTAGGED};
+    let periods: Vec<&PeriodSynthesis> = v
+        .synthesis
+        .periods
+        .iter()
+        .filter(|p| {
+            let any = |t: &Tally| t.values().any(|&n| n > 0);
+            any(&p.learning) || any(&p.outcomes) || p.power.shifts > 0 || any(&p.participation) || p.sessions > 0
+        })
+        .collect();
+    html.push_str("<h3>What was learned, harvested and shifted</h3>\n");
+    if periods.is_empty() {
+        html.push_str("<p>No session, learning, outcome or power shift was recorded in this period.</p>\n");
+        return;
+    }
+    // Columns in the vocabulary's own order (the spec's), not the alphabet's.
+    let table = |html: &mut String, caption: &str, words: Vec<&str>, pick: &dyn Fn(&PeriodSynthesis) -> &Tally| {
+        // The periods with something to show in this table.
+        let rows: Vec<&&PeriodSynthesis> = periods.iter().filter(|p| pick(p).values().any(|&n| n > 0)).collect();
+        if rows.is_empty() {
+            writeln!(html, "<p class=\"note\">{}: none recorded.</p>", esc(caption)).ok();
+            return;
+        }
+        write!(
+            html,
+            "<div class=\"wide\"><table class=\"synthesis\"><caption>{}</caption><thead><tr><th>{}</th>",
+            esc(caption),
+            options.every.name()
+        )
+        .ok();
+        for w in &words {
+            write!(html, "<th>{}</th>", esc(&w.replace('_', " "))).ok();
+        }
+        html.push_str("</tr></thead><tbody>\n");
+        for p in rows {
+            write!(html, "<tr><td>{}</td>", label(p.to, options.every)).ok();
+            for w in &words {
+                let n = pick(p).get(w).copied().unwrap_or(0);
+                if n == 0 {
+                    html.push_str("<td></td>");
+                } else {
+                    write!(html, "<td>{n}</td>").ok();
+                }
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("</tbody></table></div>\n");
+    };
+    let with_untagged = |words: Vec<&'static str>| [words, vec![UNTAGGED]].concat();
+    table(
+        html,
+        "Learning records by inquiry area",
+        with_untagged(LearningArea::ALL.iter().map(|a| a.as_str()).collect()),
+        &|p| &p.learning,
+    );
+    table(
+        html,
+        "Outcomes by condition of systems change",
+        with_untagged(Condition::ALL.iter().map(|c| c.as_str()).collect()),
+        &|p| &p.outcomes,
+    );
+    table(
+        html,
+        "Power shifts by space",
+        with_untagged(PowerSpace::ALL.iter().map(|s| s.as_str()).collect()),
+        &|p| &p.power.by_space,
+    );
+    table(
+        html,
+        "Participation (ladder tags)",
+        ParticipationRung::ALL.iter().map(|r| r.as_str()).collect(),
+        &|p| &p.participation,
+    );
+    let sessions: u64 = periods.iter().map(|p| p.sessions).sum();
+    let from_sessions: u64 = periods.iter().map(|p| p.learning_from_sessions).sum();
+    writeln!(
+        html,
+        "<p class=\"note\">{} sessions in all; {} learning records came from a session. Counts only: the texts \
+         are read with <code>shiftlog synthesis</code> by those who may read them.</p>",
+        sessions, from_sessions
+    )
+    .ok();
 }
 
 /// The holdings over time of the actors who ever held the most in `domain` (the rest

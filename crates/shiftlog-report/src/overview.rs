@@ -158,6 +158,7 @@ pub(crate) fn overview_section(
         html.push_str("</tr>\n");
     }
     html.push_str("</tbody></table></div>\n");
+    every_measure(html, summaries);
 
     moved_most(html, summaries);
     over_time(html, summaries, options, start, end)?;
@@ -192,6 +193,42 @@ pub(crate) fn overview_section(
     }
     html.push_str("</div>\n</section>\n");
     Ok(())
+}
+
+/// Every registered measure, place by place, at the end and its change since the start.
+fn every_measure(html: &mut String, summaries: &[PlaceSummary]) {
+    use shiftlog::projection::Measure;
+    html.push_str(
+        "<h3>Every measure, side by side</h3>\n<p class=\"note\">Each place at the end of its period, and in \
+         brackets the change since its start; hover a measure for its definition (docs/measures.md).</p>\n\
+         <div class=\"wide\"><table class=\"compare measures\"><thead><tr><th>place</th>",
+    );
+    for m in Measure::ALL {
+        write!(html, "<th title=\"{}\">{}</th>", esc(m.about()), esc(m.label())).ok();
+    }
+    html.push_str("</tr></thead><tbody>\n");
+    for s in summaries {
+        write!(
+            html,
+            "<tr data-measures-of=\"{}\"><td>{}</td>",
+            esc(s.place.as_str()),
+            esc(&s.name)
+        )
+        .ok();
+        for &m in Measure::ALL {
+            let (a, b) = (m.value(&s.start), m.value(&s.end));
+            let change = match (a, b) {
+                (Some(a), Some(b)) if a != b => {
+                    let d = crate::html::shown(m, Some(b - a));
+                    format!(" ({}{d})", if b > a { "+" } else { "" })
+                }
+                _ => String::new(),
+            };
+            write!(html, "<td>{}{change}</td>", crate::html::shown(m, b)).ok();
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody></table></div>\n");
 }
 
 /// The places where density, power concentration, trust and the absent voices moved most

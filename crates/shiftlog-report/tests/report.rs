@@ -238,3 +238,86 @@ async fn hostile_names_are_escaped_and_the_report_stays_well_formed() {
         .text()
         .is_some_and(|t| t.starts_with("Tom & \"Jerry's\" <script>alert(1)</script> \u{fffd} café"))));
 }
+
+/// Each place's table of the whole network lists every registered measure at the first
+/// and last step of its evolution, as the engine computes them; the synthesis tables add
+/// up to the engine's synthesis.
+#[tokio::test]
+async fn each_place_lists_every_measure_at_the_start_and_end_and_the_synthesis_counts() {
+    use shiftlog::projection::{Measure, Shape};
+    let engine = worked_example().await;
+    let html = report(&engine, &ReportOptions::default()).await.unwrap();
+    let doc = parse(&html);
+    let shown = |m: Measure, x: Option<f64>| match (x, m.shape()) {
+        (None, _) => "—".to_string(),
+        (Some(x), Shape::Count) => format!("{x:.0}"),
+        (Some(x), Shape::Ratio) => format!("{x:.3}"),
+    };
+    let mut places = 0;
+    for section in doc
+        .descendants()
+        .filter(|n| n.has_tag_name("section") && n.attribute("class") == Some("place"))
+    {
+        let place = PlaceId::new(section.attribute("id").unwrap().strip_prefix("place-").unwrap()).unwrap();
+        let series = engine
+            .evolve(Some(&place), shiftlog::Every::Month, None, None, KnownAt::Everything)
+            .await
+            .unwrap();
+        let steps = &series[place.as_str()];
+        let (first, last) = (&steps[0].metrics, &steps[steps.len() - 1].metrics);
+        let rows: Vec<_> = section
+            .descendants()
+            .filter(|n| n.has_tag_name("tr") && n.attribute("data-measure").is_some())
+            .collect();
+        assert_eq!(rows.len(), Measure::ALL.len(), "{place}: one row per measure");
+        for (row, &m) in rows.iter().zip(Measure::ALL) {
+            assert_eq!(row.attribute("data-measure"), Some(m.key()));
+            let cells: Vec<String> = row
+                .children()
+                .filter(|c| c.has_tag_name("td"))
+                .map(|c| c.text().unwrap_or("").to_string())
+                .collect();
+            assert_eq!(cells[0], shown(m, m.value(first)), "{place}: {} at the start", m.key());
+            assert_eq!(cells[1], shown(m, m.value(last)), "{place}: {} at the end", m.key());
+        }
+        // The learning table's cells add up to the synthesis's learning counts.
+        let synthesis = engine
+            .synthesis(
+                std::slice::from_ref(&place),
+                shiftlog::Every::Month,
+                None,
+                None,
+                KnownAt::Everything,
+                false,
+            )
+            .await
+            .unwrap();
+        let want: u64 = synthesis.places[0]
+            .periods
+            .iter()
+            .flat_map(|p| p.learning.values())
+            .sum();
+        let table = section.descendants().find(|n| {
+            n.has_tag_name("table")
+                && n.descendants()
+                    .any(|c| c.has_tag_name("caption") && c.text() == Some("Learning records by inquiry area"))
+        });
+        let got: u64 = table
+            .map(|t| {
+                t.descendants()
+                    .filter(|c| c.has_tag_name("td"))
+                    .skip(0)
+                    .filter_map(|c| c.text().and_then(|x| x.parse::<u64>().ok()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(got, want, "{place}: learning records by area");
+        places += 1;
+    }
+    assert_eq!(places, 6);
+    // The overview lists every measure for every place too.
+    let overview = html
+        .find("Every measure, side by side")
+        .expect("the overview's table of every measure");
+    assert!(html[overview..].contains("modularity"));
+}
