@@ -305,8 +305,9 @@ async fn each_place_lists_every_measure_at_the_start_and_end_and_the_synthesis_c
         let got: u64 = table
             .map(|t| {
                 t.descendants()
-                    .filter(|c| c.has_tag_name("td"))
-                    .skip(0)
+                    .filter(|r| r.has_tag_name("tr"))
+                    // The first cell is the period.
+                    .flat_map(|r| r.children().filter(|c| c.has_tag_name("td")).skip(1))
                     .filter_map(|c| c.text().and_then(|x| x.parse::<u64>().ok()))
                     .sum()
             })
