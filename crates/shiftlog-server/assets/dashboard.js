@@ -31,7 +31,13 @@ function kindQuery() {
   if (ticked.length === boxes.length) return "";
   return ticked.map((k) => "kind=" + encodeURIComponent(k)).join("&");
 }
-const withKinds = (query) => [query, kindQuery()].filter(Boolean).join("&");
+// "As known at" a day: only what was recorded by the end of it (empty: everything).
+function knownQuery() {
+  const d = $("known").value;
+  return d ? "known_at=" + encodeURIComponent(d + "T23:59:59.999999999Z") : "";
+}
+const withKnown = (query) => [query, knownQuery()].filter(Boolean).join("&");
+const withKinds = (query) => [query, kindQuery(), knownQuery()].filter(Boolean).join("&");
 
 function status(msg) { $("status").textContent = msg || ""; }
 const day = (at) => at.slice(0, 10);
@@ -65,7 +71,10 @@ async function choose(place) {
   stop();
   state.place = place;
   $("place").value = place;
-  const { kinds } = await api(placeUrl(place, "kinds"));
+  const { kinds } = await api(placeUrl(place, "kinds", withKnown(""))).catch((e) => {
+    if (knownQuery() && e.message.startsWith("404")) return { kinds: [] }; // not known yet then
+    throw e;
+  });
   const boxes = $("kind-boxes");
   boxes.replaceChildren();
   for (const k of kinds) {
@@ -92,14 +101,32 @@ async function choose(place) {
 async function steps(first) {
   const place = state.place;
   const keep = first ? null : (state.steps[Number($("slider").value)] || {}).at;
-  const series = await api(placeUrl(place, "evolution", withKinds("every=month")));
+  let series;
+  try {
+    series = await api(placeUrl(place, "evolution", withKinds("every=month")));
+  } catch (e) {
+    // As known at a day before the place's first record, the log knows no such place.
+    if (!(knownQuery() && e.message.startsWith("404"))) throw e;
+    series = {};
+  }
   if (place !== state.place) return;
   state.steps = series[place] || [];
   const last = state.steps.length ? state.steps[state.steps.length - 1].at : null;
   state.names = {};
+  state.start = null;
   if (last) {
-    const snap = await api(placeUrl(place, "snapshot", `at=${encodeURIComponent(last)}`));
+    const snap = await api(placeUrl(place, "snapshot", withKnown(`at=${encodeURIComponent(last)}`)));
     for (const a of snap.actors) state.names[a.id] = a.redacted ? "(redacted)" : (a.name || a.id);
+    state.start = await api(placeUrl(place, "snapshot", withKinds(`at=${encodeURIComponent(state.steps[0].at)}`)));
+  }
+  drawChart();
+  if (state.steps.length) showSynthesis().catch((e) => status(e.message));
+  else $("synthesis").replaceChildren();
+  if (!state.steps.length) {
+    // Nothing to show in this view (an "as known at" before anything was recorded).
+    for (const id of ["network", "metrics", "power", "compare"]) $(id).replaceChildren();
+    $("date").textContent = "";
+    status(knownQuery() ? "Nothing about this place had been recorded by then." : "Nothing recorded about this place yet.");
   }
   const slider = $("slider");
   slider.max = Math.max(0, state.steps.length - 1);
@@ -125,9 +152,10 @@ async function show() {
   $("date").textContent = day(step.at);
   const at = encodeURIComponent(step.at);
   try {
-    const [svg, rows] = await Promise.all([
+    const [svg, rows, snap] = await Promise.all([
       api(placeUrl(state.place, "network.svg", withKinds(`at=${at}`)), true),
       api("/v1/compare?" + withKinds(`at=${at}`)),
+      api(placeUrl(state.place, "snapshot", withKinds(`at=${at}`))),
     ]);
     if (seq !== state.seq) return; // a later move of the slider won
     const net = $("network");
@@ -143,6 +171,8 @@ async function show() {
       tr.title = x.about;
     }
     for (const [d, g] of Object.entries(step.metrics.power_gini)) row(m, ["power gini: " + d.replace(/_/g, " "), g]);
+    showPower(snap);
+    if (!$("chart-pick").options.length) pickMeasures();
     $("compare-date").textContent = day(step.at);
     const c = $("compare");
     c.replaceChildren();
@@ -153,6 +183,125 @@ async function show() {
     }
     status("");
   } catch (e) { status(e.message); }
+}
+
+// Holdings per domain at the slider's date, largest first, with the change since the
+// first step (actors who held something at either).
+function showPower(snap) {
+  const t = $("power");
+  t.replaceChildren();
+  const at = {}, before = {};
+  for (const a of snap.actors) for (const [d, v] of Object.entries(a.power)) (at[d] = at[d] || {})[a.id] = v;
+  for (const a of (state.start ? state.start.actors : [])) for (const [d, v] of Object.entries(a.power)) (before[d] = before[d] || {})[a.id] = v;
+  const domains = [...new Set([...Object.keys(at), ...Object.keys(before)])].sort();
+  if (!domains.length) { row(t, ["No power recorded in this place."]); return; }
+  row(t, ["domain", "actor", "holding", "change"], true);
+  for (const d of domains) {
+    const ids = [...new Set([...Object.keys(at[d] || {}), ...Object.keys(before[d] || {})])];
+    const now = (id) => (at[d] || {})[id] || 0, then = (id) => (before[d] || {})[id] || 0;
+    ids.sort((a, b) => now(b) - now(a) || a.localeCompare(b));
+    for (const id of ids.slice(0, 8)) {
+      if (!now(id) && !then(id)) continue;
+      const c = now(id) - then(id);
+      const tr = row(t, [d.replace(/_/g, " "), state.names[id] || id, now(id), (c > 0 ? "+" : "") + c.toFixed(2)]);
+      tr.dataset.domain = d;
+      tr.dataset.actor = id;
+    }
+  }
+}
+
+// The registry's measures to choose from; trust and value charted first.
+function pickMeasures() {
+  const pick = $("chart-pick");
+  for (const x of state.measures || []) {
+    const o = new Option(x.label, x.key);
+    o.selected = x.key === "trust_mean" || x.key === "value_mean";
+    pick.add(o);
+  }
+  drawChart();
+}
+
+// A line per chosen measure over the place's steps, drawn here as SVG (no library, no
+// request): steps where a measure is undefined break its line.
+function drawChart() {
+  const box = $("chart");
+  box.replaceChildren();
+  const keys = [...$("chart-pick").selectedOptions].map((o) => o.value);
+  const steps = state.steps;
+  if (!keys.length || steps.length < 1) return;
+  const NS = "http://www.w3.org/2000/svg";
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const W = 720, H = 240, L = 48, R = 170, T = 12, B = 28;
+  const values = keys.flatMap((k) => steps.map((s) => s.metrics[k])).filter((v) => typeof v === "number");
+  const lo = Math.min(0, ...values), hi = Math.max(lo + 1e-9, ...values);
+  const x = (i) => L + (steps.length < 2 ? 0 : (i * (W - L - R)) / (steps.length - 1));
+  const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Chosen measures over time" });
+  svg.appendChild(el("line", { x1: L, y1: y(lo), x2: W - R, y2: y(lo), stroke: "#999" }));
+  svg.appendChild(el("text", { x: L - 6, y: y(hi) + 4, "text-anchor": "end", "font-size": 11 }, fmt(hi)));
+  svg.appendChild(el("text", { x: L - 6, y: y(lo) + 4, "text-anchor": "end", "font-size": 11 }, fmt(lo)));
+  svg.appendChild(el("text", { x: L, y: H - 8, "font-size": 11 }, day(steps[0].at)));
+  svg.appendChild(el("text", { x: W - R, y: H - 8, "text-anchor": "end", "font-size": 11 }, day(steps[steps.length - 1].at)));
+  const colours = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"];
+  keys.forEach((k, n) => {
+    const colour = colours[n % colours.length];
+    let d = "", open = false;
+    steps.forEach((s, i) => {
+      const v = s.metrics[k];
+      if (typeof v !== "number") { open = false; return; }
+      d += `${open ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)} `;
+      open = true;
+    });
+    const label = (state.measures.find((m) => m.key === k) || { label: k }).label;
+    const line = el("path", { d: d || "M0,0", fill: "none", stroke: colour, "stroke-width": 2, "data-measure": k });
+    line.appendChild(el("title", {}, label));
+    svg.appendChild(line);
+    svg.appendChild(el("line", { x1: W - R + 12, y1: T + 8 + n * 16, x2: W - R + 28, y2: T + 8 + n * 16, stroke: colour, "stroke-width": 2 }));
+    svg.appendChild(el("text", { x: W - R + 32, y: T + 12 + n * 16, "font-size": 11 }, label));
+  });
+  box.appendChild(svg);
+}
+
+// The learning synthesis by quarter: counts for everyone, the texts by area for those the
+// server sends them to (recorders and admins).
+async function showSynthesis() {
+  const place = state.place;
+  const s = await api(`/v1/synthesis?place=${encodeURIComponent(place)}&every=quarter` + (knownQuery() ? "&" + knownQuery() : ""));
+  if (place !== state.place) return;
+  const out = $("synthesis");
+  out.replaceChildren();
+  const p = s.places[0];
+  const used = (t) => Object.entries(t).filter(([, n]) => n > 0).map(([w, n]) => `${w.replace(/_/g, " ")} ${n}`).join(", ") || "—";
+  const t = document.createElement("table");
+  t.id = "synthesis-table";
+  row(t, ["quarter ending", "sessions", "absent voices", "learning by area", "outcomes by condition", "power shifts by space", "participation"], true);
+  for (const x of p.periods) {
+    const any = x.sessions || x.power.shifts || Object.values(x.learning).some(Boolean) || Object.values(x.outcomes).some(Boolean) || Object.values(x.participation).some(Boolean);
+    if (!any) continue;
+    row(t, [day(x.to), x.sessions, x.absent_voices, used(x.learning), used(x.outcomes), used(x.power.by_space), used(x.participation)]);
+  }
+  out.appendChild(t);
+  if (!s.with_texts || !p.texts) return;
+  for (const [area, items] of Object.entries(p.texts)) {
+    const d = document.createElement("details");
+    const sum = document.createElement("summary");
+    sum.textContent = `${area.replace(/_/g, " ")} (${items.length})`;
+    d.appendChild(sum);
+    const ul = document.createElement("ul");
+    for (const it of items) {
+      const li = document.createElement("li");
+      li.textContent = `${day(it.at)}: ${it.text}` + (it.session_title || it.session ? ` (session: ${it.session_title || it.session})` : "");
+      ul.appendChild(li);
+    }
+    d.appendChild(ul);
+    d.className = "area";
+    out.appendChild(d);
+  }
 }
 
 async function showDiff() {
@@ -213,5 +362,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("slider").addEventListener("input", () => { stop(); show(); });
   $("play").addEventListener("click", play);
   $("diff-show").addEventListener("click", showDiff);
+  $("chart-pick").addEventListener("change", drawChart);
+  // A new "as known at" keeps the slider's date; everything shown is read again.
+  const rechoose = () => state.place && steps().catch((err) => status(err.message));
+  $("known").addEventListener("change", rechoose);
+  $("known-clear").addEventListener("click", () => { $("known").value = ""; rechoose(); });
   connect();
 });

@@ -164,6 +164,154 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     assert_eq!(status, "", "the page reported an error");
     browser::screenshot(&client, "dashboard.png").await;
 
+    // The power panel at the last month: every holding the engine has, as the page
+    // formats it, with its change since the first month.
+    let at = dates[dates.len() - 1];
+    client
+        .execute(
+            "const s = document.getElementById('slider'); s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
+            vec![json!(dates.len() - 1)],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the network at the last month",
+        &format!("document.getElementById('network').dataset.at === '{at}'"),
+    )
+    .await;
+    let end = engine.snapshot(&pid, at, KnownAt::Everything).await.unwrap();
+    let start = engine.snapshot(&pid, dates[0], KnownAt::Everything).await.unwrap();
+    let mut checked = 0;
+    for a in &end.actors {
+        for (domain, held) in &a.power {
+            if *held == 0.0 {
+                continue;
+            }
+            let before = start
+                .actors
+                .iter()
+                .find(|b| b.id == a.id)
+                .and_then(|b| b.power.get(domain))
+                .copied()
+                .unwrap_or(0.0);
+            let cells = wait_for(
+                &client,
+                "a holding in the power panel",
+                &format!(
+                    "(() => {{ const r = document.querySelector('#power tr[data-domain=\"{domain}\"][data-actor=\"{}\"]'); \
+                     return r && [...r.cells].map((c) => c.textContent); }})()",
+                    a.id
+                ),
+            )
+            .await;
+            let shown = |x: f64| {
+                if x.fract() == 0.0 {
+                    format!("{x}")
+                } else {
+                    format!("{x:.3}")
+                }
+            };
+            let change = held - before;
+            assert_eq!(cells[2], json!(shown(*held)), "{} in {domain}", a.id);
+            assert_eq!(
+                cells[3],
+                json!(format!("{}{change:.2}", if change > 0.0 { "+" } else { "" })),
+                "{} in {domain}",
+                a.id
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the example's place holds power: {checked} holdings checked"
+    );
+
+    // The chart of chosen measures: trust and value by default, one point per month with
+    // a value.
+    let points = wait_for(
+        &client,
+        "the chart of trust",
+        "(() => { const p = document.querySelector('#chart path[data-measure=\"trust_mean\"]'); \
+         return p && (p.getAttribute('d').match(/[ML]/g) || []).length; })()",
+    )
+    .await;
+    let rated = series[place].iter().filter(|s| s.metrics.trust_mean.is_some()).count();
+    assert_eq!(points, json!(rated), "one point per month with a rated relationship");
+
+    // The synthesis panel: counts for a funder, no texts.
+    let rows = wait_for(
+        &client,
+        "the synthesis table",
+        "document.querySelectorAll('#synthesis-table tr').length > 1 && document.querySelectorAll('#synthesis-table tr').length",
+    )
+    .await;
+    let synthesis = engine
+        .synthesis(
+            std::slice::from_ref(&pid),
+            Every::Quarter,
+            None,
+            None,
+            KnownAt::Everything,
+            false,
+        )
+        .await
+        .unwrap();
+    let busy = synthesis.places[0]
+        .periods
+        .iter()
+        .filter(|p| {
+            p.sessions > 0
+                || p.power.shifts > 0
+                || [&p.learning, &p.outcomes, &p.participation]
+                    .iter()
+                    .any(|t| t.values().any(|&n| n > 0))
+        })
+        .count();
+    assert_eq!(
+        rows,
+        json!(busy + 1),
+        "a header and one row per quarter with anything recorded"
+    );
+    let texts = client
+        .execute("return document.querySelectorAll('#synthesis details').length;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(texts, json!(0), "a funder sees no learning texts");
+
+    // As known at a day before anything was recorded: nothing, said in words; then
+    // everything again, at the same month.
+    client
+        .execute(
+            "const k = document.getElementById('known'); k.value = '2000-01-01'; k.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the empty view",
+        "document.getElementById('status').textContent.includes('Nothing about this place had been recorded by then') \
+         && !document.querySelector('#network svg')",
+    )
+    .await;
+    client
+        .find(Locator::Css("#known-clear"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the network again",
+        &format!(
+            "document.getElementById('network').dataset.at === '{at}' && !!document.querySelector('#network svg')"
+        ),
+    )
+    .await;
+
     // Play steps through the months from the start on its own; pressing again pauses.
     client
         .execute(
@@ -243,6 +391,47 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(ticked, json!(1));
+
+    // An admin sees the learning texts by area under the synthesis.
+    let admin = server.token(Role::Admin, &[]);
+    client
+        .execute(
+            "document.getElementById('token').value = arguments[0]; \
+             document.getElementById('connect').click();",
+            vec![json!(admin)],
+        )
+        .await
+        .unwrap();
+    let synthesis = engine
+        .synthesis(
+            std::slice::from_ref(&pid),
+            Every::Quarter,
+            None,
+            None,
+            KnownAt::Everything,
+            true,
+        )
+        .await
+        .unwrap();
+    let areas = synthesis.places[0].texts.as_ref().unwrap();
+    let first_text = areas
+        .values()
+        .flatten()
+        .next()
+        .expect("the place has learning")
+        .text
+        .clone();
+    let shown = wait_for(
+        &client,
+        "the texts by area",
+        &format!(
+            "document.querySelectorAll('#synthesis details.area').length === {} && \
+             [...document.querySelectorAll('#synthesis details.area li')].map((l) => l.textContent).join('\\n')",
+            areas.len()
+        ),
+    )
+    .await;
+    assert!(shown.as_str().unwrap().contains(&first_text), "{shown}");
 
     client.close().await.unwrap();
     server.stop().await;
