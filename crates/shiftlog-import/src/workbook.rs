@@ -3,6 +3,7 @@
 //! can be edited and imported back as a wave (`shiftlog import survey`).
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use shiftlog::projection::ActorMeasure;
 use shiftlog::Snapshot;
 use std::collections::BTreeSet;
 
@@ -12,7 +13,9 @@ use std::collections::BTreeSet;
 pub struct WorkbookError(#[from] XlsxError);
 
 /// `snapshot` as XLSX bytes. Actors: `id`, `name`, `kind`, `sector`, `roles` (separated by
-/// `; `), `since`, `degree`, `betweenness`, then `power: DOMAIN` for each power domain.
+/// `; `), `since`, every actor measure of the registry (`ActorMeasure::ALL`: `degree`,
+/// `betweenness`, then the others; empty where undefined), then `power: DOMAIN` for each
+/// power domain.
 /// Relationships: `from`, `to`, `kind`, `strength`, `trust`, `value`, `directed`, `since`.
 /// A redacted actor's name is left empty. Cells starting with `=`, `+`, `-` or `@` are
 /// written as text, never as formulas.
@@ -34,9 +37,9 @@ pub fn write_workbook(snapshot: &Snapshot) -> Result<Vec<u8>, WorkbookError> {
         "sector".into(),
         "roles".into(),
         "since".into(),
-        "degree".into(),
-        "betweenness".into(),
     ];
+    header.extend(ActorMeasure::ALL.iter().map(|m| m.key().to_string()));
+    let first_power = header.len() as u16;
     header.extend(domains.iter().map(|d| format!("power: {d}")));
     for (c, h) in header.iter().enumerate() {
         actors.write_string_with_format(0, c as u16, h, &bold)?;
@@ -51,11 +54,14 @@ pub fn write_workbook(snapshot: &Snapshot) -> Result<Vec<u8>, WorkbookError> {
         actors.write_string(r, 3, a.sector.as_deref().unwrap_or(""))?;
         actors.write_string(r, 4, a.roles.join("; "))?;
         actors.write_string(r, 5, a.since.to_string())?;
-        actors.write_number(r, 6, a.degree as f64)?;
-        actors.write_number(r, 7, a.betweenness)?;
+        for (j, m) in ActorMeasure::ALL.iter().enumerate() {
+            if let Some(v) = m.value(a) {
+                actors.write_number(r, 6 + j as u16, v)?;
+            }
+        }
         for (j, d) in domains.iter().enumerate() {
             if let Some(v) = a.power.get(*d) {
-                actors.write_number(r, 8 + j as u16, *v)?;
+                actors.write_number(r, first_power + j as u16, *v)?;
             }
         }
     }

@@ -309,3 +309,38 @@ async fn a_workbook_writes_names_as_text_never_formulas() {
     );
     assert_eq!(rels.rows[0].cells[4], "0.5");
 }
+
+/// The workbook's actors sheet has a column per actor measure of the registry, each
+/// actor's values as the snapshot's, empty where undefined, and power after them.
+#[tokio::test]
+async fn a_workbook_has_every_actor_measure() {
+    use shiftlog::projection::ActorMeasure;
+    let engine = Engine::in_memory();
+    let input = r#"{"type":"place_registered","id":"1","occurred_at":"2024-01-01","place":"p","name":"P"}
+{"type":"actor_joined","id":"2","occurred_at":"2024-01-02","place":"p","actor":"a","kind":"group","power":{"budget":1}}
+{"type":"actor_joined","id":"3","occurred_at":"2024-01-02","place":"p","actor":"b","kind":"person"}
+{"type":"actor_joined","id":"5","occurred_at":"2024-01-02","place":"p","actor":"c","kind":"person"}
+{"type":"relationship_formed","id":"4","occurred_at":"2024-01-03","place":"p","from":"b","to":"a","kind":"k","trust":0.5}"#;
+    engine.ingest(parse_input(input), &[]).await.unwrap();
+    let place = PlaceId::new("p").unwrap();
+    let snap = engine
+        .snapshot(&place, "2024-02-01".parse().unwrap(), KnownAt::Everything)
+        .await
+        .unwrap();
+    let sheets = read_workbook("out.xlsx", shiftlog_import::write_workbook(&snap).unwrap()).unwrap();
+    let actors = sheets.iter().find(|t| t.is_named("Actors")).unwrap();
+    let keys: Vec<&str> = ActorMeasure::ALL.iter().map(|m| m.key()).collect();
+    let header: Vec<&str> = actors.columns.iter().map(String::as_str).collect();
+    assert_eq!(header[6..6 + keys.len()], keys[..]);
+    assert_eq!(header[6 + keys.len()], "power: budget");
+    for view in &snap.actors {
+        let row = actors.rows.iter().find(|r| r.cells[0] == view.id).unwrap();
+        for (j, m) in ActorMeasure::ALL.iter().enumerate() {
+            let cell = row.cells.get(6 + j).map(String::as_str).unwrap_or("");
+            match m.value(view) {
+                None => assert_eq!(cell, "", "{} of {}", m.key(), view.id),
+                Some(v) => assert_eq!(cell.parse::<f64>().unwrap(), v, "{} of {}", m.key(), view.id),
+            }
+        }
+    }
+}

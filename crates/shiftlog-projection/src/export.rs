@@ -207,16 +207,19 @@ pub fn to_kumu(s: &Snapshot) -> serde_json::Value {
         .actors
         .iter()
         .map(|a| {
-            serde_json::json!({
+            let mut element = serde_json::json!({
                 "label": a.id,
                 "type": a.kind,
                 "name": label(&a.id, &a.name),
                 "sector": a.sector,
                 "roles": a.roles,
                 "power": a.power,
-                "degree": a.degree,
-                "betweenness": a.betweenness,
-            })
+            });
+            // Every actor measure from the registry, as Kumu fields (null when undefined).
+            for m in crate::ActorMeasure::ALL {
+                element[m.key()] = serde_json::json!(m.value(a));
+            }
+            element
         })
         .collect();
     let connections: Vec<_> = s

@@ -52,7 +52,7 @@ pub use export::{
     csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, to_kumu_timeline, xml_allows,
 };
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
-pub use measures::{registry_json, Measure, Shape};
+pub use measures::{registry_json, ActorMeasure, Measure, Shape};
 pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
 pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;

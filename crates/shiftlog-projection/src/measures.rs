@@ -119,6 +119,83 @@ measures! {
         "Events that made no sense at their moment (late recording).", |m| Some(m.anomalies as f64);
 }
 
+/// One measure of an actor in a snapshot (`actors` of its JSON): what exports that carry
+/// per-actor values (Kumu's elements, the workbook's actors sheet) list, from this one
+/// table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorMeasure {
+    /// Distinct neighbours.
+    Degree,
+    /// Degree centrality.
+    DegreeCentrality,
+    /// Betweenness centrality.
+    Betweenness,
+    /// Harmonic closeness.
+    Closeness,
+    /// Core number.
+    CoreNumber,
+    /// Community in the engine's partition.
+    Community,
+    /// Mean trust of the relationships to it.
+    TrustIn,
+    /// Mean trust of the relationships from it.
+    TrustOut,
+    /// Mean value of the relationships to it.
+    ValueIn,
+    /// Mean value of the relationships from it.
+    ValueOut,
+}
+
+impl ActorMeasure {
+    /// Every actor measure, in the order exports list them (degree and betweenness first,
+    /// where the exports had them before the others came).
+    pub const ALL: &'static [ActorMeasure] = &[
+        ActorMeasure::Degree,
+        ActorMeasure::Betweenness,
+        ActorMeasure::DegreeCentrality,
+        ActorMeasure::Closeness,
+        ActorMeasure::CoreNumber,
+        ActorMeasure::Community,
+        ActorMeasure::TrustIn,
+        ActorMeasure::TrustOut,
+        ActorMeasure::ValueIn,
+        ActorMeasure::ValueOut,
+    ];
+
+    /// Its key in a snapshot's `actors` (the JSON contract), and its column name.
+    pub fn key(self) -> &'static str {
+        match self {
+            ActorMeasure::Degree => "degree",
+            ActorMeasure::DegreeCentrality => "degree_centrality",
+            ActorMeasure::Betweenness => "betweenness",
+            ActorMeasure::Closeness => "closeness",
+            ActorMeasure::CoreNumber => "core_number",
+            ActorMeasure::Community => "community",
+            ActorMeasure::TrustIn => "trust_in",
+            ActorMeasure::TrustOut => "trust_out",
+            ActorMeasure::ValueIn => "value_in",
+            ActorMeasure::ValueOut => "value_out",
+        }
+    }
+
+    /// Its value for `a`; `None` where undefined (no rated relationship, an isolate's
+    /// community).
+    pub fn value(self, a: &crate::ActorView) -> Option<f64> {
+        match self {
+            ActorMeasure::Degree => Some(a.degree as f64),
+            ActorMeasure::DegreeCentrality => Some(a.degree_centrality),
+            ActorMeasure::Betweenness => Some(a.betweenness),
+            ActorMeasure::Closeness => Some(a.closeness),
+            ActorMeasure::CoreNumber => Some(a.core_number as f64),
+            ActorMeasure::Community => a.community.map(|c| c as f64),
+            ActorMeasure::TrustIn => a.trust_in,
+            ActorMeasure::TrustOut => a.trust_out,
+            ActorMeasure::ValueIn => a.value_in,
+            ActorMeasure::ValueOut => a.value_out,
+        }
+    }
+}
+
 /// The registry as JSON: `[{"key", "label", "shape", "about"}]`, in table order.
 pub fn registry_json() -> serde_json::Value {
     Measure::ALL
@@ -151,5 +228,38 @@ mod tests {
         }
         let keys: std::collections::BTreeSet<_> = Measure::ALL.iter().map(|m| m.key()).collect();
         assert_eq!(keys.len(), Measure::ALL.len(), "keys repeat");
+    }
+
+    /// Every actor measure is a key of a snapshot's actors, read back as the registry
+    /// reads it, and every numeric key of an actor is registered (or is in `power`).
+    #[test]
+    fn the_actor_registry_and_the_json_agree() {
+        use super::ActorMeasure;
+        let events = shiftlog_model::parse_input(
+            r#"{"type":"place_registered","id":"p","occurred_at":"2023-01-01","place":"x","name":"X"}
+{"type":"actor_joined","id":"a","occurred_at":"2023-01-02","place":"x","actor":"a","kind":"group"}
+{"type":"actor_joined","id":"b","occurred_at":"2023-01-02","place":"x","actor":"b","kind":"group"}
+{"type":"relationship_formed","id":"r","occurred_at":"2023-01-03","place":"x","from":"a","to":"b","kind":"trust","trust":0.5}"#,
+        );
+        let mut state = crate::fold::PlaceState::default();
+        for (i, e) in events.events.iter().enumerate() {
+            state.apply(&e.event, shiftlog_store::Position(i as u64 + 1));
+        }
+        let place = shiftlog_model::PlaceId::new("x").unwrap();
+        let snap = crate::Snapshot::new(&place, "2023-02-01".parse().unwrap(), 4, &state, &Default::default());
+        let json = serde_json::to_value(&snap).unwrap();
+        for (view, a) in snap.actors.iter().zip(json["actors"].as_array().unwrap()) {
+            for m in ActorMeasure::ALL {
+                assert_eq!(a[m.key()].as_f64(), m.value(view), "{}", m.key());
+            }
+            for (k, v) in a.as_object().unwrap() {
+                if v.is_number() || v.is_null() && k != "name" && k != "sector" {
+                    assert!(
+                        ActorMeasure::ALL.iter().any(|m| m.key() == k),
+                        "{k} is not in the actor registry"
+                    );
+                }
+            }
+        }
     }
 }

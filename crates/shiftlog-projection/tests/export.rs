@@ -155,6 +155,12 @@ async fn snapshot_formats_parse_and_hold_the_network() {
         ),
         (n, m)
     );
+    // Every actor measure of the registry, as the snapshot has it.
+    for (e, a) in kumu["elements"].as_array().unwrap().iter().zip(&snap.actors) {
+        for measure in shiftlog_projection::ActorMeasure::ALL {
+            assert_eq!(e[measure.key()].as_f64(), measure.value(a), "{}", measure.key());
+        }
+    }
 }
 
 #[tokio::test]
