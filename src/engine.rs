@@ -4,8 +4,8 @@ use crate::ingest;
 use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_projection::{
-    self as projection, Anomaly, Diff, Every, Kinds, KnownAt, Metrics, PlaceHistory, ProjectionError, Projector,
-    Snapshot, Step, View,
+    self as projection, Anomaly, Diff, Every, EvolutionMeasures, Kinds, KnownAt, Metrics, PlaceHistory,
+    ProjectionError, Projector, Snapshot, Step, View,
 };
 use shiftlog_store::{
     AppendError, AppendOutcome, AppendRequest, Detail, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
@@ -536,6 +536,23 @@ impl Engine {
         view: impl Into<View>,
         max_work: u64,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
+        self.evolve_with(place, every, from, to, view, EvolutionMeasures::Standard, max_work)
+            .await
+    }
+
+    /// [`evolve_within`](Engine::evolve_within), computing `measures` at each step
+    /// ([`EvolutionMeasures::All`] adds the communities, at about twice the time).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn evolve_with(
+        &self,
+        place: Option<&PlaceId>,
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        view: impl Into<View>,
+        measures: EvolutionMeasures,
+        max_work: u64,
+    ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
         let View { known, kinds } = view.into();
         let series = move |h: &PlaceHistory| match h.span() {
             None => Ok(Vec::new()),
@@ -551,7 +568,7 @@ impl Engine {
                         limit: max_work,
                     });
                 }
-                Ok(h.evolve_from(Some(projection::period_start(every, start)), &steps))
+                Ok(h.evolve_measuring(Some(projection::period_start(every, start)), &steps, measures))
             }
         };
         // Metrics need no personal data: reading without it skips decrypting it.

@@ -50,7 +50,8 @@ pub mod projection {
 }
 
 pub use shiftlog_projection::{
-    Anomaly, Diff, Every, Kinds, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step, View,
+    Anomaly, Diff, Every, EvolutionMeasures, Kinds, KnownAt, Metrics, PlaceHistory, ProjectionError, Snapshot, Step,
+    View,
 };
 
 pub use shiftlog_model::{

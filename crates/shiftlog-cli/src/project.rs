@@ -2,7 +2,7 @@
 //! projections.
 
 use anyhow::Context;
-use shiftlog::{Engine, Every, Kinds, KnownAt, Metrics, PlaceId, Timestamp, View};
+use shiftlog::{Engine, Every, EvolutionMeasures, Kinds, KnownAt, Metrics, PlaceId, Timestamp, View};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -310,6 +310,10 @@ pub(crate) struct EvolveArgs {
     known: KnownArgs,
     #[command(flatten)]
     kinds: KindArgs,
+    /// `standard`: every measure but the communities (modularity, communities), which
+    /// double an evolution's time; `all`: every measure, as snapshots have them.
+    #[arg(long, default_value = "standard", value_name = "standard|all")]
+    measures: EvolutionMeasures,
     /// json or csv.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
@@ -318,7 +322,15 @@ pub(crate) struct EvolveArgs {
 pub(crate) async fn evolve(engine: &Engine, a: EvolveArgs) -> anyhow::Result<ExitCode> {
     let place = a.place.as_deref().map(place).transpose()?;
     let series = engine
-        .evolve(place.as_ref(), a.every, a.from, a.to, a.kinds.view(&a.known))
+        .evolve_with(
+            place.as_ref(),
+            a.every,
+            a.from,
+            a.to,
+            a.kinds.view(&a.known),
+            a.measures,
+            u64::MAX,
+        )
         .await?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string(&series)?),

@@ -518,8 +518,38 @@ fn snapshot_json_is_the_contract_and_honours_known_at() {
 #[test]
 fn evolve_steps_end_each_period_and_match_snapshots() {
     let dir = late_recording_store();
-    let series = json_out(dir.path(), &["evolve", "--place", "northbrook", "--every", "month"]);
+    let series = json_out(
+        dir.path(),
+        &[
+            "evolve",
+            "--place",
+            "northbrook",
+            "--every",
+            "month",
+            "--measures",
+            "all",
+        ],
+    );
     let steps = series["northbrook"].as_array().unwrap();
+    // The standard evolution: the same steps without the communities.
+    let standard = json_out(dir.path(), &["evolve", "--place", "northbrook", "--every", "month"]);
+    for (all, std) in steps.iter().zip(standard["northbrook"].as_array().unwrap()) {
+        let mut all = all["metrics"].clone();
+        for key in ["modularity", "communities"] {
+            assert!(
+                all.as_object_mut().unwrap().remove(key).is_some(),
+                "{key} with --measures all"
+            );
+        }
+        assert_eq!(all, std["metrics"]);
+    }
+    let refused = run(dir.path(), &["evolve", "--every", "month", "--measures", "most"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("`most` is not"),
+        "{}",
+        text(&refused.stderr)
+    );
     let ats: Vec<_> = steps.iter().map(|s| s["at"].as_str().unwrap().to_string()).collect();
     assert_eq!(
         ats,

@@ -53,7 +53,7 @@ pub use export::{
 };
 pub use fold::{ActorState, Anomaly, AnomalyKind, PlaceState, RelationshipKey, RelationshipState};
 pub use measures::{registry_json, ActorMeasure, Measure, Shape};
-pub use metrics::{compute, compute_metrics, gini, ActorMeasures, Metrics};
+pub use metrics::{compute, compute_metrics, compute_step_metrics, gini, ActorMeasures, EvolutionMeasures, Metrics};
 pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};

@@ -106,9 +106,9 @@ measures! {
     Multiplexity: "multiplexity", "multiplexity", Ratio,
         "The share of connected pairs joined by relationships of two kinds or more.", |m| Some(m.multiplexity);
     Modularity: "modularity", "modularity", Ratio,
-        "How strongly the network divides into communities (the better of Leiden's and the greedy partition; 0 without relationships).", |m| Some(m.modularity);
+        "How strongly the network divides into communities (the better of Leiden's and the greedy partition; 0 without relationships).", |m| m.modularity;
     Communities: "communities", "communities", Count,
-        "Communities in that partition of the connected actors.", |m| Some(m.communities as f64);
+        "Communities in that partition of the connected actors.", |m| m.communities.map(|c| c as f64);
     Sessions: "sessions", "sessions", Count, "Sessions held up to the date.", |m| Some(m.sessions as f64);
     AbsentVoices: "absent_voices", "absent voices", Count,
         "Distinct voices recorded as still missing, up to the date.", |m| Some(m.absent_voices as f64);

@@ -58,9 +58,13 @@ pub struct Metrics {
     /// Share of U's edges joined by relationships of at least two kinds.
     pub multiplexity: f64,
     /// Modularity of the engine's partition of U's connected actors into communities.
-    pub modularity: f64,
-    /// How many communities that partition has.
-    pub communities: usize,
+    /// Always in snapshots, diffs and comparisons; in an evolution only when asked for
+    /// ([`EvolutionMeasures::All`]): it doubles an evolution's time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modularity: Option<f64>,
+    /// How many communities that partition has (as `modularity`, only when computed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub communities: Option<usize>,
     /// In an evolution step, what changed since the step before (its keys are added to
     /// the metrics); `None` in a snapshot.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -182,13 +186,15 @@ fn leiden_partitions(k: usize, edges: &[(usize, usize)]) -> Vec<Vec<usize>> {
 /// Clauset-Newman-Moore: start from one community per actor and merge, again and again,
 /// the two joined communities whose merge raises modularity most (the first such pair in
 /// index order among equals, so the answer is fixed), until no merge raises it.
-/// Written here because no maintained Rust crate has it; the pair scan is quadratic in
-/// the communities' joins, cheap at a place's size (hundreds of actors).
+/// Written here because no maintained Rust crate has it. Each community keeps its best
+/// merge; a merge changes only the gains of pairs with the merged community, so only its
+/// neighbours' best merges are found again (an evolution runs this at every step).
 fn greedy_partition(k: usize, edges: &[(usize, usize)]) -> Vec<usize> {
+    use std::collections::BTreeMap;
     let two_m = 2.0 * edges.len() as f64;
     // e[i][j]: the share of edge ends between communities i and j (each direction);
     // a[i]: the share of edge ends in community i.
-    let mut e: Vec<std::collections::BTreeMap<usize, f64>> = vec![Default::default(); k];
+    let mut e: Vec<BTreeMap<usize, f64>> = vec![BTreeMap::new(); k];
     let mut a = vec![0.0; k];
     for &(u, v) in edges {
         *e[u].entry(v).or_default() += 1.0 / two_m;
@@ -196,19 +202,33 @@ fn greedy_partition(k: usize, edges: &[(usize, usize)]) -> Vec<usize> {
         a[u] += 1.0 / two_m;
         a[v] += 1.0 / two_m;
     }
+    // Community i's best merge: the largest gain, the smallest partner among equals.
+    let best_of = |i: usize, e: &[BTreeMap<usize, f64>], a: &[f64]| -> Option<(f64, usize)> {
+        e[i].iter().fold(None, |best, (&l, &w)| {
+            let dq = 2.0 * (w - a[i] * a[l]);
+            match best {
+                Some((b, _)) if b >= dq => best,
+                _ => Some((dq, l)),
+            }
+        })
+    };
+    let mut best: Vec<Option<(f64, usize)>> = (0..k).map(|i| best_of(i, &e, &a)).collect();
     let mut community: Vec<usize> = (0..k).collect();
-    let mut alive: Vec<usize> = (0..k).collect();
     loop {
-        let mut best: Option<(f64, usize, usize)> = None;
-        for &i in &alive {
-            for (&j, &eij) in e[i].range(i + 1..) {
-                let dq = 2.0 * (eij - a[i] * a[j]);
-                if best.is_none_or(|(b, _, _)| dq > b) {
-                    best = Some((dq, i, j));
-                }
+        // The largest gain of all; among equals the pair first in index order.
+        let mut chosen: Option<(f64, usize, usize)> = None;
+        for (i, b) in best.iter().enumerate() {
+            let Some((dq, l)) = *b else { continue };
+            let pair = (i.min(l), i.max(l));
+            let better = match chosen {
+                None => true,
+                Some((c, ci, cj)) => dq > c || (dq == c && pair < (ci, cj)),
+            };
+            if better {
+                chosen = Some((dq, pair.0, pair.1));
             }
         }
-        let Some((_, i, j)) = best.filter(|&(dq, _, _)| dq > 1e-12) else {
+        let Some((_, i, j)) = chosen.filter(|&(dq, _, _)| dq > 1e-12) else {
             break;
         };
         // j into i.
@@ -222,7 +242,12 @@ fn greedy_partition(k: usize, edges: &[(usize, usize)]) -> Vec<usize> {
         }
         a[i] += a[j];
         a[j] = 0.0;
-        alive.retain(|&c| c != j);
+        best[j] = None;
+        best[i] = best_of(i, &e, &a);
+        let neighbours: Vec<usize> = e[i].keys().copied().collect();
+        for l in neighbours {
+            best[l] = best_of(l, &e, &a);
+        }
         for c in community.iter_mut().filter(|c| **c == j) {
             *c = i;
         }
@@ -385,18 +410,53 @@ pub fn gini(xs: &[f64]) -> f64 {
     pairs / (n * total)
 }
 
+/// Which measures an evolution computes at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EvolutionMeasures {
+    /// Every measure but the communities (`modularity`, `communities`), which cost about
+    /// as much as all the others together (docs/performance.md): what funders run most
+    /// stays fast.
+    #[default]
+    Standard,
+    /// Every measure, as a snapshot has them (`--measures all`).
+    All,
+}
+
+impl std::str::FromStr for EvolutionMeasures {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "standard" => Ok(EvolutionMeasures::Standard),
+            "all" => Ok(EvolutionMeasures::All),
+            _ => Err(format!(
+                "`{s}` is not `standard` (every measure but the communities) or `all`"
+            )),
+        }
+    }
+}
+
 /// Computes a snapshot's metrics and per-actor measures.
 pub fn compute(state: &PlaceState) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
-    compute_with(state, true)
+    compute_with(state, true, true)
 }
 
-/// Computes only the metrics: what an evolution series needs. Skips the per-actor
+/// Computes only the metrics (every one, communities included), without the per-actor
 /// centralities, betweenness above all, which cost more than everything else together.
 pub fn compute_metrics(state: &PlaceState) -> Metrics {
-    compute_with(state, false).0
+    compute_with(state, false, true).0
 }
 
-fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
+/// The metrics of an evolution step: [`compute_metrics`], with the communities only
+/// when `measures` asks for them.
+pub fn compute_step_metrics(state: &PlaceState, measures: EvolutionMeasures) -> Metrics {
+    compute_with(state, false, measures == EvolutionMeasures::All).0
+}
+
+fn compute_with(
+    state: &PlaceState,
+    per_actor: bool,
+    with_communities: bool,
+) -> (Metrics, BTreeMap<ActorId, ActorMeasures>) {
     // Actors by index (in id order), and relationships as index pairs: an evolution
     // computes this hundreds of times, and id lookups in ordered maps dominated it.
     let active: Vec<(&ActorId, &ActorState)> = state.actors.iter().filter(|(_, s)| s.active).collect();
@@ -550,7 +610,12 @@ fn compute_with(state: &PlaceState, per_actor: bool) -> (Metrics, BTreeMap<Actor
     } else {
         Vec::new()
     };
-    let (community, modularity, community_count) = communities(n, &starts, &adjacency);
+    let (community, modularity, community_count) = if with_communities || per_actor {
+        let (c, q, k) = communities(n, &starts, &adjacency);
+        (c, Some(q), Some(k))
+    } else {
+        (vec![None; n], None, None)
+    };
 
     let measures = active
         .iter()

@@ -1,7 +1,7 @@
 //! Reading a place's history from the log and answering questions about it.
 
 use crate::fold::{Anomaly, PlaceState};
-use crate::metrics::{compute_metrics, Metrics};
+use crate::metrics::{compute_step_metrics, EvolutionMeasures, Metrics};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
 use rayon::prelude::*;
@@ -383,6 +383,16 @@ impl PlaceHistory {
     /// just before `start` (the evolution's first period, [`crate::period_start`]). The
     /// first step's period counts still run from the beginning.
     pub fn evolve_from(&self, start: Option<Timestamp>, steps: &[Timestamp]) -> Vec<Step> {
+        self.evolve_measuring(start, steps, EvolutionMeasures::Standard)
+    }
+
+    /// [`PlaceHistory::evolve_from`], computing `measures` at each step.
+    pub fn evolve_measuring(
+        &self,
+        start: Option<Timestamp>,
+        steps: &[Timestamp],
+        measures: EvolutionMeasures,
+    ) -> Vec<Step> {
         let mut state = PlaceState::default();
         let mut events = self.events().peekable();
         let (mut sessions, mut voices) = (0, BTreeSet::new());
@@ -410,7 +420,7 @@ impl PlaceHistory {
                     sessions: std::mem::take(&mut sessions),
                     absent_voices: std::mem::take(&mut voices).len(),
                 };
-                let mut metrics = compute_metrics(&state);
+                let mut metrics = compute_step_metrics(&state, measures);
                 metrics.change = Some(before.advance(&state));
                 Step { at, metrics, period }
             })

@@ -78,7 +78,13 @@ proptest! {
                     match h {
                         Ok(h) => {
                             assert_eq!(h.snapshot(at).metrics, want, "at {at} known at {k}");
-                            assert_eq!(without_change(&h.evolve(&[at])[0].metrics), want);
+                            assert_eq!(
+                                without_change(
+                                    &h.evolve_measuring(None, &[at], shiftlog_projection::EvolutionMeasures::All)[0]
+                                        .metrics
+                                ),
+                                want
+                            );
                         }
                         // Known before the place was registered: nothing to show.
                         Err(_) => assert!(k == 0, "history failed at k={k}"),
@@ -90,7 +96,14 @@ proptest! {
             let sled = SledLog::open(dir.path()).unwrap();
             let h = history(&sled, &place, KnownAt::Everything).await.unwrap();
             let steps: Vec<Timestamp> = (0..8).map(|m| date(m * 30).parse().unwrap()).collect();
-            let series = h.evolve(&steps);
+            let series = h.evolve_measuring(None, &steps, shiftlog_projection::EvolutionMeasures::All);
+            // The standard evolution is the same without the communities.
+            let standard = h.evolve(&steps);
+            for (a, s) in series.iter().zip(&standard) {
+                let mut a = a.metrics.clone();
+                (a.modularity, a.communities) = (None, None);
+                assert_eq!(a, s.metrics);
+            }
             let snapshots = h.snapshots(&steps);
             let mut before: Option<&Snapshot> = None;
             for ((s, snap), at) in series.iter().zip(&snapshots).zip(&steps) {

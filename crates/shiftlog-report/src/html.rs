@@ -78,7 +78,12 @@ pub(crate) fn place_view<'h>(
     }
     // Each step's change is measured from the step before; the first's from the network
     // just before its period (not from nothing, which would count every tie as formed).
-    let evolution = h.evolve_from(Some(shiftlog::projection::period_start(options.every, from)), &dates);
+    // Every measure, communities included: the report's table lists them all.
+    let evolution = h.evolve_measuring(
+        Some(shiftlog::projection::period_start(options.every, from)),
+        &dates,
+        shiftlog::EvolutionMeasures::All,
+    );
     let synthesis = h.synthesis(options.every, Some(from), Some(to), false)?;
     let snapshots = h.snapshots(&dates);
     // How much changed into each step: actors in or out, relationships formed or ended

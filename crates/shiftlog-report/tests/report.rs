@@ -260,7 +260,15 @@ async fn each_place_lists_every_measure_at_the_start_and_end_and_the_synthesis_c
     {
         let place = PlaceId::new(section.attribute("id").unwrap().strip_prefix("place-").unwrap()).unwrap();
         let series = engine
-            .evolve(Some(&place), shiftlog::Every::Month, None, None, KnownAt::Everything)
+            .evolve_with(
+                Some(&place),
+                shiftlog::Every::Month,
+                None,
+                None,
+                KnownAt::Everything,
+                shiftlog::EvolutionMeasures::All,
+                u64::MAX,
+            )
             .await
             .unwrap();
         let steps = &series[place.as_str()];

@@ -103,7 +103,8 @@ async function steps(first) {
   const keep = first ? null : (state.steps[Number($("slider").value)] || {}).at;
   let series;
   try {
-    series = await api(placeUrl(place, "evolution", withKinds("every=month")));
+    // One place: every measure, the communities included.
+    series = await api(placeUrl(place, "evolution", withKinds("every=month&measures=all")));
   } catch (e) {
     // As known at a day before the place's first record, the log knows no such place.
     if (!(knownQuery() && e.message.startsWith("404"))) throw e;

@@ -189,6 +189,7 @@ pub const ROUTES: &[Route] = &[
         roles: "admin, funder; recorder (its places)",
         query: &[
             ("every", "string", false, "day, week, month (default), quarter or year"),
+            ("measures", "string", false, "standard (default: every measure but modularity and communities, which double the time) or all"),
             ("from", "string", false, "First date (default: the place's first event)"),
             ("to", "string", false, "Last date (default: the place's last event)"),
             KNOWN[0],

@@ -861,14 +861,16 @@ async fn evolution(
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let every = parsed::<Every>(&q, "every")?.unwrap_or(Every::Month);
+    let measures = parsed::<shiftlog::EvolutionMeasures>(&q, "measures")?.unwrap_or_default();
     let series = s
         .engine
-        .evolve_within(
+        .evolve_with(
             Some(&place),
             every,
             parsed(&q, "from")?,
             parsed(&q, "to")?,
             view(&q)?,
+            measures,
             s.config.max_evolution_work,
         )
         .await?;

@@ -926,6 +926,21 @@ async fn reading_routes_take_views_of_some_kinds() {
         serde_json::to_value(&series).unwrap()
     );
 
+    // The communities only with measures=all; anything else is a 400 naming it.
+    let (_, text) = get(
+        &s.url("/v1/places/york/evolution?every=month&measures=all"),
+        Some(&admin),
+    )
+    .await;
+    let all: Value = serde_json::from_str(&text).unwrap();
+    assert!(all["york"][0]["metrics"]["modularity"].is_number(), "{all}");
+    let (_, text) = get(&s.url("/v1/places/york/evolution?every=month"), Some(&admin)).await;
+    let standard: Value = serde_json::from_str(&text).unwrap();
+    assert!(standard["york"][0]["metrics"].get("modularity").is_none());
+    let (status, text) = get(&s.url("/v1/places/york/evolution?measures=most"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("`measures`"), "{text}");
+
     let (status, text) = get(&s.url("/v1/compare?at=2024-05-01&kind=funds"), Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let rows: Value = serde_json::from_str(&text).unwrap();
