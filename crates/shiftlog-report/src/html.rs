@@ -487,7 +487,7 @@ fn whole_network(
 /// The learning synthesis's counts, one row per period that has any: learning by area,
 /// outcomes by condition, power shifts by space and participation tags.
 fn learning_synthesis(html: &mut String, v: &PlaceView<'_>, options: &ReportOptions) {
-    use shiftlog::model::{Condition, LearningArea, ParticipationRung, PowerSpace};
+    use shiftlog::model::{Condition, LearningArea, ParticipationRung, PowerExpression, PowerForm, PowerSpace};
     use shiftlog::projection::{PeriodSynthesis, Tally, UNTAGGED};
     let periods: Vec<&PeriodSynthesis> = v
         .synthesis
@@ -554,6 +554,18 @@ fn learning_synthesis(html: &mut String, v: &PlaceView<'_>, options: &ReportOpti
         "Power shifts by space",
         with_untagged(PowerSpace::ALL.iter().map(|s| s.as_str()).collect()),
         &|p| &p.power.by_space,
+    );
+    table(
+        html,
+        "Power shifts by form",
+        with_untagged(PowerForm::ALL.iter().map(|f| f.as_str()).collect()),
+        &|p| &p.power.by_form,
+    );
+    table(
+        html,
+        "Power shifts by expression",
+        with_untagged(PowerExpression::ALL.iter().map(|x| x.as_str()).collect()),
+        &|p| &p.power.by_expression,
     );
     table(
         html,

@@ -324,6 +324,14 @@ async fn each_place_lists_every_measure_at_the_start_and_end_and_the_synthesis_c
         places += 1;
     }
     assert_eq!(places, 6);
+    // Power shifts by the three dimensions of the power cube.
+    for caption in [
+        "Power shifts by space",
+        "Power shifts by form",
+        "Power shifts by expression",
+    ] {
+        assert!(html.contains(caption), "{caption}");
+    }
     // The overview lists every measure for every place too.
     let overview = html
         .find("Every measure, side by side")

@@ -280,11 +280,11 @@ async function showSynthesis() {
   const used = (t) => Object.entries(t).filter(([, n]) => n > 0).map(([w, n]) => `${w.replace(/_/g, " ")} ${n}`).join(", ") || "—";
   const t = document.createElement("table");
   t.id = "synthesis-table";
-  row(t, ["quarter ending", "sessions", "absent voices", "learning by area", "outcomes by condition", "power shifts by space", "participation"], true);
+  row(t, ["quarter ending", "sessions", "absent voices", "learning by area", "outcomes by condition", "power shifts by space", "by form", "by expression", "participation"], true);
   for (const x of p.periods) {
     const any = x.sessions || x.power.shifts || Object.values(x.learning).some(Boolean) || Object.values(x.outcomes).some(Boolean) || Object.values(x.participation).some(Boolean);
     if (!any) continue;
-    row(t, [day(x.to), x.sessions, x.absent_voices, used(x.learning), used(x.outcomes), used(x.power.by_space), used(x.participation)]);
+    row(t, [day(x.to), x.sessions, x.absent_voices, used(x.learning), used(x.outcomes), used(x.power.by_space), used(x.power.by_form), used(x.power.by_expression), used(x.participation)]);
   }
   out.appendChild(t);
   if (!s.with_texts || !p.texts) return;
