@@ -714,30 +714,50 @@ impl Engine {
         known: KnownAt,
         texts: bool,
     ) -> Result<projection::Synthesis, ProjectionError> {
+        self.synthesis_in_groups(places, every, from, to, known, texts, Self::GROUP_EVENTS)
+            .await
+    }
+
+    /// [`Engine::synthesis`], reading places in groups of at most `budget` events.
+    #[allow(clippy::too_many_arguments)]
+    async fn synthesis_in_groups(
+        &self,
+        places: &[PlaceId],
+        every: Every,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        known: KnownAt,
+        texts: bool,
+        budget: u64,
+    ) -> Result<projection::Synthesis, ProjectionError> {
         let places = if places.is_empty() {
             self.places().await?
         } else {
             places.to_vec()
         };
-        // One position for every place, so that the synthesis reads one log.
-        let k = KnownAt::Position(known.position(self.log.as_ref(), self.head().0).await?);
-        let set: BTreeSet<PlaceId> = places.iter().cloned().collect();
+        // One position for every group, so that the synthesis reads one log.
+        let position = known.position(self.log.as_ref(), self.head().0).await?;
+        let k = KnownAt::Position(position);
         // Counts need no personal data; the texts are personal data.
         let detail = if texts {
             Detail::Full
         } else {
             Detail::WithoutPersonalData
         };
-        let mut histories = projection::histories_of(self.log.as_ref(), &set, k, detail).await?;
-        let ordered = places
-            .iter()
-            .map(|p| {
-                histories
-                    .remove(p)
-                    .ok_or_else(|| ProjectionError::UnknownPlace(p.clone()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        projection::synthesis(&ordered.iter().collect::<Vec<_>>(), every, from, to, texts)
+        // A group of places at a time, so that memory is bounded by a group, not by the
+        // log; each place over its own periods, put on one grid at the end.
+        let mut done = Vec::with_capacity(places.len());
+        for group in self.place_groups_for(&places, k, budget).await? {
+            let set: BTreeSet<PlaceId> = group.iter().cloned().collect();
+            let mut histories = projection::histories_of(self.log.as_ref(), &set, k, detail).await?;
+            for p in group {
+                let h = histories
+                    .remove(&p)
+                    .ok_or_else(|| ProjectionError::UnknownPlace(p.clone()))?;
+                done.push(h.synthesis(every, from, to, texts)?);
+            }
+        }
+        projection::combine(done, every, position, texts)
     }
 
     /// What changed in `place` between valid times `from` and `to`, in `view`.
@@ -905,6 +925,31 @@ mod tests {
                             .unwrap();
                         assert!(!one_pass.is_empty());
                         assert_eq!(one_pass, in_groups, "{known:?} {every:?} groups of {budget} events");
+                    }
+                }
+                // The synthesis a group of places at a time equals the one of every
+                // history read at once.
+                for (from, to) in [(None, None), (Some("2024-03-01".parse().unwrap()), None)] {
+                    let places = engine.places().await.unwrap();
+                    let k = KnownAt::Position(known.position(engine.log().as_ref(), head).await.unwrap());
+                    let all: BTreeSet<PlaceId> = places.iter().cloned().collect();
+                    let histories = projection::histories_of(engine.log().as_ref(), &all, k, Detail::Full)
+                        .await
+                        .unwrap();
+                    let known_places: Vec<PlaceId> =
+                        places.iter().filter(|p| histories.contains_key(*p)).cloned().collect();
+                    let ordered: Vec<&PlaceHistory> = known_places.iter().map(|p| &histories[p]).collect();
+                    let mut want = projection::synthesis(&ordered, Every::Quarter, from, to, true).unwrap();
+                    want.known_at_position = k.position(engine.log().as_ref(), head).await.unwrap();
+                    for budget in [1, 300, head] {
+                        let got = engine
+                            .synthesis_in_groups(&known_places, Every::Quarter, from, to, known, true, budget)
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            got, want,
+                            "synthesis, {known:?}, groups of {budget} events, from {from:?}"
+                        );
                     }
                 }
                 let one_pass = engine.anomalies(None, known).await.unwrap();

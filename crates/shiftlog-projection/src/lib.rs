@@ -58,7 +58,9 @@ pub use period::{period_start, steps, Every, MAX_STEPS};
 pub use pseudonym::Pseudonyms;
 pub use query::{histories, histories_of, histories_with, history, history_with, KnownAt, Period, PlaceHistory, Step};
 pub use snapshot::{ActorView, RelationshipView, Snapshot};
-pub use synthesis::{synthesis, LearningText, PeriodSynthesis, PlaceSynthesis, PowerTally, Synthesis, Tally, UNTAGGED};
+pub use synthesis::{
+    combine, synthesis, LearningText, PeriodSynthesis, PlaceSynthesis, PowerTally, Synthesis, Tally, UNTAGGED,
+};
 pub use view::{Kinds, View};
 
 use shiftlog_model::{PlaceId, Timestamp};

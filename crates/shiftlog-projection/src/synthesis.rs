@@ -11,7 +11,8 @@ use crate::query::PlaceHistory;
 use crate::ProjectionError;
 use serde::Serialize;
 use shiftlog_model::{
-    Condition, Event, EventBody, LearningArea, ParticipationRung, PowerExpression, PowerForm, PowerSpace, Timestamp,
+    Condition, Event, EventBody, LearningArea, ParticipationRung, PlaceId, PowerExpression, PowerForm, PowerSpace,
+    Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -124,7 +125,7 @@ pub struct LearningText {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlaceSynthesis {
     /// The place.
-    pub place: String,
+    pub place: PlaceId,
     /// Its periods, in order.
     pub periods: Vec<PeriodSynthesis>,
     /// Learning texts by area, each area's in time order (only when texts were asked for).
@@ -235,7 +236,7 @@ impl PlaceHistory {
         to: Option<Timestamp>,
         texts: bool,
     ) -> Result<PlaceSynthesis, ProjectionError> {
-        let place = self.place().to_string();
+        let place = self.place().clone();
         let Some((first, last)) = self.span() else {
             return Ok(PlaceSynthesis {
                 place,
@@ -298,29 +299,68 @@ pub fn synthesis(
     to: Option<Timestamp>,
     texts: bool,
 ) -> Result<Synthesis, ProjectionError> {
-    let spans: Vec<_> = histories.iter().filter_map(|h| h.span()).collect();
-    let from = from.or(spans.iter().map(|s| s.0).min());
-    let to = to.or(spans.iter().map(|s| s.1).max());
     let places = histories
         .iter()
-        .map(|h| match (from, to) {
-            (Some(f), Some(t)) => h.synthesis(every, Some(f), Some(t), texts),
-            // No place has any event: nothing to read.
-            _ => h.synthesis(every, None, None, texts),
-        })
+        .map(|h| h.synthesis(every, from, to, texts))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut across: Vec<PeriodSynthesis> = places
-        .iter()
-        .find(|p| !p.periods.is_empty())
-        .map(|p| p.periods.iter().map(|x| PeriodSynthesis::empty(x.from, x.to)).collect())
-        .unwrap_or_default();
-    for p in &places {
-        for (a, x) in across.iter_mut().zip(&p.periods) {
-            a.add(x);
+    let known = histories.iter().map(|h| h.known_at_position()).max().unwrap_or(0);
+    combine(places, every, known, texts)
+}
+
+/// Puts places' syntheses (each over its own periods, as [`PlaceHistory::synthesis`]
+/// gives them) on one grid of periods, from the earliest period of any to the latest,
+/// and adds them up: how a synthesis of many places is made a group of places at a time.
+/// Periods follow the calendar (`every`), so every place's periods are periods of the
+/// grid; a place is given empty periods where it had none.
+pub fn combine(
+    mut places: Vec<PlaceSynthesis>,
+    every: Every,
+    known_at_position: u64,
+    texts: bool,
+) -> Result<Synthesis, ProjectionError> {
+    let first = places.iter().filter_map(|p| p.periods.first()).map(|p| p.from).min();
+    let last = places.iter().filter_map(|p| p.periods.last()).map(|p| p.to).max();
+    let mut across = Vec::new();
+    if let (Some(first), Some(last)) = (first, last) {
+        let ends = crate::period::steps(every, first, last).ok_or_else(|| ProjectionError::TooManySteps {
+            // The place whose periods start the grid.
+            place: places
+                .iter()
+                .find(|p| p.periods.first().is_some_and(|x| x.from == first))
+                .map(|p| p.place.clone())
+                .expect("the first period is some place's"),
+            every,
+            from: first,
+            to: last,
+        })?;
+        let mut start = period_start(every, first);
+        let grid: Vec<(Timestamp, Timestamp)> = ends
+            .iter()
+            .map(|&end| {
+                let period = (start, end);
+                start = Timestamp::from_datetime(end.as_datetime() + chrono::Duration::nanoseconds(1));
+                period
+            })
+            .collect();
+        for p in &mut places {
+            let mut own: BTreeMap<Timestamp, PeriodSynthesis> = std::mem::take(&mut p.periods)
+                .into_iter()
+                .map(|x| (x.from, x))
+                .collect();
+            p.periods = grid
+                .iter()
+                .map(|&(s, e)| own.remove(&s).unwrap_or_else(|| PeriodSynthesis::empty(s, e)))
+                .collect();
+        }
+        across = grid.iter().map(|&(s, e)| PeriodSynthesis::empty(s, e)).collect();
+        for p in &places {
+            for (a, x) in across.iter_mut().zip(&p.periods) {
+                a.add(x);
+            }
         }
     }
     Ok(Synthesis {
-        known_at_position: histories.iter().map(|h| h.known_at_position()).max().unwrap_or(0),
+        known_at_position,
         with_texts: texts,
         places,
         across,
