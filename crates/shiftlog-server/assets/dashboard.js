@@ -99,6 +99,9 @@ async function choose(place) {
 
 // The place's monthly steps in the current view of kinds; the slider keeps its date.
 async function steps(first) {
+  // Only the latest call goes on: ticking several kinds quickly starts several, and an
+  // earlier one answering last must not redraw over the latest or clear what it said.
+  const mine = state.stepsSeq = (state.stepsSeq || 0) + 1;
   const place = state.place;
   const keep = first ? null : (state.steps[Number($("slider").value)] || {}).at;
   let series;
@@ -110,7 +113,7 @@ async function steps(first) {
     if (!(knownQuery() && e.message.startsWith("404"))) throw e;
     series = {};
   }
-  if (place !== state.place) return;
+  if (place !== state.place || mine !== state.stepsSeq) return;
   state.steps = series[place] || [];
   const last = state.steps.length ? state.steps[state.steps.length - 1].at : null;
   state.names = {};
@@ -119,6 +122,7 @@ async function steps(first) {
     const snap = await api(placeUrl(place, "snapshot", withKnown(`at=${encodeURIComponent(last)}`)));
     for (const a of snap.actors) state.names[a.id] = a.redacted ? "(redacted)" : (a.name || a.id);
     state.start = await api(placeUrl(place, "snapshot", withKinds(`at=${encodeURIComponent(state.steps[0].at)}`)));
+    if (mine !== state.stepsSeq) return;
   }
   drawChart();
   if (state.steps.length) showSynthesis().catch((e) => status(e.message));
