@@ -72,6 +72,19 @@ pub fn period_start(every: Every, t: Timestamp) -> Timestamp {
     Timestamp::from_datetime(start.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
 }
 
+/// Each of `ends` (the period ends [`steps`] gives from `from`) with its period's first
+/// instant: the start of the period holding `from`, then each end's next instant.
+pub(crate) fn with_starts(every: Every, from: Timestamp, ends: &[Timestamp]) -> Vec<(Timestamp, Timestamp)> {
+    let mut start = period_start(every, from);
+    ends.iter()
+        .map(|&end| {
+            let period = (start, end);
+            start = Timestamp::from_datetime(end.as_datetime() + Duration::nanoseconds(1));
+            period
+        })
+        .collect()
+}
+
 /// The most steps one evolution may have: a day at a time for over 270 years. A span
 /// from year 0 to 9999 a day at a time (3.65 million steps) would otherwise be computed
 /// and sent whole.

@@ -6,7 +6,7 @@
 //! grouped by area) are only put in when asked for, and the server asks only for
 //! recorders and admins.
 
-use crate::period::{period_start, Every};
+use crate::period::{with_starts, Every};
 use crate::query::PlaceHistory;
 use crate::ProjectionError;
 use serde::Serialize;
@@ -246,14 +246,9 @@ impl PlaceHistory {
         };
         let (from, to) = (from.unwrap_or(first), to.unwrap_or(last));
         let ends = self.steps(every, from, to)?;
-        let mut start = period_start(every, from);
-        let mut periods: Vec<PeriodSynthesis> = ends
-            .iter()
-            .map(|&end| {
-                let p = PeriodSynthesis::empty(start, end);
-                start = Timestamp::from_datetime(end.as_datetime() + chrono::Duration::nanoseconds(1));
-                p
-            })
+        let mut periods: Vec<PeriodSynthesis> = with_starts(every, from, &ends)
+            .into_iter()
+            .map(|(start, end)| PeriodSynthesis::empty(start, end))
             .collect();
         let titles: BTreeMap<String, Option<String>> = self
             .events()
@@ -318,30 +313,21 @@ pub fn combine(
     known_at_position: u64,
     texts: bool,
 ) -> Result<Synthesis, ProjectionError> {
-    let first = places.iter().filter_map(|p| p.periods.first()).map(|p| p.from).min();
+    // The earliest period of any place (with that place, for an error), and the latest.
+    let first = places
+        .iter()
+        .filter_map(|p| p.periods.first().map(|x| (x.from, &p.place)))
+        .min_by_key(|(from, _)| *from);
     let last = places.iter().filter_map(|p| p.periods.last()).map(|p| p.to).max();
     let mut across = Vec::new();
-    if let (Some(first), Some(last)) = (first, last) {
+    if let (Some((first, place)), Some(last)) = (first, last) {
         let ends = crate::period::steps(every, first, last).ok_or_else(|| ProjectionError::TooManySteps {
-            // The place whose periods start the grid.
-            place: places
-                .iter()
-                .find(|p| p.periods.first().is_some_and(|x| x.from == first))
-                .map(|p| p.place.clone())
-                .expect("the first period is some place's"),
+            place: place.clone(),
             every,
             from: first,
             to: last,
         })?;
-        let mut start = period_start(every, first);
-        let grid: Vec<(Timestamp, Timestamp)> = ends
-            .iter()
-            .map(|&end| {
-                let period = (start, end);
-                start = Timestamp::from_datetime(end.as_datetime() + chrono::Duration::nanoseconds(1));
-                period
-            })
-            .collect();
+        let grid = with_starts(every, first, &ends);
         for p in &mut places {
             let mut own: BTreeMap<Timestamp, PeriodSynthesis> = std::mem::take(&mut p.periods)
                 .into_iter()
