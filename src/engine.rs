@@ -4,7 +4,7 @@ use crate::ingest;
 use shiftlog_model::Timestamp;
 use shiftlog_model::{EventId, LocatedEvent, ParsedInput, PlaceId, Rejection};
 use shiftlog_projection::{
-    self as projection, Anomaly, Diff, Every, EvolutionMeasures, Kinds, KnownAt, Metrics, PlaceHistory,
+    self as projection, Anomaly, Diff, Every, EvolutionMeasures, Kinds, KnownAt, Lag, Metrics, PlaceHistory,
     ProjectionError, Projector, Snapshot, Step, View,
 };
 use shiftlog_store::{
@@ -25,6 +25,17 @@ pub enum EngineError {
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What [`Engine::prepare`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    /// Places a few events behind, caught up from their streams.
+    pub caught_up: usize,
+    /// Places whose index and checkpoints were written afresh from their histories.
+    pub rebuilt: usize,
+    /// The log position every place's derived data is now at least at.
+    pub head: Position,
 }
 
 /// What [`Engine::export`] writes.
@@ -171,6 +182,19 @@ impl Engine {
             log,
             projector,
             sled: None,
+        }
+    }
+
+    /// The same engine with checkpoints written every `n` events of a place's fold
+    /// instead of every [`Projector::DEFAULT_CHECKPOINT_EVERY`]: fewer events to fold per
+    /// query for more derived data on disk. Derived data already written stays valid.
+    /// Call it before the engine is cloned or queried: clones made before keep the old
+    /// projector, and two projectors over one log must not run at once (each keeps its
+    /// own per-place locks).
+    pub fn with_checkpoint_every(self, n: usize) -> Engine {
+        Engine {
+            projector: Arc::new(Projector::new(self.log.clone()).with_checkpoint_every(n)),
+            ..self
         }
     }
 
@@ -589,6 +613,12 @@ impl Engine {
     /// peak at 9.9M events; at about 450 bytes a decoded event in memory).
     const GROUP_EVENTS: u64 = 1_000_000;
 
+    /// Events read per pass over the log when derived data is rebuilt: histories read for
+    /// it hold personal data (checkpoints keep names), which costs about twice as much
+    /// memory as the histories evolution reads; a quarter of [`Self::GROUP_EVENTS`] keeps
+    /// the peak well under the 2 GiB target (measured in docs/performance.md).
+    const PREPARE_GROUP_EVENTS: u64 = 250_000;
+
     /// The evolution of every place, a group of places at a time.
     async fn evolve_every_place(
         &self,
@@ -636,6 +666,145 @@ impl Engine {
             }
         }
         Ok(groups.into_iter().map(|(g, _)| Some(g)).collect())
+    }
+
+    /// How many places' derived data (index and checkpoints) is behind the log: the places
+    /// the next [`Engine::prepare`] would work on. Cheap: two reads per place.
+    pub async fn places_behind(&self) -> Result<usize, ProjectionError> {
+        let mut n = 0;
+        for p in self.places().await? {
+            if self.projector.lag(&p).await? != Lag::Current {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Brings every place's derived data (valid-time index and checkpoints) up to the
+    /// log's head, so that no query waits for it: places a few events behind catch up from
+    /// their streams; places never indexed (a bulk import, a store from an older build) or
+    /// far behind are rebuilt from their histories, read a group of about 1M events at a
+    /// time in one pass over the log each. `progress` is told (places done, places to do)
+    /// as it goes. Queries may run meanwhile; derived data is a cache, so stopping half
+    /// way loses nothing.
+    pub async fn prepare(&self, progress: impl FnMut(usize, usize)) -> Result<Prepared, ProjectionError> {
+        self.prepare_places(&[], progress).await
+    }
+
+    /// [`Engine::prepare`] for `places` only (every place when empty).
+    pub async fn prepare_places(
+        &self,
+        places: &[PlaceId],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Prepared, ProjectionError> {
+        let head = self.head().0;
+        let generation = self.log.derived().generation();
+        let (mut rebuild, mut behind) = (Vec::new(), Vec::new());
+        let places = if places.is_empty() {
+            self.places().await?
+        } else {
+            places.to_vec()
+        };
+        for p in places {
+            match self.projector.lag(&p).await? {
+                Lag::Current => {}
+                Lag::Behind(_) => behind.push(p),
+                Lag::Rebuild => rebuild.push(p),
+            }
+        }
+        let total = rebuild.len() + behind.len();
+        let mut done = 0;
+        progress(done, total);
+        for p in &behind {
+            self.projector.prepare(p).await?;
+            done += 1;
+            progress(done, total);
+        }
+        let known = KnownAt::Position(head);
+        // (An empty list would mean every place to place_groups_for.)
+        let groups = match rebuild.is_empty() {
+            true => Vec::new(),
+            false => {
+                self.place_groups_for(&rebuild, known, Self::PREPARE_GROUP_EVENTS)
+                    .await?
+            }
+        };
+        for group in groups {
+            let histories = self.histories(&group, known).await?;
+            for history in histories.values() {
+                self.projector.rebuild(history, generation).await?;
+                done += 1;
+                progress(done, total);
+            }
+        }
+        Ok(Prepared {
+            caught_up: behind.len(),
+            rebuilt: rebuild.len(),
+            head: Position(head),
+        })
+    }
+
+    /// Keeps every place's derived data current as the log grows, off the writers' path:
+    /// a task that prepares every place once, then waits for appends and
+    /// [prepares](Engine::prepare_places) the places they touched (every place after a
+    /// redaction, which clears derived data). Appends that come while it works are taken
+    /// together in its next round. Failures are logged and the round retried at the next
+    /// append: derived data is a cache, and queries catch up on their own meanwhile. The
+    /// task holds a clone of the engine: abort its handle to stop it.
+    pub fn keep_prepared(&self) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let mut head = self.log.watch_head();
+        tokio::spawn(async move {
+            // Up to where the log's events have been looked at (0: nothing yet).
+            let mut seen = 0;
+            loop {
+                let now = engine.head().0;
+                match engine.prepare_touched(seen, now).await {
+                    Ok(()) => seen = now,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bringing derived data up to date failed; queries catch up on their own")
+                    }
+                }
+                if head.changed().await.is_err() {
+                    return;
+                }
+                head.borrow_and_update();
+            }
+        })
+    }
+
+    /// Prepares the places of the events at positions `seen + 1 ..= now` (every place when
+    /// `seen` is 0, or when one of them is a redaction).
+    async fn prepare_touched(&self, seen: u64, now: u64) -> Result<(), ProjectionError> {
+        let mut touched = BTreeSet::new();
+        let mut everything = seen == 0;
+        let mut from = seen + 1;
+        while !everything && from <= now {
+            let n = (now - from + 1).min(10_000) as usize;
+            let page = self
+                .log
+                .read_with(Position(from), n, Detail::WithoutPersonalData)
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last.position.0 + 1;
+            for r in page {
+                match r.stream {
+                    Stream::Place(p) => {
+                        touched.insert(p);
+                    }
+                    Stream::Unplaced => everything = true,
+                }
+            }
+        }
+        let places: Vec<PlaceId> = if everything {
+            Vec::new()
+        } else {
+            touched.into_iter().collect()
+        };
+        if everything || !places.is_empty() {
+            self.prepare_places(&places, |_, _| {}).await?;
+        }
+        Ok(())
     }
 
     /// `places` (every place when empty), in the order given, cut into groups of at most
@@ -782,18 +951,52 @@ impl Engine {
         view: impl Into<View>,
     ) -> Result<BTreeMap<String, Metrics>, ProjectionError> {
         let View { known, kinds } = view.into();
-        let mut out = BTreeMap::new();
-        for (p, k) in self.places_known(known).await? {
-            let state = if kinds.is_all() {
-                self.projector.state_known(&p, at, KnownAt::Position(k)).await?.0
-            } else {
-                let mut h = self.structure(&p, KnownAt::Position(k)).await?;
-                kinds.apply_to_history(&mut h);
-                h.state_at(at)
-            };
-            out.insert(p.to_string(), projection::compute_metrics(&state));
+        let places = self.places_known(known).await?;
+        self.per_place(places, move |engine, p, k| {
+            let kinds = kinds.clone();
+            async move {
+                let state = if kinds.is_all() {
+                    engine.projector.state_known(&p, at, KnownAt::Position(k)).await?.0
+                } else {
+                    let mut h = engine.structure(&p, KnownAt::Position(k)).await?;
+                    kinds.apply_to_history(&mut h);
+                    h.state_at(at)
+                };
+                let metrics = tokio::task::spawn_blocking(move || projection::compute_metrics(&state))
+                    .await
+                    .map_err(|e| ProjectionError::Derived(format!("a metrics task failed: {e}")))?;
+                Ok((p.to_string(), metrics))
+            }
+        })
+        .await
+        .map(|pairs| pairs.into_iter().collect())
+    }
+
+    /// Runs `work` for each place (with the log position its view is at), as many places
+    /// at a time as there are cores, and returns the answers in the places' order: each
+    /// place reads its own checkpoints and folds on its own, so places run in parallel.
+    /// Memory is bounded by the places in flight. The first error stops the rest.
+    async fn per_place<T, F, Fut>(&self, places: Vec<(PlaceId, u64)>, work: F) -> Result<Vec<T>, ProjectionError>
+    where
+        T: Send + 'static,
+        F: Fn(Engine, PlaceId, u64) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProjectionError>> + Send + 'static,
+    {
+        let width = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut running = tokio::task::JoinSet::new();
+        let mut done: Vec<Option<T>> = (0..places.len()).map(|_| None).collect();
+        let mut next = places.into_iter().enumerate();
+        loop {
+            while running.len() < width {
+                let Some((i, (p, k))) = next.next() else { break };
+                let fut = work(self.clone(), p, k);
+                running.spawn(async move { (i, fut.await) });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (i, answer) = joined.map_err(|e| ProjectionError::Derived(format!("a query task failed: {e}")))?;
+            done[i] = Some(answer?);
         }
-        Ok(out)
+        Ok(done.into_iter().flatten().collect())
     }
 
     /// Actors active in more than one place at valid time `at`, each with its places: who
@@ -803,11 +1006,23 @@ impl Engine {
         at: Timestamp,
         known: KnownAt,
     ) -> Result<BTreeMap<String, Vec<String>>, ProjectionError> {
+        let places = self.places_known(known).await?;
+        let active = self
+            .per_place(places, move |engine, p, k| async move {
+                let (state, _) = engine.projector.state_known(&p, at, KnownAt::Position(k)).await?;
+                let actors: Vec<String> = state
+                    .actors
+                    .iter()
+                    .filter(|(_, s)| s.active)
+                    .map(|(a, _)| a.to_string())
+                    .collect();
+                Ok((p.to_string(), actors))
+            })
+            .await?;
         let mut places_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (p, k) in self.places_known(known).await? {
-            let (state, _) = self.projector.state_known(&p, at, KnownAt::Position(k)).await?;
-            for (actor, _) in state.actors.iter().filter(|(_, s)| s.active) {
-                places_of.entry(actor.to_string()).or_default().push(p.to_string());
+        for (p, actors) in active {
+            for a in actors {
+                places_of.entry(a).or_default().push(p.clone());
             }
         }
         places_of.retain(|_, ps| ps.len() > 1);

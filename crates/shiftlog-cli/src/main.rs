@@ -185,6 +185,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let before = engine.head().0;
             let code = append::run(&engine, args).await;
             let appended = engine.head().0 - before;
+            if appended > 0 {
+                prepare_after_write(&engine).await;
+            }
             drop(engine);
             if appended >= REFRESH_AFTER_EVENTS {
                 // sled writes its snapshot (where each page is) only when it opens, and an
@@ -197,26 +200,57 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             code
         }
-        Command::Import(cmd) => import::run(&Engine::open_existing(&cli.data_dir)?, cmd).await,
+        Command::Import(cmd) => {
+            let engine = Engine::open_existing(&cli.data_dir)?;
+            let code = import::run(&engine, cmd).await;
+            prepare_after_write(&engine).await;
+            code
+        }
         Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Snapshot(args) => project::snapshot(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Diff(args) => project::diff(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Snapshot(args) => project::snapshot(&open_prepared(&cli.data_dir).await?, args).await,
+        Command::Diff(args) => project::diff(&open_prepared(&cli.data_dir).await?, args).await,
         Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Compare(args) => project::compare(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Bridges(args) => project::bridges(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Compare(args) => project::compare(&open_prepared(&cli.data_dir).await?, args).await,
+        Command::Bridges(args) => project::bridges(&open_prepared(&cli.data_dir).await?, args).await,
         Command::Synthesis(args) => project::synthesis(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Export(args) => project::export(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Export(args) => project::export(&open_prepared(&cli.data_dir).await?, args).await,
         Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Report(args) => picture::report_command(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Demo(args) => picture::demo(args).await,
         Command::Serve(args) => serve::serve(&cli.data_dir, args).await,
         Command::Token(cmd) => serve::token(&cli.data_dir, cmd),
-        Command::Redact(args) => trust::redact(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Redact(args) => {
+            let engine = Engine::open_existing(&cli.data_dir)?;
+            let code = trust::redact(&engine, args).await;
+            // A redaction clears every place's derived data: rebuilt now, not by the next query.
+            prepare_after_write(&engine).await;
+            code
+        }
         Command::Backup(args) => trust::backup(&Engine::open_existing(&cli.data_dir)?, args).await,
         Command::Restore(args) => trust::restore(&cli.data_dir, args),
         Command::Verify => trust::verify(&Engine::open_existing(&cli.data_dir)?).await,
         Command::RepairIndexes => trust::repair_indexes(&cli.data_dir),
+    }
+}
+
+/// Opens an existing store for a query that reads checkpoints (snapshots, diffs,
+/// comparisons), bringing derived data up to date first if it is behind (a store written
+/// by an older build, or by a process that stopped before it was done). A failure there
+/// is only a warning: the query catches its own places up.
+async fn open_prepared(dir: &std::path::Path) -> anyhow::Result<Engine> {
+    let engine = Engine::open_existing(dir)?;
+    if let Err(e) = progress::prepare(&engine).await {
+        tracing::warn!("{}", report(&e));
+    }
+    Ok(engine)
+}
+
+/// After a write: derived data brought up to date now, so that the first query after an
+/// import waits for nothing. The write itself is done; a failure here is only a warning.
+async fn prepare_after_write(engine: &Engine) {
+    if let Err(e) = progress::prepare(engine).await {
+        tracing::warn!("{}", report(&e));
     }
 }
 

@@ -74,3 +74,30 @@ impl<R: Read> Read for CountingReader<R> {
         Ok(n)
     }
 }
+
+/// Brings every place's derived data (index and checkpoints) up to the log's head, with a
+/// bar when more than a handful of places are behind: after an append or import, so that
+/// the first query after it waits for nothing, and before a query on a store last written
+/// by an older build (once: it stays current after).
+pub(crate) async fn prepare(engine: &shiftlog::Engine) -> anyhow::Result<()> {
+    const HANDFUL: usize = 8;
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} places ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("preparing places for queries");
+    let prepared = engine
+        .prepare(|done, total| {
+            if done == 0 && total > HANDFUL {
+                bar.set_length(total as u64);
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
+            bar.set_position(done as u64);
+        })
+        .await;
+    bar.finish_and_clear();
+    let prepared = prepared.map_err(|e| anyhow::anyhow!("preparing places for queries: {e}"))?;
+    tracing::debug!(?prepared, "derived data prepared");
+    Ok(())
+}

@@ -127,15 +127,78 @@ fn decode(bytes: &[u8]) -> Option<(CheckpointHead, PlaceState)> {
     Some((head, state))
 }
 
+/// A place's high-water mark: the log position its index is up to, and how many of the
+/// place's events (its stream's version) that covers. Stored as 16 bytes; an older build
+/// wrote the position alone, and then the count is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct HighWater {
+    position: u64,
+    indexed: Option<u64>,
+}
+
+impl HighWater {
+    fn decode(v: Option<Vec<u8>>) -> HighWater {
+        match v.as_deref().map(|v| v.len()) {
+            Some(8) | Some(16) => {
+                let v = v.expect("a value");
+                HighWater {
+                    position: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+                    indexed: v.get(8..16).map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes"))),
+                }
+            }
+            _ => HighWater::default(),
+        }
+    }
+
+    fn encode(self) -> Vec<u8> {
+        let mut v = self.position.to_be_bytes().to_vec();
+        v.extend_from_slice(&self.indexed.unwrap_or(0).to_be_bytes());
+        v
+    }
+}
+
+/// How far a place's derived data is behind the log (see [`Projector::lag`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Holds every event of the place in the log.
+    Current,
+    /// Behind by this many of the place's events: caught up where it stands.
+    Behind(u64),
+    /// Never indexed (or by an older build, or far behind): rebuilt from the place's
+    /// whole history, read with other places' in one pass over the log.
+    Rebuild,
+}
+
+/// Below this many new events a place catches up from its stream; at or above, and for a
+/// place never indexed, its index and checkpoints are written afresh from its history.
+const REBUILD_FROM: u64 = 4096;
+
 /// Checkpointed projections over one log.
+///
+/// Queries of different places run in parallel, and so do queries of one place once its
+/// index is current: each place has a lock that catching up (which moves the high-water
+/// mark and removes checkpoints) takes alone, and folds share. Folds may write
+/// checkpoints under the shared lock: two folds of one place at one high-water mark write
+/// the same bytes, and no catch-up can move the mark under them. The locks are the
+/// projector's own: keep one projector per log (the `shiftlog` crate's `Engine`
+/// holds one and shares it between its clones).
 #[derive(Debug)]
 pub struct Projector {
     log: Arc<dyn EventLog>,
     derived: Arc<dyn DerivedStore>,
     every: usize,
-    /// One catch-up or checkpointing fold at a time, so that checkpoints always agree with
-    /// the high-water position they were folded at.
-    lock: tokio::sync::Mutex<()>,
+    locks: PlaceLocks,
+}
+
+/// One lock per place, made on first use (places are few: thousands at most).
+#[derive(Debug, Default)]
+struct PlaceLocks(std::sync::Mutex<std::collections::HashMap<PlaceId, Arc<tokio::sync::RwLock<()>>>>);
+
+impl PlaceLocks {
+    fn of(&self, place: &PlaceId) -> Arc<tokio::sync::RwLock<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(place.clone()).or_default().clone()
+    }
 }
 
 impl Projector {
@@ -149,7 +212,7 @@ impl Projector {
             log,
             derived,
             every: Self::DEFAULT_CHECKPOINT_EVERY,
-            lock: tokio::sync::Mutex::new(()),
+            locks: PlaceLocks::default(),
         }
     }
 
@@ -167,18 +230,15 @@ impl Projector {
     /// Brings the place's index up to the log's head, invalidating the checkpoints that
     /// newly seen events fall before.
     /// Returns the position it is now up to.
+    /// The caller holds the place's lock alone.
     async fn catch_up(&self, place: &PlaceId, generation: u64) -> Result<u64, ProjectionError> {
         let hw_key = place_key(HW, place, None);
-        let hw = self
-            .derived
-            .get(&hw_key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let HighWater { position: hw, indexed } = self.high_water(place)?;
         let head = self.log.head().0;
         if hw >= head {
             return Ok(hw);
         }
+        let mut counted = 0u64;
         let stream = Stream::Place(place.clone());
         let mut batch = DerivedBatch::in_generation(generation);
         let mut earliest: Option<TimeKey> = None;
@@ -195,6 +255,7 @@ impl Projector {
                 if r.position.0 > head {
                     break 'read;
                 }
+                counted += 1;
                 let key = match &r.event.body {
                     EventBody::EventRetracted { target, .. } => match self.log.event(target).await? {
                         Some(t) => {
@@ -231,9 +292,144 @@ impl Projector {
                 batch.remove(ck);
             }
         }
-        batch.put(hw_key, head.to_be_bytes().to_vec());
+        let mark = HighWater {
+            position: head,
+            indexed: if hw == 0 {
+                Some(counted)
+            } else {
+                indexed.map(|n| n + counted)
+            },
+        };
+        batch.put(hw_key, mark.encode());
         self.derived.apply(batch)?;
         Ok(head)
+    }
+
+    fn high_water(&self, place: &PlaceId) -> Result<HighWater, ProjectionError> {
+        Ok(HighWater::decode(self.derived.get(&place_key(HW, place, None))?))
+    }
+
+    /// How far `place`'s derived data is behind the log's head.
+    pub async fn lag(&self, place: &PlaceId) -> Result<Lag, ProjectionError> {
+        let mark = self.high_water(place)?;
+        if mark.position >= self.log.head().0 {
+            return Ok(Lag::Current);
+        }
+        let version = self.log.version(&Stream::Place(place.clone())).await?;
+        Ok(match mark.indexed {
+            // Other places' events moved the head, none of this one's: its index holds
+            // everything (a query still moves the mark, cheaply, before answering).
+            Some(n) if mark.position > 0 && n >= version => Lag::Current,
+            Some(n) if mark.position > 0 && version - n < REBUILD_FROM => Lag::Behind(version - n),
+            _ => Lag::Rebuild,
+        })
+    }
+
+    /// Brings `place`'s index up to the log's head and writes its checkpoints up to its
+    /// last event, so that no query waits for them.
+    pub async fn prepare(&self, place: &PlaceId) -> Result<(), ProjectionError> {
+        self.known_place(place).await?;
+        self.current(place, self.derived.generation()).await?;
+        let last = self
+            .derived
+            .last_in(&place_key(TI, place, None), &place_end(TI, place))?
+            .and_then(|(k, _)| parse_time_key(&k));
+        if let Some((at, _)) = last {
+            self.state_known(place, at, KnownAt::Everything).await?;
+        }
+        Ok(())
+    }
+
+    /// Catches `place` up to the log's head if it is behind, holding its lock alone.
+    async fn current(&self, place: &PlaceId, generation: u64) -> Result<(), ProjectionError> {
+        if self.high_water(place)?.position < self.log.head().0 {
+            let lock = self.locks.of(place);
+            let _alone = lock.write().await;
+            self.catch_up(place, generation).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `place`'s index and checkpoints afresh from `history`, its whole history as
+    /// known at a position of the log (read with [`Detail::Full`]: checkpoints hold names),
+    /// read while the derived store was at `generation`. Nothing is written if the place's
+    /// index is already at or past that position, or if a redaction has cleared the
+    /// derived data since. This is the grouped pass after a bulk import: one read of the
+    /// log for many places instead of one per place.
+    pub async fn rebuild(&self, history: &crate::PlaceHistory, generation: u64) -> Result<(), ProjectionError> {
+        let place = history.place();
+        let lock = self.locks.of(place);
+        let _alone = lock.write().await;
+        let h = history.known_at_position();
+        if self.high_water(place)?.position >= h {
+            return Ok(());
+        }
+        let recorded = history.recorded();
+        let mut batch = DerivedBatch::in_generation(generation);
+        for prefix in [TI, RX, CP] {
+            for (k, _) in self
+                .derived
+                .range(&place_key(prefix, place, None), &place_end(prefix, place))?
+            {
+                batch.remove(k);
+            }
+        }
+        // The index as catching up from nothing would write it: every event but the
+        // retractions by valid time, each with the position of its first retraction, and
+        // the retractions with their targets' keys.
+        let mut keys: std::collections::HashMap<&shiftlog_model::EventId, (TimeKey, bool)> =
+            std::collections::HashMap::with_capacity(recorded.len());
+        let mut index: std::collections::BTreeMap<TimeKey, Vec<u8>> = std::collections::BTreeMap::new();
+        for (p, e) in recorded {
+            let k = time_key(e.occurred_at, p.0);
+            if let EventBody::EventRetracted { target, .. } = &e.body {
+                if let Some((tk, retracted)) = keys.get_mut(target) {
+                    if !*retracted {
+                        *retracted = true;
+                        index.insert(*tk, p.0.to_be_bytes().to_vec());
+                    }
+                    batch.put(place_key(RX, place, Some(&p.0.to_be_bytes())), tk.to_vec());
+                }
+            } else {
+                index.insert(k, Vec::new());
+            }
+            if let Some(id) = &e.id {
+                keys.insert(id, (k, false));
+            }
+        }
+        for (k, v) in index {
+            batch.put(place_key(TI, place, Some(&k)), v);
+        }
+        let mark = HighWater {
+            position: h,
+            indexed: Some(recorded.len() as u64),
+        };
+        batch.put(place_key(HW, place, None), mark.encode());
+        self.derived.apply(batch)?;
+        // Checkpoints as a fold of everything would write them, a few to a batch.
+        let mut state = PlaceState::default();
+        let mut max_position = 0;
+        let mut checkpoints = DerivedBatch::in_generation(generation);
+        for (i, (p, e)) in history.events().enumerate() {
+            state.apply(e, *p);
+            max_position = max_position.max(p.0);
+            if (i + 1) % self.every == 0 {
+                let head = CheckpointHead {
+                    max_position,
+                    written_at: h,
+                };
+                let key = time_key(e.occurred_at, p.0);
+                checkpoints.put_sealed(place_key(CP, place, Some(&key)), encode(head, &state));
+                if checkpoints.len() >= 16 {
+                    self.derived.apply(std::mem::replace(
+                        &mut checkpoints,
+                        DerivedBatch::in_generation(generation),
+                    ))?;
+                }
+            }
+        }
+        self.derived.apply(checkpoints)?;
+        Ok(())
     }
 
     /// The place's state at valid time `at` as known now, from the nearest checkpoint,
@@ -250,13 +446,18 @@ impl Projector {
         at: Timestamp,
         known: KnownAt,
     ) -> Result<(PlaceState, u64), ProjectionError> {
-        let _guard = self.lock.lock().await;
         self.known_place(place).await?;
+        let lock = self.locks.of(place);
         // Derived data is cleared when an actor is redacted: an answer read across a
         // clear may have missed index entries, so it is worked out again.
         loop {
             let generation = self.derived.generation();
-            let answer = self.state_known_in(place, at, known, generation).await?;
+            self.current(place, generation).await?;
+            let answer = {
+                let _shared = lock.read().await;
+                let hw = self.high_water(place)?.position;
+                self.state_known_in(place, at, known, generation, hw).await?
+            };
             if self.derived.generation() == generation {
                 return Ok(answer);
             }
@@ -269,8 +470,8 @@ impl Projector {
         at: Timestamp,
         known: KnownAt,
         generation: u64,
+        hw: u64,
     ) -> Result<(PlaceState, u64), ProjectionError> {
-        let hw = self.catch_up(place, generation).await?;
         let k = known.position(self.log.as_ref(), hw).await?;
         let everything = k == hw;
         let upto = time_key(at, u64::MAX);
@@ -398,8 +599,9 @@ impl Projector {
     /// log (not from the index): each must hold exactly the state after folding the
     /// events up to its key. Returns one line per checkpoint that does not.
     pub async fn verify_checkpoints(&self, place: &PlaceId) -> Result<Vec<String>, ProjectionError> {
-        let _guard = self.lock.lock().await;
         self.known_place(place).await?;
+        let lock = self.locks.of(place);
+        let _alone = lock.write().await;
         let hw = self.catch_up(place, self.derived.generation()).await?;
         let history = crate::query::history(self.log.as_ref(), place, KnownAt::Position(hw)).await?;
         let mut events = history.events().peekable();

@@ -301,6 +301,12 @@ impl PlaceHistory {
         self.detail
     }
 
+    /// Every event of the place the view knows, in log order, retracted ones and the
+    /// retractions included.
+    pub(crate) fn recorded(&self) -> &[(Position, Event)] {
+        &self.recorded
+    }
+
     /// The events a fold sees, in fold order.
     pub fn events(&self) -> impl DoubleEndedIterator<Item = &(Position, Event)> + ExactSizeIterator {
         self.order.iter().map(|&i| &self.recorded[i as usize])

@@ -92,13 +92,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     check_access(&access, listener.local_addr()?)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every place's index and checkpoints kept current as events come in, off the
+    // writers' path, so that no query waits for them.
+    let keeper = engine.keep_prepared();
     let app = router(engine, access, config.clone(), stop_rx);
-    listen::serve(listener, app, &config, async move {
+    let served = listen::serve(listener, app, &config, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stop_tx.send(true);
     })
-    .await
+    .await;
+    keeper.abort();
+    served
 }
 
 /// Refuses [`Access::Open`] anywhere but a loopback address.

@@ -66,6 +66,11 @@ impl DerivedBatch {
         self.ops.push((key, None));
     }
 
+    /// How many puts and removes it holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
