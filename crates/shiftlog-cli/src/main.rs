@@ -132,6 +132,11 @@ struct StatsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    // Files this process creates are its user's alone. The store makes its own files
+    // 0600 and tightens sled's when it opens them, but sled also writes large values
+    // (the checkpoints of large places) as files of their own while running, with the
+    // umask's mode; see docs/storage.md.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

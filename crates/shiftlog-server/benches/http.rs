@@ -122,4 +122,36 @@ async fn main() {
         elapsed,
         lat,
     );
+
+    // Snapshots of every place in turn: different places' folds run at once.
+    let places: Vec<String> = engine
+        .places()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.to_string())
+        .filter(|p| !p.starts_with("bench-"))
+        .collect();
+    let n = places.len();
+    let (base2, token) = (base.clone(), admin.clone());
+    let places = Arc::new(places);
+    let (elapsed, lat) = load(each, move |client, c, i| {
+        let url = format!(
+            "{base2}/v1/places/{}/snapshot?at=2024-12-31",
+            places[(c + i) % places.len()]
+        );
+        let token = token.clone();
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+        }
+    })
+    .await;
+    report(
+        &format!("GET snapshot of the {n} places in turn at a late date, 16 clients"),
+        CLIENTS * each,
+        elapsed,
+        lat,
+    );
 }
