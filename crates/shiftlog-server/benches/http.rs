@@ -105,17 +105,7 @@ async fn main() {
     );
 
     // Snapshots of one place at a late date (from its checkpoints after the first).
-    let url = format!("{base}/v1/places/place-000/snapshot?at=2024-12-31");
-    let token = admin.clone();
-    let (elapsed, lat) = load(each, move |client, _, _| {
-        let (url, token) = (url.clone(), token.clone());
-        async move {
-            let r = client.get(url).bearer_auth(token).send().await.unwrap();
-            assert_eq!(r.status(), 200);
-            r.bytes().await.unwrap();
-        }
-    })
-    .await;
+    let (elapsed, lat) = snapshots(&base, &admin, vec!["place-000".into()], each).await;
     report(
         "GET snapshot of place-000 (351 events) at a late date, 16 clients",
         CLIENTS * each,
@@ -133,11 +123,22 @@ async fn main() {
         .filter(|p| !p.starts_with("bench-"))
         .collect();
     let n = places.len();
-    let (base2, token) = (base.clone(), admin.clone());
-    let places = Arc::new(places);
-    let (elapsed, lat) = load(each, move |client, c, i| {
+    let (elapsed, lat) = snapshots(&base, &admin, places, each).await;
+    report(
+        &format!("GET snapshot of the {n} places in turn at a late date, 16 clients"),
+        CLIENTS * each,
+        elapsed,
+        lat,
+    );
+}
+
+/// `each` snapshot requests per client at a late date, client `c`'s `i`th asking for
+/// place `(c + i) % places.len()`.
+async fn snapshots(base: &str, token: &str, places: Vec<String>, each: usize) -> (Duration, Vec<Duration>) {
+    let (base, token, places) = (base.to_string(), token.to_string(), Arc::new(places));
+    load(each, move |client, c, i| {
         let url = format!(
-            "{base2}/v1/places/{}/snapshot?at=2024-12-31",
+            "{base}/v1/places/{}/snapshot?at=2024-12-31",
             places[(c + i) % places.len()]
         );
         let token = token.clone();
@@ -147,11 +148,5 @@ async fn main() {
             r.bytes().await.unwrap();
         }
     })
-    .await;
-    report(
-        &format!("GET snapshot of the {n} places in turn at a late date, 16 clients"),
-        CLIENTS * each,
-        elapsed,
-        lat,
-    );
+    .await
 }
