@@ -254,3 +254,70 @@ async fn snapshots_in_parallel_with_writers_equal_a_replay_of_what_they_report()
     // verify() checks every checkpoint against a replay of the log.
     assert_eq!(engine.verify().await.unwrap(), Vec::<String>::new());
 }
+
+/// A query that runs while a redaction is between clearing derived data and destroying
+/// the actor's key can still open the actor's name, and sees the new generation: what it
+/// derives (checkpoints holding the name) must not outlive the redaction. The keeper and
+/// `prepare` make such queries routine, so the window is closed, not left to luck.
+#[test]
+fn nothing_derived_while_a_redaction_is_half_done_keeps_the_name() {
+    use shiftlog::store::fault::{RedactionHook, RedactionStep};
+    const NAME: &str = "Perpetua Quayle-Osgood";
+    let dir = tempfile::tempdir().unwrap();
+    let engine_slot: Arc<std::sync::OnceLock<Engine>> = Arc::default();
+    let slot = engine_slot.clone();
+    let hook: RedactionHook = Arc::new(move |step| {
+        if step != RedactionStep::DerivedCleared {
+            return;
+        }
+        let engine = slot.get().expect("set after opening").clone();
+        // Another thread (the writer's is waiting here) rebuilds every place now.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(engine.prepare(|_, _| {})).unwrap()
+        })
+        .join()
+        .unwrap();
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let options = shiftlog::store::SledOptions::default().on_redaction_step(hook);
+        let engine = Engine::open_with(dir.path(), options).unwrap().with_checkpoint_every(2);
+        engine_slot.set(engine.clone()).unwrap();
+        let mut log = opening("vale");
+        log.push_str(&format!(
+            "{{\"type\":\"actor_joined\",\"id\":\"vale-p\",\"occurred_at\":\"2023-12-01\",\"place\":\"vale\",\"actor\":\"vale-person\",\"kind\":\"person\",\"name\":\"{NAME}\"}}\n"
+        ));
+        engine.ingest(parse_input(&log), &[]).await.unwrap();
+        engine.prepare(|_, _| {}).await.unwrap();
+        let derived = engine.log().derived();
+        let holds_name = |derived: &Arc<dyn shiftlog::store::DerivedStore>| {
+            derived
+                .range(b"", &[0xff; 8])
+                .unwrap()
+                .iter()
+                .any(|(_, v)| v.windows(NAME.len()).any(|w| w == NAME.as_bytes()))
+        };
+        assert!(holds_name(&derived), "checkpoints hold the name before the redaction");
+        engine
+            .redact(&"vale-person".parse().unwrap(), Some("asked".into()))
+            .await
+            .unwrap();
+        assert!(
+            !holds_name(&derived),
+            "a checkpoint derived during the redaction still holds the name"
+        );
+        let snap = engine
+            .snapshot(&"vale".parse().unwrap(), "2024-01-01".parse().unwrap(), KnownAt::Everything)
+            .await
+            .unwrap();
+        assert!(snap.actors.iter().any(|a| a.id == "vale-person" && a.name.is_none() && a.redacted));
+    });
+}

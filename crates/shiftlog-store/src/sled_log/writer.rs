@@ -361,6 +361,11 @@ impl Writer {
             self.vault.destroy(&slots)?;
         }
         self.step(RedactionStep::KeysDestroyed);
+        // A reader between the two steps above saw the new generation and could still
+        // open the actors' data: whatever it derived (a checkpoint holding a name) goes
+        // too. Cleared before the keys as well, so that a crash between them leaves
+        // nothing readable.
+        self.derived.clear()?;
         Ok(())
     }
 
