@@ -161,7 +161,7 @@ fn open_generation(dir: &Path, generation: u64, key: GenerationKey) -> Result<Ge
         .open()
         .map_err(|e| match e {
             sled::Error::Io(io) => StoreError::io(&path, io),
-            other => StoreError::Sled(other),
+            other => other.into(),
         })?;
     crate::sled_log::make_private(&path)?;
     Ok(Generation {

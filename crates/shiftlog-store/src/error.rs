@@ -40,9 +40,16 @@ pub enum StoreError {
         /// The data directory (or the file being written).
         path: PathBuf,
     },
-    /// An error from sled, the embedded database that holds the log.
-    #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    /// An error from the database that holds the log (sled, PostgreSQL), in its own words.
+    /// Each backend turns its errors into this at its module's edge, so that no backend's
+    /// types reach this enum.
+    #[error("{backend} error: {source}")]
+    Backend {
+        /// Which database: "sled", "PostgreSQL".
+        backend: &'static str,
+        /// Its error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored record failed its checksum or could not be decoded.
     #[error("damaged record at position {position}: {reason}")]
     Damaged {
@@ -70,6 +77,11 @@ pub enum StoreError {
     /// (reopening cleans up the unfinished batch).
     #[error("an earlier write failed ({0}); reopen the store to recover")]
     Poisoned(String),
+    /// The database was asked to commit, but its answer was lost (the connection or the
+    /// server went away): the batch may or may not be in the log. Retrying it is safe for
+    /// events with ids (the log keeps one of each); read the log to see about the others.
+    #[error("the database did not confirm the commit, so the batch may or may not be in the log ({0}); retry it: events with ids are not written twice")]
+    Unconfirmed(String),
     /// The log has been closed.
     #[error("the log is closed")]
     Closed,
@@ -90,7 +102,7 @@ impl StoreError {
     fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
             StoreError::Io { source, .. } => Some(source.kind()),
-            StoreError::Sled(sled::Error::Io(e)) => Some(e.kind()),
+            StoreError::Backend { source, .. } => source.downcast_ref::<std::io::Error>().map(|e| e.kind()),
             _ => None,
         }
     }

@@ -37,6 +37,7 @@ mod error;
 mod log;
 mod memory;
 mod plan;
+mod postgres;
 mod sled_log;
 mod types;
 
@@ -44,8 +45,12 @@ pub use crate::derived::{DerivedBatch, DerivedEntry, DerivedStore};
 pub use crate::error::{AppendError, StoreError};
 pub use crate::log::{system_clock, Clock, Detail, EventLog};
 pub use crate::memory::MemoryLog;
+pub use crate::postgres::{PgLog, PgOptions};
 pub use crate::sled_log::{BackupSummary, Durability, Problem, SledLog, SledOptions, STORE_FORMAT};
 
+/// A throwaway PostgreSQL cluster for tests and benchmarks; not part of the supported API.
+#[doc(hidden)]
+pub use crate::postgres::throwaway;
 /// Fault injection for tests (damaging a closed store); not part of the supported API.
 #[doc(hidden)]
 pub use crate::sled_log::fault;

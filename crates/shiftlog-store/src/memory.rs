@@ -2,7 +2,7 @@
 
 use crate::error::{AppendError, StoreError};
 use crate::log::{system_clock, Clock, EventLog};
-use crate::plan::{check, plan_request, Committed, JoinIndex, Overlay};
+use crate::plan::{check, plan_request, Committed, Index, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, Position, RecordedEvent, Stream, Version};
 use async_trait::async_trait;
 use shiftlog_model::{ActorId, Event, EventId, PlaceId, Rejection, Timestamp};
@@ -38,13 +38,8 @@ impl std::fmt::Debug for MemoryLog {
 
 #[derive(Debug, Default)]
 struct State {
+    index: Index,
     events: Vec<RecordedEvent>,
-    ids: HashMap<EventId, usize>,
-    registrations: HashMap<PlaceId, Vec<Position>>,
-    joins: JoinIndex,
-    actors: HashSet<ActorId>,
-    places: HashSet<PlaceId>,
-    versions: HashMap<Stream, Version>,
     streams: HashMap<Stream, Vec<Position>>,
     /// Redacted actors: their personal data is erased from every event, as the sled log's
     /// destroyed keys make it unreadable there.
@@ -53,56 +48,35 @@ struct State {
 
 impl Committed for State {
     fn head(&self) -> u64 {
-        self.events.len() as u64
+        self.index.head
     }
     fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
-        Ok(self.versions.get(stream).copied().unwrap_or(0))
+        Ok(self.index.version(stream))
     }
     fn lookup_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, StoreError> {
-        Ok(self.ids.get(id).map(|&i| self.events[i].clone()))
+        Ok(self.index.ids.get(id).map(|p| self.events[(p.0 - 1) as usize].clone()))
+    }
+    fn id_taken(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.index.ids.contains_key(id))
     }
     fn registrations(&self, place: &PlaceId) -> Result<Vec<Position>, StoreError> {
-        Ok(self.registrations.get(place).cloned().unwrap_or_default())
+        Ok(self.index.registrations(place))
     }
     fn joins(&self, place: &PlaceId, actor: &ActorId) -> Result<Vec<(Timestamp, Position)>, StoreError> {
-        Ok(self
-            .joins
-            .get(&(place.clone(), actor.clone()))
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.index.joins(place, actor))
     }
     fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError> {
-        Ok(self.actors.contains(actor))
+        Ok(self.index.actor_known(actor))
     }
     fn place_known(&self, place: &PlaceId) -> Result<bool, StoreError> {
-        Ok(self.places.contains(place))
+        Ok(self.index.place_known(place))
     }
 }
 
 impl State {
     /// Applies a committed overlay; true when it redacted someone.
-    fn apply(&mut self, o: Overlay) -> bool {
-        // Additions first: a retraction may take back a join or registration of its own
-        // batch.
-        for (k, v) in o.registrations {
-            self.registrations.entry(k).or_default().extend(v);
-        }
-        for (k, v) in o.joins {
-            self.joins.entry(k).or_default().extend(v);
-        }
-        for (place, actor, _, pos) in &o.removed_joins {
-            if let Some(js) = self.joins.get_mut(&(place.clone(), actor.clone())) {
-                js.retain(|(_, p)| p != pos);
-            }
-        }
-        for (place, pos) in &o.removed_registrations {
-            if let Some(rs) = self.registrations.get_mut(place) {
-                rs.retain(|p| p != pos);
-            }
-        }
-        self.actors.extend(o.new_actors.into_iter().map(|(a, _)| a));
-        self.places.extend(o.new_places.into_iter().map(|(p, _)| p));
-        self.versions.extend(o.versions);
+    fn apply(&mut self, mut o: Overlay) -> bool {
+        self.index.apply(&mut o);
         for (s, ps) in o.stream_positions {
             self.streams.entry(s).or_default().extend(ps);
         }
@@ -112,7 +86,6 @@ impl State {
             if let shiftlog_model::EventBody::ActorRedacted { actor, .. } = &e.event.body {
                 redacts |= self.redacted.insert(actor.clone());
             }
-            self.ids.insert(e.id().clone(), self.events.len());
             self.events.push(e);
         }
         // Erase what names a redacted actor: everything when someone was just redacted,
@@ -243,7 +216,7 @@ impl EventLog for MemoryLog {
     }
 
     async fn places(&self) -> Result<Vec<PlaceId>, StoreError> {
-        let mut ps: Vec<_> = self.state().places.iter().cloned().collect();
+        let mut ps: Vec<_> = self.state().index.places().cloned().collect();
         ps.sort();
         Ok(ps)
     }
@@ -253,8 +226,8 @@ impl EventLog for MemoryLog {
         let n = s.events.len() as u64;
         Ok(LogStats {
             events: n,
-            places: s.places.len() as u64,
-            actors: s.actors.len() as u64,
+            places: s.index.places().count() as u64,
+            actors: s.index.actor_count() as u64,
             first_position: (n > 0).then_some(1),
             last_position: (n > 0).then_some(n),
             size_on_disk: 0,

@@ -33,6 +33,155 @@ pub(crate) trait Committed {
     fn actor_known(&self, actor: &ActorId) -> Result<bool, StoreError>;
     /// Whether the place was ever registered.
     fn place_known(&self, place: &PlaceId) -> Result<bool, StoreError>;
+    /// Whether some committed event has this id. A log that keeps its ids apart from its
+    /// events answers without reading the event.
+    fn id_taken(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.lookup_id(id)?.is_some())
+    }
+}
+
+/// What the planner needs of a committed log, kept in memory and current as groups
+/// commit: the logs that hold no index of their own on disk (the in-memory log, and the
+/// PostgreSQL log, whose servers each keep one under the append lock) share it.
+///
+/// It holds ids, not events: [`Committed::lookup_id`] is the owner's, which reads the
+/// event from wherever it keeps them.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// The last committed position.
+    pub head: u64,
+    /// Every id, with the position of its event.
+    pub ids: HashMap<EventId, Position>,
+    registrations: HashMap<PlaceId, Vec<Position>>,
+    joins: JoinIndex,
+    actors: HashSet<ActorId>,
+    places: HashSet<PlaceId>,
+    versions: HashMap<Stream, Version>,
+    /// The (place, actor) of each join still standing, by position: what a retraction
+    /// replayed without its target's event takes back.
+    join_at: HashMap<Position, (PlaceId, ActorId)>,
+}
+
+impl Index {
+    /// Takes in a committed group's overlay (its events stay in it).
+    pub(crate) fn apply(&mut self, o: &mut Overlay) {
+        // Additions first: a retraction may take back a join or registration of its own
+        // batch.
+        for (k, v) in std::mem::take(&mut o.registrations) {
+            self.registrations.entry(k).or_default().extend(v);
+        }
+        for (k, v) in std::mem::take(&mut o.joins) {
+            for (_, p) in &v {
+                self.join_at.insert(*p, k.clone());
+            }
+            self.joins.entry(k).or_default().extend(v);
+        }
+        for (place, actor, _, pos) in &o.removed_joins {
+            self.join_at.remove(pos);
+            if let Some(js) = self.joins.get_mut(&(place.clone(), actor.clone())) {
+                js.retain(|(_, p)| p != pos);
+            }
+        }
+        for (place, pos) in &o.removed_registrations {
+            if let Some(rs) = self.registrations.get_mut(place) {
+                rs.retain(|p| p != pos);
+            }
+        }
+        self.actors.extend(o.new_actors.iter().map(|(a, _)| a.clone()));
+        self.places.extend(o.new_places.iter().map(|(p, _)| p.clone()));
+        self.versions.extend(std::mem::take(&mut o.versions));
+        for e in &o.events {
+            self.ids.insert(e.id().clone(), e.position);
+            self.head = self.head.max(e.position.0);
+        }
+    }
+
+    /// A stream's committed version.
+    pub(crate) fn version(&self, stream: &Stream) -> Version {
+        self.versions.get(stream).copied().unwrap_or(0)
+    }
+
+    /// Positions of the place's non-retracted registrations.
+    pub(crate) fn registrations(&self, place: &PlaceId) -> Vec<Position> {
+        self.registrations.get(place).cloned().unwrap_or_default()
+    }
+
+    /// The actor's non-retracted joins of the place.
+    pub(crate) fn joins(&self, place: &PlaceId, actor: &ActorId) -> Vec<(Timestamp, Position)> {
+        self.joins
+            .get(&(place.clone(), actor.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether the actor ever joined a place.
+    pub(crate) fn actor_known(&self, actor: &ActorId) -> bool {
+        self.actors.contains(actor)
+    }
+
+    /// Whether the place was ever registered.
+    pub(crate) fn place_known(&self, place: &PlaceId) -> bool {
+        self.places.contains(place)
+    }
+
+    /// Every place ever registered.
+    pub(crate) fn places(&self) -> impl Iterator<Item = &PlaceId> {
+        self.places.iter()
+    }
+
+    /// How many actors ever joined a place.
+    pub(crate) fn actor_count(&self) -> usize {
+        self.actors.len()
+    }
+
+    /// Takes in committed events, in position order from the one after the head: how a
+    /// log that keeps its index in memory builds it when it opens, and catches up with
+    /// what other servers committed. The events may be read without personal data.
+    pub(crate) fn replay(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        for e in events {
+            if e.position.0 != self.head + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "expected the event at position {}, read the one at {}",
+                    self.head + 1,
+                    e.position
+                )));
+            }
+            match (&e.event.body, &e.event.place) {
+                (EventBody::PlaceRegistered { .. }, Some(place)) => {
+                    self.places.insert(place.clone());
+                    self.registrations.entry(place.clone()).or_default().push(e.position);
+                }
+                (EventBody::ActorJoined { actor, .. }, Some(place)) => {
+                    self.actors.insert(actor.clone());
+                    let key = (place.clone(), actor.clone());
+                    self.joins
+                        .entry(key.clone())
+                        .or_default()
+                        .push((e.event.occurred_at, e.position));
+                    self.join_at.insert(e.position, key);
+                }
+                (EventBody::EventRetracted { target, .. }, _) => {
+                    if let Some(&t) = self.ids.get(target) {
+                        if let Some(key) = self.join_at.remove(&t) {
+                            if let Some(js) = self.joins.get_mut(&key) {
+                                js.retain(|(_, p)| *p != t);
+                            }
+                        }
+                        if let Stream::Place(place) = &e.stream {
+                            if let Some(rs) = self.registrations.get_mut(place) {
+                                rs.retain(|p| *p != t);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            *self.versions.entry(e.stream.clone()).or_insert(0) += 1;
+            self.ids.insert(e.id().clone(), e.position);
+            self.head = e.position.0;
+        }
+        Ok(())
+    }
 }
 
 /// Changes planned on top of the committed log, not yet written.
@@ -134,6 +283,10 @@ impl<C: Committed> View<'_, C> {
             }
         }
         self.committed.lookup_id(id)
+    }
+
+    fn id_taken(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.layers().iter().any(|o| o.ids.contains_key(id)) || self.committed.id_taken(id)?)
     }
 
     fn version(&self, stream: &Stream) -> Result<Version, StoreError> {
@@ -467,7 +620,7 @@ fn assign_id<C: Committed>(view: &View<'_, C>, position: Position) -> Result<Eve
             format!("auto-{position}-{n}")
         };
         let id = EventId::new(candidate).expect("generated ids are valid");
-        if view.lookup_id(&id)?.is_none() {
+        if !view.id_taken(&id)? {
             return Ok(id);
         }
         n += 1;

@@ -189,7 +189,7 @@ impl SledLog {
         let sled_dir = dir.join(SLED_DIR);
         let db = open_sled(&sled_dir).map_err(|e| match e {
             sled::Error::Io(io) => StoreError::io(&sled_dir, io),
-            other => StoreError::Sled(other),
+            other => other.into(),
         })?;
         // The whole directory: sled makes its files with the umask's modes, and a store made
         // by an older build was world-readable.
@@ -643,5 +643,20 @@ impl EventLog for SledLog {
             last_position: (head > 0).then_some(head),
             size_on_disk: size,
         })
+    }
+}
+
+/// sled's errors, in the shared error's words (an I/O error stays one, so that a full disk
+/// or a read-only file system is still named as such).
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        let source: Box<dyn std::error::Error + Send + Sync> = match e {
+            sled::Error::Io(io) => Box::new(io),
+            other => Box::new(other),
+        };
+        StoreError::Backend {
+            backend: "sled",
+            source,
+        }
     }
 }

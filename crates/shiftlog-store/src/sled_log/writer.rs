@@ -492,26 +492,29 @@ impl Writer {
 
     /// Brings the caches and the shared state up to a committed group.
     fn absorb(&mut self, g: Overlay, now: Timestamp) {
+        // Additions before removals, as on disk: a retraction may take back a join or a
+        // registration of its own group (the other order left it standing in the cache,
+        // so later appends could name an actor whose join was retracted).
         let mut joins = self.joins.borrow_mut();
-        for (place, actor, _, p) in &g.removed_joins {
-            if let Some(js) = joins.get_mut(&(place.clone(), actor.clone())) {
-                js.retain(|(_, q)| q != p);
-            }
-        }
         for (k, v) in g.joins {
             // Only lists already cached are extended; others load from sled when needed.
             if let Some(js) = joins.get_mut(&k) {
                 js.extend(v);
             }
         }
+        for (place, actor, _, p) in &g.removed_joins {
+            if let Some(js) = joins.get_mut(&(place.clone(), actor.clone())) {
+                js.retain(|(_, q)| q != p);
+            }
+        }
         drop(joins);
+        for (k, v) in g.registrations {
+            self.registrations.entry(k).or_default().extend(v);
+        }
         for (place, p) in &g.removed_registrations {
             if let Some(rs) = self.registrations.get_mut(place) {
                 rs.retain(|q| q != p);
             }
-        }
-        for (k, v) in g.registrations {
-            self.registrations.entry(k).or_default().extend(v);
         }
         self.places_count += g.new_places.len() as u64;
         let first_slot = self.actors_count as u32;

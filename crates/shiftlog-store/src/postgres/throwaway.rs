@@ -1,0 +1,224 @@
+//! A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` into a temporary
+//! directory, started on a free loopback port, stopped and removed when dropped. Not part
+//! of the supported API.
+//!
+//! It uses the PostgreSQL binaries on `PATH` or Debian's (`/usr/lib/postgresql/N/bin`).
+//! PostgreSQL refuses to run as root, so as root every command runs as the `postgres`
+//! user (which Debian's package creates) through `runuser`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Set to require PostgreSQL: without it, tests that need it skip themselves when it is
+/// not installed (CI sets it).
+pub const REQUIRED_VAR: &str = "SHIFTLOG_POSTGRES_TESTS";
+
+/// A running cluster; stopped (immediately) and removed on drop.
+#[derive(Debug)]
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+    databases: AtomicU32,
+}
+
+/// Where PostgreSQL's server binaries are, if it is installed.
+pub fn binaries() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("PATH") {
+        for d in std::env::split_paths(&path) {
+            if d.join("initdb").is_file() && d.join("pg_ctl").is_file() {
+                return Some(d);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin): &(u32, PathBuf)| bin.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+impl Cluster {
+    /// Starts a cluster; `None` when PostgreSQL is not installed and not required (the
+    /// caller skips). Panics when it is required and missing, or when it fails to start.
+    pub fn start() -> Option<Cluster> {
+        Self::start_with(&[])
+    }
+
+    /// [`Cluster::start`] with extra server settings (`name=value`).
+    pub fn start_with(settings: &[&str]) -> Option<Cluster> {
+        let Some(bin) = binaries() else {
+            if std::env::var_os(REQUIRED_VAR).is_some_and(|v| v == "required") {
+                panic!("{REQUIRED_VAR}=required, but PostgreSQL is not installed (apt-get install postgresql)");
+            }
+            eprintln!("skipped: PostgreSQL is not installed (set {REQUIRED_VAR}=required to fail instead)");
+            return None;
+        };
+        let as_postgres = is_root();
+        let dir = std::env::temp_dir().join(format!(
+            "shiftlog-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory for PostgreSQL");
+        let mut cluster = Cluster {
+            bin,
+            dir,
+            port: 0,
+            as_postgres,
+            databases: AtomicU32::new(0),
+        };
+        if as_postgres {
+            cluster.run(
+                "chown",
+                &["postgres:postgres", &cluster.dir.display().to_string()],
+                false,
+            );
+        }
+        let data = cluster.data().display().to_string();
+        let initdb = cluster.bin.join("initdb").display().to_string();
+        cluster.run(
+            &initdb,
+            &[
+                "-D",
+                &data,
+                "-U",
+                "shiftlog",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            true,
+        );
+        // A free port can be taken between choosing and binding it: try a few.
+        for attempt in 0..5 {
+            cluster.port = free_port();
+            if cluster.try_start(settings) {
+                return Some(cluster);
+            }
+            eprintln!("PostgreSQL did not start on port {} (attempt {attempt})", cluster.port);
+        }
+        panic!(
+            "PostgreSQL did not start; its log:\n{}",
+            std::fs::read_to_string(cluster.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn try_start(&self, settings: &[&str]) -> bool {
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        for s in settings {
+            options.push_str(" -c ");
+            options.push_str(s);
+        }
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.data().display().to_string();
+        let log = self.dir.join("log").display().to_string();
+        self.command(
+            &pg_ctl,
+            &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"],
+        )
+        .status()
+        .is_ok_and(|s| s.success())
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", program]).args(args);
+            c
+        } else {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str], as_server_user: bool) {
+        let mut c = if as_server_user {
+            self.command(program, args)
+        } else {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        };
+        let out = c.output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address of database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://shiftlog@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Creates a new, empty database and returns its address.
+    pub async fn database(&self) -> String {
+        let name = format!("t{}", self.databases.fetch_add(1, Ordering::Relaxed));
+        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the throwaway cluster");
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a database");
+        drop(client);
+        let _ = driver.await;
+        self.url(&name)
+    }
+
+    /// The cluster's directory (its data directory is `data` inside).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.data().display().to_string();
+        let _ = self
+            .command(&pg_ctl, &["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
