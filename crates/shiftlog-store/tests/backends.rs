@@ -414,7 +414,10 @@ async fn postgres_redaction_leaves_the_key_in_no_table_file() {
     assert_eq!(key.len(), 32);
     client.batch_execute("CHECKPOINT").await.unwrap();
     let holding = files_holding(&cluster.dir().join("data"), &key);
-    assert!(!holding.is_empty(), "the key is on disk before the redaction (the check can fail)");
+    assert!(
+        !holding.is_empty(),
+        "the key is on disk before the redaction (the check can fail)"
+    );
 
     let redaction = ev(json!({"type":"actor_redacted","id":"red1","occurred_at":"2023-06-01","actor":"jo"}));
     log.append(AppendRequest::new(vec![redaction])).await.unwrap();
