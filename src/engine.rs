@@ -8,8 +8,8 @@ use shiftlog_projection::{
     ProjectionError, Projector, Snapshot, Step, View,
 };
 use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, Detail, EventLog, LogStats, MemoryLog, Position, RecordedEvent, SledLog,
-    SledOptions, StoreError, Stream, Version,
+    AppendError, AppendOutcome, AppendRequest, Detail, EventLog, LogStats, Maintain, MemoryLog, Position,
+    RecordedEvent, SledLog, SledOptions, Store, StoreError, StoreLocation, Stream, Version,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -146,14 +146,40 @@ impl ExportFormat {
 pub struct Engine {
     log: Arc<dyn EventLog>,
     projector: Arc<Projector>,
-    /// The same log when it is a data directory: backups and checks need its files.
-    sled: Option<Arc<SledLog>>,
+    /// What looks after the store (backups, checks), when it is one that has a place
+    /// (a data directory, a database), not a log in memory.
+    maintenance: Option<Arc<dyn Maintain>>,
 }
 
 impl Engine {
     /// Opens the store in data directory `dir`, creating it if needed.
     pub fn open(dir: impl AsRef<Path>) -> Result<Engine, EngineError> {
         Ok(Engine::with_sled(Arc::new(SledLog::open(dir)?)))
+    }
+
+    /// Opens the store at `location` (a data directory or a PostgreSQL database),
+    /// creating it if needed.
+    pub async fn open_at(location: &StoreLocation) -> Result<Engine, EngineError> {
+        Ok(Engine::with_store(location.open().await?))
+    }
+
+    /// Opens the store at `location`, failing with [`EngineError::NotFound`] if a data
+    /// directory holds none (a database's tables are made on first use).
+    pub async fn open_existing_at(location: &StoreLocation) -> Result<Engine, EngineError> {
+        if let StoreLocation::Directory(dir) = location {
+            if !SledLog::exists(dir) {
+                return Err(EngineError::NotFound(dir.clone()));
+            }
+        }
+        Self::open_at(location).await
+    }
+
+    /// An engine over an open store (its log, and what looks after it).
+    pub fn with_store(store: Store) -> Engine {
+        Engine {
+            maintenance: Some(store.maintenance),
+            ..Engine::with_log(store.log)
+        }
     }
 
     /// Opens the store in data directory `dir` with explicit options (durability, clock),
@@ -181,7 +207,7 @@ impl Engine {
         Engine {
             log,
             projector,
-            sled: None,
+            maintenance: None,
         }
     }
 
@@ -199,27 +225,23 @@ impl Engine {
     }
 
     fn with_sled(sled: Arc<SledLog>) -> Engine {
-        Engine {
-            sled: Some(sled.clone()),
-            ..Engine::with_log(sled)
-        }
+        Engine::with_store(Store {
+            log: sled.clone(),
+            maintenance: Arc::new(shiftlog_store::SledMaintenance::new(sled)),
+        })
     }
 
-    /// The data directory's log, for what only a data directory can do.
-    fn sled(&self, what: &str) -> Result<&Arc<SledLog>, StoreError> {
-        self.sled
+    /// What looks after the store, for what a log in memory cannot do.
+    fn maintenance(&self, what: &str) -> Result<&Arc<dyn Maintain>, StoreError> {
+        self.maintenance
             .as_ref()
-            .ok_or_else(|| StoreError::Unsupported(format!("{what} needs a store in a data directory")))
+            .ok_or_else(|| StoreError::Unsupported(format!("{what} needs a store in a data directory or a database")))
     }
 
     /// Writes a consistent copy of the store, as it is at its head, to `out` while appends
     /// go on. Restore it with [`Engine::restore`].
     pub async fn backup(&self, out: &Path) -> Result<shiftlog_store::BackupSummary, StoreError> {
-        let sled = self.sled("a backup")?.clone();
-        let out = out.to_path_buf();
-        tokio::task::spawn_blocking(move || sled.backup(&out))
-            .await
-            .map_err(|e| StoreError::Unsupported(format!("the backup task failed: {e}")))?
+        self.maintenance("a backup")?.backup(out).await
     }
 
     /// Restores a backup into `dir` (which must not exist or be empty) and checks it.
@@ -227,13 +249,22 @@ impl Engine {
         SledLog::restore(backup, dir)
     }
 
+    /// Restores a backup (taken from any backend) into `location`: a directory that does
+    /// not exist or is empty, or a database that holds no events. Checked before it returns.
+    pub async fn restore_to(
+        backup: &Path,
+        location: &StoreLocation,
+    ) -> Result<shiftlog_store::BackupSummary, StoreError> {
+        location.restore(backup).await
+    }
+
     /// Checks the store: every record, the positions, every index, the keys file, and
     /// every checkpoint against a replay of the log. Empty means all is well.
     pub async fn verify(&self) -> Result<Vec<String>, ProjectionError> {
-        let sled = self.sled("verify")?.clone();
-        let mut problems: Vec<String> = tokio::task::spawn_blocking(move || sled.verify())
-            .await
-            .map_err(|e| StoreError::Unsupported(format!("the verify task failed: {e}")))??
+        let mut problems: Vec<String> = self
+            .maintenance("verify")?
+            .verify()
+            .await?
             .into_iter()
             .map(|p| p.to_string())
             .collect();
@@ -249,6 +280,12 @@ impl Engine {
     /// checkpoints (rebuilt on the next query). The store must not be open elsewhere.
     pub fn repair_indexes(dir: &Path) -> Result<u64, StoreError> {
         SledLog::repair_indexes(dir)
+    }
+
+    /// Rebuilds the indexes of the store at `location` from its records and clears its
+    /// derived data. A data directory must not be open elsewhere.
+    pub async fn repair_indexes_at(location: &StoreLocation) -> Result<u64, StoreError> {
+        location.repair_indexes().await
     }
 
     /// Erases `actor`'s personal data: appends an `actor_redacted` event (recorded now)

@@ -59,6 +59,6 @@ pub use shiftlog_model::{
     ParsedInput, PlaceId, ReadError, Rejection, Timestamp,
 };
 pub use shiftlog_store::{
-    AppendError, AppendOutcome, AppendRequest, Durability, EventLog, EventOutcome, LogStats, MemoryLog, Position,
-    RecordedEvent, SledLog, SledOptions, StoreError, Stream, Version,
+    AppendError, AppendOutcome, AppendRequest, Durability, EventLog, EventOutcome, LogStats, MemoryLog, PgLog,
+    Position, RecordedEvent, SledLog, SledOptions, StoreError, StoreLocation, Stream, Version,
 };

@@ -16,7 +16,7 @@ mod trust;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shiftlog::{Engine, PlaceId, Position, Stream};
+use shiftlog::{Engine, PlaceId, Position, StoreLocation, Stream};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,11 @@ struct Cli {
     /// The data directory holding the store.
     #[arg(long, global = true, env = "SHIFTLOG_DATA", default_value = "./shiftlog-data")]
     data_dir: PathBuf,
+
+    /// Where the store is, instead of --data-dir: a PostgreSQL database
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DB) or a data directory.
+    #[arg(long, global = true, env = "SHIFTLOG_STORE", value_name = "URL_OR_DIR")]
+    store: Option<String>,
 
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -107,6 +112,9 @@ enum Command {
     /// Create, list and revoke the server's access tokens.
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Copy the store (--store or --data-dir) into another, empty one: a data directory or
+    /// a PostgreSQL database. Checks that both logs and every place's network are equal.
+    Migrate(trust::MigrateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,10 +191,22 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+impl Cli {
+    /// Where the store is: --store, else --data-dir.
+    fn location(&self) -> StoreLocation {
+        match &self.store {
+            Some(s) => StoreLocation::parse(s),
+            None => StoreLocation::Directory(self.data_dir.clone()),
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let at = cli.location();
+    let existing = || Engine::open_existing_at(&at);
     match cli.command {
         Command::Append(args) => {
-            let engine = Engine::open(&cli.data_dir)?;
+            let engine = Engine::open_at(&at).await?;
             let before = engine.head().0;
             let code = append::run(&engine, args).await;
             let appended = engine.head().0 - before;
@@ -194,48 +214,49 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 prepare_after_write(&engine).await;
             }
             drop(engine);
-            if appended >= REFRESH_AFTER_EVENTS {
+            if let (StoreLocation::Directory(dir), true) = (&at, appended >= REFRESH_AFTER_EVENTS) {
                 // sled writes its snapshot (where each page is) only when it opens, and an
                 // open replays everything written since the last one: after a bulk import
                 // that is seconds. Opening once now pays that here, so that the next
                 // command starts fast (measured in docs/performance.md).
-                if let Err(e) = Engine::open(&cli.data_dir) {
+                if let Err(e) = Engine::open(dir) {
                     tracing::warn!(error = %e, "could not reopen the store after the import");
                 }
             }
             code
         }
         Command::Import(cmd) => {
-            let engine = Engine::open_existing(&cli.data_dir)?;
+            let engine = existing().await?;
             let code = import::run(&engine, cmd).await;
             prepare_after_write(&engine).await;
             code
         }
-        Command::Log(args) => log(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Stats(args) => stats(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Snapshot(args) => project::snapshot(&open_prepared(&cli.data_dir).await?, args).await,
-        Command::Diff(args) => project::diff(&open_prepared(&cli.data_dir).await?, args).await,
-        Command::Evolve(args) => project::evolve(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Compare(args) => project::compare(&open_prepared(&cli.data_dir).await?, args).await,
-        Command::Bridges(args) => project::bridges(&open_prepared(&cli.data_dir).await?, args).await,
-        Command::Synthesis(args) => project::synthesis(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Export(args) => project::export(&open_prepared(&cli.data_dir).await?, args).await,
-        Command::Anomalies(args) => project::anomalies(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Report(args) => picture::report_command(&Engine::open_existing(&cli.data_dir)?, args).await,
+        Command::Log(args) => log(&existing().await?, args).await,
+        Command::Stats(args) => stats(&existing().await?, args).await,
+        Command::Snapshot(args) => project::snapshot(&open_prepared(&at).await?, args).await,
+        Command::Diff(args) => project::diff(&open_prepared(&at).await?, args).await,
+        Command::Evolve(args) => project::evolve(&existing().await?, args).await,
+        Command::Compare(args) => project::compare(&open_prepared(&at).await?, args).await,
+        Command::Bridges(args) => project::bridges(&open_prepared(&at).await?, args).await,
+        Command::Synthesis(args) => project::synthesis(&existing().await?, args).await,
+        Command::Export(args) => project::export(&open_prepared(&at).await?, args).await,
+        Command::Anomalies(args) => project::anomalies(&existing().await?, args).await,
+        Command::Report(args) => picture::report_command(&existing().await?, args).await,
         Command::Demo(args) => picture::demo(args).await,
-        Command::Serve(args) => serve::serve(&cli.data_dir, args).await,
-        Command::Token(cmd) => serve::token(&cli.data_dir, cmd),
+        Command::Serve(args) => serve::serve(&at, args).await,
+        Command::Token(cmd) => serve::token(&at, cmd).await,
         Command::Redact(args) => {
-            let engine = Engine::open_existing(&cli.data_dir)?;
+            let engine = existing().await?;
             let code = trust::redact(&engine, args).await;
             // A redaction clears every place's derived data: rebuilt now, not by the next query.
             prepare_after_write(&engine).await;
             code
         }
-        Command::Backup(args) => trust::backup(&Engine::open_existing(&cli.data_dir)?, args).await,
-        Command::Restore(args) => trust::restore(&cli.data_dir, args),
-        Command::Verify => trust::verify(&Engine::open_existing(&cli.data_dir)?).await,
-        Command::RepairIndexes => trust::repair_indexes(&cli.data_dir),
+        Command::Backup(args) => trust::backup(&existing().await?, args).await,
+        Command::Restore(args) => trust::restore(&at, args).await,
+        Command::Verify => trust::verify(&existing().await?).await,
+        Command::RepairIndexes => trust::repair_indexes(&at).await,
+        Command::Migrate(args) => trust::migrate(&existing().await?, &at, args).await,
     }
 }
 
@@ -243,8 +264,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// comparisons), bringing derived data up to date first if it is behind (a store written
 /// by an older build, or by a process that stopped before it was done). A failure there
 /// is only a warning: the query catches its own places up.
-async fn open_prepared(dir: &std::path::Path) -> anyhow::Result<Engine> {
-    let engine = Engine::open_existing(dir)?;
+async fn open_prepared(at: &StoreLocation) -> anyhow::Result<Engine> {
+    let engine = Engine::open_existing_at(at).await?;
     if let Err(e) = progress::prepare(&engine).await {
         tracing::warn!("{}", report(&e));
     }

@@ -1,10 +1,10 @@
 //! `shiftlog serve` and `shiftlog token`: thin shells over `shiftlog-server`.
 
-use shiftlog::{Engine, PlaceId};
+use shiftlog::store::{Store, StoreLocation};
+use shiftlog::{Engine, PgLog, PlaceId};
 use shiftlog_server::tokens::{Role, TokenStore};
 use shiftlog_server::{Access, ServerConfig};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -32,15 +32,38 @@ pub(crate) struct ServeArgs {
     max_streams: usize,
 }
 
-pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let access = if a.open {
-        Access::Open
-    } else {
-        Access::Tokens(Arc::new(TokenStore::new(dir)))
-    };
+/// The engine and its tokens: a data directory keeps them in a file beside the store, a
+/// database in a table of its own, so that every server sharing it sees a revocation.
+async fn open_with_tokens(at: &StoreLocation) -> anyhow::Result<(Engine, Arc<TokenStore>)> {
+    match at {
+        StoreLocation::Directory(dir) => Ok((Engine::open(dir)?, Arc::new(TokenStore::new(dir)))),
+        StoreLocation::Postgres(url) => {
+            let log = Arc::new(PgLog::connect(url).await?);
+            let engine = Engine::with_store(Store {
+                log: log.clone(),
+                maintenance: log.clone(),
+            });
+            Ok((engine, Arc::new(TokenStore::in_database(log))))
+        }
+    }
+}
+
+/// The tokens of the store at `at`, without opening a data directory's store (a server
+/// may hold its lock).
+async fn tokens_of(at: &StoreLocation) -> anyhow::Result<TokenStore> {
+    Ok(match at {
+        StoreLocation::Directory(dir) => TokenStore::new(dir),
+        StoreLocation::Postgres(url) => TokenStore::in_database(Arc::new(PgLog::connect(url).await?)),
+    })
+}
+
+pub(crate) async fn serve(at: &StoreLocation, a: ServeArgs) -> anyhow::Result<ExitCode> {
     // Before opening anything: a refused `--open` leaves no store behind.
-    shiftlog_server::check_access(&access, a.addr)?;
-    let engine = Engine::open(dir)?;
+    if a.open {
+        shiftlog_server::check_access(&Access::Open, a.addr)?;
+    }
+    let (engine, tokens) = open_with_tokens(at).await?;
+    let access = if a.open { Access::Open } else { Access::Tokens(tokens) };
     let listener = tokio::net::TcpListener::bind(a.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.addr))?;
@@ -53,7 +76,7 @@ pub(crate) async fn serve(dir: &Path, a: ServeArgs) -> anyhow::Result<ExitCode> 
     };
     eprintln!(
         "shiftlog serving {} on http://{}{}",
-        dir.display(),
+        at.describe(),
         listener.local_addr()?,
         if a.open { " (open: no tokens)" } else { "" }
     );
@@ -83,15 +106,15 @@ pub(crate) enum TokenCommand {
     },
 }
 
-pub(crate) fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let store = TokenStore::new(dir);
+pub(crate) async fn token(at: &StoreLocation, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let store = tokens_of(at).await?;
     match cmd {
         TokenCommand::Create { role, places } => {
             let places = places
                 .iter()
                 .map(|p| PlaceId::new(p.as_str()).map_err(|e| anyhow::anyhow!("--place {p}: {e}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let (token, record) = store.create(role, places)?;
+            let (token, record) = store.create(role, places).await?;
             println!("{token}");
             eprintln!(
                 "created token {} ({:?}); it will not be shown again",
@@ -99,7 +122,7 @@ pub(crate) fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             );
         }
         TokenCommand::List => {
-            for t in store.list()? {
+            for t in store.list().await? {
                 let places: Vec<&str> = t.places.iter().map(|p| p.as_str()).collect();
                 println!(
                     "{}  {:<8}  {}  {}",
@@ -111,7 +134,7 @@ pub(crate) fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             }
         }
         TokenCommand::Revoke { id } => {
-            store.revoke(&id)?;
+            store.revoke(&id).await?;
             eprintln!("revoked token {id}");
         }
     }

@@ -70,7 +70,7 @@ async fn main() {
         .await
         .unwrap();
     let tokens = Arc::new(TokenStore::new(dir.path()));
-    let (admin, _) = tokens.create(Role::Admin, vec![]).unwrap();
+    let (admin, _) = tokens.create(Role::Admin, vec![]).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(shiftlog_server::serve(

@@ -139,7 +139,10 @@ pub async fn shutdown_signal() {
     }
 }
 
-pub(crate) fn authorise(access: &Access, header: Option<&axum::http::HeaderValue>) -> Result<Principal, ApiError> {
+pub(crate) async fn authorise(
+    access: &Access,
+    header: Option<&axum::http::HeaderValue>,
+) -> Result<Principal, ApiError> {
     let store = match access {
         Access::Open => return Ok(Principal::open()),
         Access::Tokens(store) => store,
@@ -153,6 +156,7 @@ pub(crate) fn authorise(access: &Access, header: Option<&axum::http::HeaderValue
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
     store
         .authenticate(token)
+        .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }

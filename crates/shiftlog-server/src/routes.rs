@@ -92,8 +92,8 @@ pub fn router(
         .with_state(state)
 }
 
-fn who(s: &AppState, headers: &HeaderMap) -> Result<Principal> {
-    authorise(&s.access, headers.get(header::AUTHORIZATION))
+async fn who(s: &AppState, headers: &HeaderMap) -> Result<Principal> {
+    authorise(&s.access, headers.get(header::AUTHORIZATION)).await
 }
 
 /// The query string's pairs, in order (keys may repeat).
@@ -226,7 +226,7 @@ async fn append(
     request: axum::extract::Request,
 ) -> Result<Response> {
     // Who is asking, before anything of the body is read.
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     if who.role == Role::Funder {
         return Err(ApiError::forbidden("funder tokens may not append events"));
     }
@@ -351,7 +351,7 @@ async fn import(
     request: axum::extract::Request,
 ) -> Result<Response> {
     use shiftlog_import::{as_wave, kumu_map, record_wave, survey_sheets, KumuFields, RecordError, SurveyWave, Upload};
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     // As for the reading routes, a `place` parameter takes the path's place (a path
     // cannot carry every id).
@@ -635,7 +635,7 @@ async fn read_events(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     admin_or_recorder(&who)?;
     let q = query(raw)?;
     let from = parsed::<u64>(&q, "from")?.unwrap_or(1).max(1);
@@ -726,7 +726,7 @@ async fn stream_events(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     admin_or_recorder(&who)?;
     let q = query(raw)?;
     // Resuming: the last event id seen is a position; go on from the next one.
@@ -755,7 +755,7 @@ async fn stream_events(
     let revoked = async move {
         loop {
             tokio::time::sleep(REVOCATION_CHECK).await;
-            if authorise(&access, authorization.as_ref()).is_err() {
+            if authorise(&access, authorization.as_ref()).await.is_err() {
                 tracing::info!("ending a live stream: its token was revoked");
                 return;
             }
@@ -789,7 +789,7 @@ async fn stream_events(
 }
 
 async fn places(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let mut out = Vec::new();
     for p in s.engine.places().await? {
         if who.reads_place(&p) {
@@ -817,7 +817,7 @@ async fn snapshot(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
@@ -841,7 +841,7 @@ async fn diff(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let d = s
@@ -857,7 +857,7 @@ async fn evolution(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let every = parsed::<Every>(&q, "every")?.unwrap_or(Every::Month);
@@ -942,7 +942,7 @@ async fn kinds(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let kinds = s.engine.kinds(&place, known(&q)?).await?;
@@ -955,7 +955,7 @@ async fn anomalies(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let report = s.engine.anomalies(Some(&place), known(&q)?).await?;
@@ -968,7 +968,7 @@ async fn export(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let name = param(&q, "format").unwrap_or("gexf-dynamic");
@@ -991,7 +991,7 @@ async fn export(
 }
 
 async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);
     let mut rows = s.engine.compare(at, view(&q)?).await?;
@@ -1003,7 +1003,7 @@ async fn compare(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(ra
 /// place the token reads). Funders get counts and tags only: the texts are never read
 /// for them, let alone sent.
 async fn synthesis(State(s): State<Arc<AppState>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let mut places = Vec::new();
     for (_, p) in q.iter().filter(|(k, _)| k == "place") {
@@ -1095,7 +1095,7 @@ async fn measures() -> Json<Value> {
 
 /// What the caller's token may do: the pages show only the controls it can use.
 async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     Ok(Json(json!({
         "role": who.role,
         "places": who.places.iter().map(PlaceId::as_str).collect::<Vec<_>>(),
@@ -1173,7 +1173,7 @@ async fn network_svg(
     Path(place): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let who = who(&s, &headers)?;
+    let who = who(&s, &headers).await?;
     let q = query(raw)?;
     let place = readable_place(&who, &place, &q)?;
     let at = parsed::<Timestamp>(&q, "at")?.unwrap_or_else(Timestamp::now);

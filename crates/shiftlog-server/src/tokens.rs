@@ -1,18 +1,21 @@
 //! Access tokens: who may do what.
 //!
-//! Tokens live in `tokens.json` in the data directory, beside the store but outside its
-//! lock, so that `shiftlog token create` works while a server runs (the server notices
-//! the file change). Only a token's SHA-256 is kept: a token is 32 random bytes, so a
-//! fast hash is enough, and the file never holds anything that would let a reader act.
+//! With a data directory, tokens live in `tokens.json` there, beside the store but outside
+//! its lock, so that `shiftlog token create` works while a server runs (the server notices
+//! the file change). With a PostgreSQL store they live in its `shiftlog_tokens` table, so
+//! that every server sharing the database sees a new token or a revocation on its next
+//! request. Only a token's SHA-256 is kept: a token is 32 random bytes, so a fast hash is
+//! enough, and neither place holds anything that would let a reader act.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use shiftlog::PgLog;
 use shiftlog::{PlaceId, Timestamp};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 /// The file holding the tokens, in the data directory.
@@ -131,6 +134,12 @@ pub enum TokenError {
     /// No token has this id.
     #[error("no token with id `{0}`")]
     NotFound(String),
+    /// The database holding the tokens failed.
+    #[error("the tokens in the database: {0}")]
+    Database(#[from] shiftlog::StoreError),
+    /// A token's description in the database does not parse.
+    #[error("a token in the database is not understood: {0}")]
+    MalformedRow(String),
 }
 
 fn hash(token: &str) -> String {
@@ -141,12 +150,14 @@ fn hash(token: &str) -> String {
 /// A file's modified time and length: when either moves, it is read again.
 type FileStamp = (SystemTime, u64);
 
-/// The tokens of one data directory.
+/// The tokens of one store: a file in its data directory, or a table in its database.
 #[derive(Debug)]
 pub struct TokenStore {
     path: PathBuf,
     /// The file's last seen (modified time, length), and its tokens.
     cache: RwLock<(Option<FileStamp>, Vec<TokenRecord>)>,
+    /// When set, the tokens are in this database and `path` is unused.
+    database: Option<Arc<PgLog>>,
 }
 
 /// The data directory may be made by `token create` before any store: its owner's alone,
@@ -162,6 +173,24 @@ impl TokenStore {
         TokenStore {
             path: dir.as_ref().join(TOKENS_FILE),
             cache: RwLock::new((None, Vec::new())),
+            database: None,
+        }
+    }
+
+    /// The tokens kept in the database of a PostgreSQL store.
+    pub fn in_database(log: Arc<PgLog>) -> TokenStore {
+        TokenStore {
+            path: PathBuf::new(),
+            cache: RwLock::new((None, Vec::new())),
+            database: Some(log),
+        }
+    }
+
+    /// Where the tokens are, for messages.
+    pub fn describe(&self) -> String {
+        match &self.database {
+            Some(db) => format!("the table shiftlog_tokens of {}", db.target()),
+            None => self.path.display().to_string(),
         }
     }
 
@@ -233,7 +262,7 @@ impl TokenStore {
     }
 
     /// Creates a token; returns the token (shown once, never stored) and its record.
-    pub fn create(&self, role: Role, places: Vec<PlaceId>) -> Result<(String, TokenRecord), TokenError> {
+    pub async fn create(&self, role: Role, places: Vec<PlaceId>) -> Result<(String, TokenRecord), TokenError> {
         match role {
             Role::Recorder if places.is_empty() => {
                 return Err(TokenError::Invalid(
@@ -258,6 +287,11 @@ impl TokenStore {
             created_at: Timestamp::now(),
             sha256,
         };
+        if let Some(db) = &self.database {
+            let json = serde_json::to_string(&record).expect("token records serialize");
+            db.token_insert(&record.id, &record.sha256, &json).await?;
+            return Ok((token, record));
+        }
         let r = record.clone();
         self.update(move |file| {
             file.tokens.push(r);
@@ -267,12 +301,21 @@ impl TokenStore {
     }
 
     /// Every token's record.
-    pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
+    pub async fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        if let Some(db) = &self.database {
+            return db.token_list().await?.iter().map(|j| parse_row(j)).collect();
+        }
         Ok(self.read()?.tokens)
     }
 
     /// Removes the token with this id; requests carrying it are refused from then on.
-    pub fn revoke(&self, id: &str) -> Result<TokenRecord, TokenError> {
+    pub async fn revoke(&self, id: &str) -> Result<TokenRecord, TokenError> {
+        if let Some(db) = &self.database {
+            return match db.token_remove(id).await? {
+                Some(j) => parse_row(&j),
+                None => Err(TokenError::NotFound(id.to_string())),
+            };
+        }
         self.update(|file| {
             let i = file
                 .tokens
@@ -283,8 +326,22 @@ impl TokenStore {
         })
     }
 
-    /// Who holds `token`, if anyone. Rereads the file when it has changed.
-    pub fn authenticate(&self, token: &str) -> Result<Option<Principal>, TokenError> {
+    /// Who holds `token`, if anyone. Rereads the file when it has changed; asks the
+    /// database every time.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, TokenError> {
+        if let Some(db) = &self.database {
+            return match db.token_find(&hash(token)).await? {
+                Some(j) => {
+                    let t = parse_row(&j)?;
+                    Ok(Some(Principal {
+                        role: t.role,
+                        places: t.places.iter().cloned().collect(),
+                        token_id: Some(t.id),
+                    }))
+                }
+                None => Ok(None),
+            };
+        }
         let stamp = std::fs::metadata(&self.path)
             .ok()
             .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
@@ -303,36 +360,66 @@ impl TokenStore {
     }
 }
 
+fn parse_row(json: &str) -> Result<TokenRecord, TokenError> {
+    serde_json::from_str(json).map_err(|e| TokenError::MalformedRow(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_authenticate_until_revoked_and_are_stored_hashed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TokenStore::new(dir.path());
+    /// `store` and `other` are two handles on the same tokens (two processes, two servers).
+    async fn tokens_authenticate_until_revoked(store: &TokenStore, other: &TokenStore) -> String {
         let leeds = PlaceId::new("leeds").unwrap();
-        let (token, record) = store.create(Role::Recorder, vec![leeds.clone()]).unwrap();
-        let p = store.authenticate(&token).unwrap().unwrap();
+        let (token, record) = store.create(Role::Recorder, vec![leeds.clone()]).await.unwrap();
+        let p = store.authenticate(&token).await.unwrap().unwrap();
         assert_eq!((p.role, p.reads_place(&leeds)), (Role::Recorder, true));
         assert!(!p.reads_place(&PlaceId::new("york").unwrap()));
-        assert_eq!(store.authenticate("shl_wrong").unwrap(), None);
+        assert_eq!(store.authenticate("shl_wrong").await.unwrap(), None);
+        // The other handle sees new tokens and its revocations are seen here.
+        let (admin, _) = other.create(Role::Admin, vec![]).await.unwrap();
+        assert_eq!(store.authenticate(&admin).await.unwrap().unwrap().role, Role::Admin);
+        assert_eq!(store.list().await.unwrap().len(), 2);
+        other.revoke(&record.id).await.unwrap();
+        assert_eq!(store.authenticate(&token).await.unwrap(), None);
+        assert!(matches!(store.revoke("nope").await, Err(TokenError::NotFound(_))));
+        assert!(matches!(
+            store.create(Role::Recorder, vec![]).await,
+            Err(TokenError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.create(Role::Funder, vec![leeds]).await,
+            Err(TokenError::Invalid(_))
+        ));
+        token
+    }
+
+    #[tokio::test]
+    async fn tokens_in_a_file_authenticate_until_revoked_and_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = tokens_authenticate_until_revoked(&TokenStore::new(dir.path()), &TokenStore::new(dir.path())).await;
         let file = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
         assert!(!file.contains(&token), "the token itself is never stored");
-        // Another store on the same directory (another process) sees new tokens.
-        let other = TokenStore::new(dir.path());
-        let (admin, _) = other.create(Role::Admin, vec![]).unwrap();
-        assert_eq!(store.authenticate(&admin).unwrap().unwrap().role, Role::Admin);
-        other.revoke(&record.id).unwrap();
-        assert_eq!(store.authenticate(&token).unwrap(), None);
-        assert!(matches!(store.revoke("nope"), Err(TokenError::NotFound(_))));
-        assert!(matches!(
-            store.create(Role::Recorder, vec![]),
-            Err(TokenError::Invalid(_))
-        ));
-        assert!(matches!(
-            store.create(Role::Funder, vec![leeds]),
-            Err(TokenError::Invalid(_))
-        ));
+    }
+
+    #[tokio::test]
+    async fn tokens_in_the_database_are_shared_by_every_server() {
+        let Some(cluster) = shiftlog::store::throwaway::Cluster::start() else {
+            return;
+        };
+        let url = cluster.database().await;
+        let one = Arc::new(PgLog::connect(&url).await.unwrap());
+        let two = Arc::new(PgLog::connect(&url).await.unwrap());
+        let token =
+            tokens_authenticate_until_revoked(&TokenStore::in_database(one.clone()), &TokenStore::in_database(two))
+                .await;
+        let rows = shiftlog::store::throwaway::rows(&url, "SELECT id, sha256, record FROM shiftlog_tokens").await;
+        assert_eq!(rows.len(), 1, "the revoked token is gone");
+        for cell in rows.iter().flatten() {
+            assert!(
+                !cell.as_deref().unwrap_or("").contains(&token),
+                "the token itself is never stored"
+            );
+        }
     }
 }

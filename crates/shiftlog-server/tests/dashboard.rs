@@ -23,7 +23,7 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
 
     // The server, holding the worked example, with a funder's token.
     let server = browser::ExampleServer::start().await;
-    let funder = server.token(Role::Funder, &[]);
+    let funder = server.token(Role::Funder, &[]).await;
     let (engine, base) = (server.engine.clone(), server.base.clone());
 
     let browser = browser::start(1280, 1100).await;
@@ -393,7 +393,7 @@ async fn a_funder_watches_the_network_change_in_a_real_browser() {
     assert_eq!(ticked, json!(1));
 
     // An admin sees the learning texts by area under the synthesis.
-    let admin = server.token(Role::Admin, &[]);
+    let admin = server.token(Role::Admin, &[]).await;
     client
         .execute(
             "document.getElementById('token').value = arguments[0]; \

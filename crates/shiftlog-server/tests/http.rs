@@ -45,9 +45,9 @@ impl Server {
         }
     }
 
-    fn token(&self, role: Role, places: &[&str]) -> String {
+    async fn token(&self, role: Role, places: &[&str]) -> String {
         let places = places.iter().map(|p| PlaceId::new(*p).unwrap()).collect();
-        self.tokens.create(role, places).unwrap().0
+        self.tokens.create(role, places).await.unwrap().0
     }
 
     fn url(&self, path: &str) -> String {
@@ -158,7 +158,7 @@ impl SseReader {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn append_read_snapshot_and_resume_a_stream() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
     let events = inquiry("leeds", "s");
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events[..4])).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -237,7 +237,7 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
     const EACH: usize = 1000;
     const BATCH: usize = 10;
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
     let total = (WRITERS * EACH) as u64;
 
     let followers: Vec<_> = (0..2)
@@ -327,9 +327,9 @@ fn routes() -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
-    let funder = s.token(Role::Funder, &[]);
-    let york_recorder = s.token(Role::Recorder, &["york"]);
+    let admin = s.token(Role::Admin, &[]).await;
+    let funder = s.token(Role::Funder, &[]).await;
+    let york_recorder = s.token(Role::Recorder, &["york"]).await;
     let mut events = inquiry("leeds", "SECRET");
     events.extend(inquiry("york", "SECRET"));
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
@@ -492,12 +492,13 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     let id = s
         .tokens
         .list()
+        .await
         .unwrap()
         .into_iter()
         .find(|t| t.role == Role::Funder)
         .unwrap()
         .id;
-    s.tokens.revoke(&id).unwrap();
+    s.tokens.revoke(&id).await.unwrap();
     assert_eq!(
         get(&s.url("/v1/places"), Some(&funder)).await.0,
         StatusCode::UNAUTHORIZED
@@ -512,7 +513,7 @@ async fn malformed_bodies_get_clear_4xx_and_change_nothing() {
         ..ServerConfig::default()
     })
     .await;
-    let admin = s.token(Role::Admin, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
     let good = inquiry("leeds", "s");
     let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&good[..2])).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -595,7 +596,7 @@ async fn internal_errors_are_logged_and_only_their_id_is_sent() {
     shiftlog::store::fault::flip_record_byte(dir.path(), 2, 30, 0x41).unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     let tokens = Arc::new(TokenStore::new(dir.path()));
-    let admin = tokens.create(Role::Admin, Vec::new()).unwrap().0;
+    let admin = tokens.create(Role::Admin, Vec::new()).await.unwrap().0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(shiftlog_server::serve(
@@ -621,7 +622,7 @@ async fn internal_errors_are_logged_and_only_their_id_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_evolution_is_streamed_and_equals_the_engines() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("leeds", "x"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let path = "/v1/places/leeds/evolution?every=day&from=2022-01-01&to=2025-12-31";
@@ -655,9 +656,9 @@ async fn a_long_evolution_is_streamed_and_equals_the_engines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_answers_as_the_append_would_and_writes_nothing() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
-    let recorder = s.token(Role::Recorder, &["leeds"]);
-    let funder = s.token(Role::Funder, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
+    let recorder = s.token(Role::Recorder, &["leeds"]).await;
+    let funder = s.token(Role::Funder, &[]).await;
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("leeds", "x"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&inquiry("york", "y"))).await;
@@ -770,10 +771,10 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_sent_to_the_import_route_are_recorded_once_and_problems_name_their_row() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
-    let funder = s.token(Role::Funder, &[]);
-    let recorder = s.token(Role::Recorder, &["millbrook"]);
-    let other = s.token(Role::Recorder, &["elsewhere"]);
+    let admin = s.token(Role::Admin, &[]).await;
+    let funder = s.token(Role::Funder, &[]).await;
+    let recorder = s.token(Role::Recorder, &["millbrook"]).await;
+    let other = s.token(Role::Recorder, &["elsewhere"]).await;
     let register =
         json!({"type":"place_registered","id":"mb","occurred_at":"2024-01-01","place":"millbrook","name":"Millbrook"});
     let (status, _) = post(&s.url("/v1/events"), &admin, ndjson(&[register])).await;
@@ -883,7 +884,7 @@ async fn files_sent_to_the_import_route_are_recorded_once_and_problems_name_thei
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_routes_take_views_of_some_kinds() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
+    let admin = s.token(Role::Admin, &[]).await;
     let mut events = inquiry("york", "x");
     events.push(json!({"type":"relationship_formed","id":"york-8","occurred_at":"2024-04-01","place":"york","from":"york-group","to":"york-council","kind":"trust","strength":0.4}));
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
@@ -990,9 +991,9 @@ async fn reading_routes_take_views_of_some_kinds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_synthesis_shows_texts_to_recorders_and_counts_to_funders() {
     let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]);
-    let funder = s.token(Role::Funder, &[]);
-    let recorder = s.token(Role::Recorder, &["york"]);
+    let admin = s.token(Role::Admin, &[]).await;
+    let funder = s.token(Role::Funder, &[]).await;
+    let recorder = s.token(Role::Recorder, &["york"]).await;
     let mut events = inquiry("york", "SECRET");
     events.extend(inquiry("leeds", "SECRET"));
     let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;

@@ -93,8 +93,8 @@ async fn a_recorder_records_a_session_and_the_dashboard_shows_it() {
         return;
     }
     let server = browser::ExampleServer::start().await;
-    let recorder = server.token(Role::Recorder, &[PLACE]);
-    let funder = server.token(Role::Funder, &[]);
+    let recorder = server.token(Role::Recorder, &[PLACE]).await;
+    let funder = server.token(Role::Funder, &[]).await;
     let (engine, base) = (server.engine.clone(), server.base.clone());
     let place = PlaceId::new(PLACE).unwrap();
     let browser = browser::start(1280, 1400).await;

@@ -280,6 +280,20 @@ pub(crate) fn place_of(bytes: &[u8]) -> Result<Option<&str>, DecodeError> {
     }
 }
 
+/// The key slots a record's personal data is sealed under (none when it holds none), read
+/// without opening it.
+pub(crate) fn sealed_slots(bytes: &[u8]) -> Result<Vec<u32>, DecodeError> {
+    match checked(bytes)? {
+        (1, _) => Ok(Vec::new()),
+        (2, body) => {
+            let (rec, _): (v2::Record, usize) =
+                bincode::decode_from_slice(body, config()).map_err(|e| DecodeError::Payload(e.to_string()))?;
+            Ok(rec.sealed.map(|s| s.slots).unwrap_or_default())
+        }
+        (v, _) => Err(DecodeError::UnknownVersion(v)),
+    }
+}
+
 /// A record's format and payload, once its length and checksum are checked.
 fn checked(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
     if bytes.len() < 5 {

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod archive;
 pub mod codec;
 mod derived;
 mod error;
@@ -39,14 +40,17 @@ mod memory;
 mod plan;
 mod postgres;
 mod sled_log;
+mod store;
 mod types;
 
+pub use crate::archive::BackupSummary;
 pub use crate::derived::{DerivedBatch, DerivedEntry, DerivedStore};
 pub use crate::error::{AppendError, StoreError};
 pub use crate::log::{system_clock, Clock, Detail, EventLog};
 pub use crate::memory::MemoryLog;
 pub use crate::postgres::{PgLog, PgOptions};
-pub use crate::sled_log::{BackupSummary, Durability, Problem, SledLog, SledOptions, STORE_FORMAT};
+pub use crate::sled_log::{Durability, SledLog, SledMaintenance, SledOptions, STORE_FORMAT};
+pub use crate::store::{Maintain, Problem, Store, StoreLocation};
 
 /// A throwaway PostgreSQL cluster for tests and benchmarks; not part of the supported API.
 #[doc(hidden)]

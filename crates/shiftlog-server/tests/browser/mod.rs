@@ -169,9 +169,9 @@ impl ExampleServer {
     }
 
     /// A new token of `role` (for recorders, its places).
-    pub fn token(&self, role: shiftlog_server::tokens::Role, places: &[&str]) -> String {
+    pub async fn token(&self, role: shiftlog_server::tokens::Role, places: &[&str]) -> String {
         let places = places.iter().map(|p| shiftlog::PlaceId::new(*p).unwrap()).collect();
-        self.tokens.create(role, places).unwrap().0
+        self.tokens.create(role, places).await.unwrap().0
     }
 
     /// Stops the server and waits for it to finish.

@@ -28,6 +28,7 @@
 //! Derived data (checkpoints, indexes) is kept in memory by each server: it is a cache, and
 //! a server that sees another's redaction clears it.
 
+mod maintain;
 #[doc(hidden)]
 pub mod throwaway;
 mod writer;
@@ -48,7 +49,10 @@ use tokio_postgres::NoTls;
 
 /// The schema's migrations, in order; a database records which it has run in
 /// `shiftlog_schema`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_log.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_log.sql")),
+    (2, include_str!("migrations/0002_tokens.sql")),
+];
 
 /// The advisory lock that serialises migrations between servers starting together.
 const MIGRATION_LOCK: i64 = 0x5348_4946_544c_4f47; // "SHIFTLOG"
@@ -166,6 +170,40 @@ fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    url.parse()
+        .map_err(|e| StoreError::Unsupported(format!("not a PostgreSQL address ({e}): {}", redact_url(url))))
+}
+
+/// An address as given, with any password replaced, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(c) => describe(&c),
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
+            _ => url.to_string(),
+        },
+    }
+}
+
+/// One connection (no pool) with its driver task, and the address without a password.
+pub(crate) async fn connect_plain(
+    url: &str,
+) -> Result<(tokio_postgres::Client, String, tokio::task::JoinHandle<()>), StoreError> {
+    let config = parse_url(url)?;
+    let target = describe(&config);
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| StoreError::Backend {
+        backend: "PostgreSQL",
+        source: format!("cannot connect to {target}: {e}").into(),
+    })?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("a PostgreSQL connection ended: {e}");
+        }
+    });
+    Ok((client, target, driver))
+}
+
 impl PgLog {
     /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`, or a libpq
     /// key-value string), creating or upgrading shiftlog's tables when needed.
@@ -175,21 +213,10 @@ impl PgLog {
 
     /// [`PgLog::connect`] with explicit options.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgLog, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Unsupported(format!("not a PostgreSQL address ({e}): {url}")))?;
+        let config = parse_url(url)?;
         let target = describe(&config);
-        let unreachable = |e: tokio_postgres::Error| StoreError::Backend {
-            backend: "PostgreSQL",
-            source: format!("cannot connect to {target}: {e}").into(),
-        };
         // The writer's own connection; it also runs the migrations.
-        let (mut client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("the PostgreSQL writer's connection ended: {e}");
-            }
-        });
+        let (mut client, _, driver) = connect_plain(url).await?;
         migrate(&mut client).await?;
         let head_row = client
             .query_one("SELECT position FROM shiftlog_head", &[])
@@ -233,6 +260,53 @@ impl PgLog {
     /// Where the log is (without a password).
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Stores a server access token's description (`record`, opaque here) under its id
+    /// and SHA-256; the server that owns tokens gives them meaning.
+    pub async fn token_insert(&self, id: &str, sha256: &str, record: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO shiftlog_tokens (id, sha256, record) VALUES ($1, $2, $3)",
+                &[&id, &sha256, &record],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    /// Every token's description, by id.
+    pub async fn token_list(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT record FROM shiftlog_tokens ORDER BY id", &[])
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    /// Removes the token with this id; its description, if there was one.
+    pub async fn token_remove(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("DELETE FROM shiftlog_tokens WHERE id = $1 RETURNING record", &[&id])
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// The description of the token with this SHA-256, if any.
+    pub async fn token_find(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT record FROM shiftlog_tokens WHERE sha256 = $1", &[&sha256])
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
@@ -344,7 +418,7 @@ async fn fetch_keys(client: &tokio_postgres::Client, slots: &[i32]) -> Result<Fe
 }
 
 /// Creates or upgrades shiftlog's tables, one server at a time.
-async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(pg)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await

@@ -203,6 +203,24 @@ impl Cluster {
     }
 }
 
+/// Runs `sql` on the database at `url` and returns its rows as text (NULL as `None`): for
+/// tests that look into the tables without depending on the client library.
+pub async fn rows(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the throwaway cluster");
+    let driver = tokio::spawn(connection);
+    let mut out = Vec::new();
+    for m in client.simple_query(sql).await.expect("the query runs") {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            out.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    out
+}
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn free_port() -> u16 {

@@ -8,7 +8,6 @@ use crate::log::{Clock, Detail};
 use crate::plan::{plan_request, Committed, Index, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, Planned, Position, RecordedEvent, Stream, Version};
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Rejection, Timestamp};
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -90,18 +89,15 @@ impl Committed for Prefetched<'_> {
     }
 }
 
-/// Seals with the writer's keys, noting the slots each record is sealed under.
+/// Seals with the writer's keys.
 struct Sealing<'a> {
     keys: &'a HashMap<ActorId, (u32, Option<ActorKey>)>,
-    used: RefCell<Vec<u32>>,
 }
 
 impl Keys for Sealing<'_> {
     fn seal_key(&self, actor: &ActorId) -> Option<(u32, ActorKey)> {
         let (slot, key) = self.keys.get(actor)?;
-        let key = (*key)?;
-        self.used.borrow_mut().push(*slot);
-        Some((*slot, key))
+        Some((*slot, (*key)?))
     }
     fn open_key(&self, slot: u32) -> Option<ActorKey> {
         self.keys.values().find(|(s, _)| *s == slot).and_then(|(_, k)| *k)
@@ -461,7 +457,17 @@ impl Writer {
                     .map_err(|_| StoreError::Corrupt(format!("the key of `{actor}` is not 32 bytes")))?;
                 self.keys.insert(actor, (r.get::<_, i32>(1) as u32, key));
             }
-            let new: Vec<&ActorId> = subjects.iter().filter(|a| !self.keys.contains_key(*a)).collect();
+            // Slots in the order actors first join, as every backend gives them: a
+            // record's slots then mean the same in every store, and a backup moves
+            // between backends as it is (see `crate::archive`).
+            let mut first_join: HashMap<&ActorId, u64> = HashMap::new();
+            for e in &group.events {
+                if let EventBody::ActorJoined { actor, .. } = &e.event.body {
+                    first_join.entry(actor).or_insert(e.position.0);
+                }
+            }
+            let mut new: Vec<&ActorId> = subjects.iter().filter(|a| !self.keys.contains_key(*a)).collect();
+            new.sort_by_key(|a| first_join.get(a).copied().unwrap_or(u64::MAX));
             if !new.is_empty() {
                 let next: i32 = tx
                     .query_one("SELECT COALESCE(max(slot) + 1, 0) FROM shiftlog_keys", &[])
@@ -508,15 +514,14 @@ impl Writer {
         let mut types = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);
         let mut records = Vec::with_capacity(n);
-        let sealing = Sealing {
-            keys: &self.keys,
-            used: RefCell::new(Vec::new()),
-        };
+        let sealing = Sealing { keys: &self.keys };
         for e in &group.events {
-            sealing.used.borrow_mut().clear();
-            records.push(crate::codec::encode(e, &sealing));
-            let used: Vec<u8> = sealing.used.borrow().iter().flat_map(|s| s.to_le_bytes()).collect();
-            slots.push(used);
+            let record = crate::codec::encode(e, &sealing);
+            // Read back from the record itself: a record whose subjects include one
+            // redacted in this group holds no sealed data at all, so no slots.
+            let used = crate::codec::sealed_slots(&record).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+            slots.push(used.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>());
+            records.push(record);
             positions.push(e.position.0 as i64);
             ids.push(e.id().as_str());
             streams.push(stream_key(&e.stream));

@@ -5,45 +5,17 @@
 //! `a`) and the counters are a function of the records up to the head, which
 //! [`Expected`] computes in one pass.
 
-use super::vault::{sync_dir, Vault};
+use super::vault::Vault;
 use super::{keys, pages, SledLog, DERIVED_DIR, SLED_DIR, STORE_FORMAT};
-use crate::codec::{self, ActorKey, NoKeys};
+use crate::archive::{ArchiveReader, ArchiveWriter, BackupSummary};
+use crate::codec::{self, NoKeys};
 use crate::error::StoreError;
+use crate::store::Problem;
 use crate::types::{Position, RecordedEvent, Stream};
 use shiftlog_model::{ActorId, EventBody, EventId, PlaceId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-
-const BACKUP_MAGIC: &[u8; 16] = b"shiftlog backup\n";
-const BACKUP_VERSION: u32 = 1;
-
-/// What a backup holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct BackupSummary {
-    /// The log position it was taken at: it holds events 1 to `head`.
-    pub head: u64,
-    /// Keys in its keys file.
-    pub keys: u64,
-    /// Its size in bytes.
-    pub bytes: u64,
-}
-
-/// One thing [`SledLog::verify`] found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// What it concerns: `record 17`, `index i`, `keys file`, ...
-    pub what: String,
-    /// What is wrong.
-    pub detail: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.what, self.detail)
-    }
-}
 
 fn problem(what: impl Into<String>, detail: impl Into<String>) -> Problem {
     Problem {
@@ -160,111 +132,25 @@ impl SledLog {
     pub fn backup(&self, out: &Path) -> Result<BackupSummary, StoreError> {
         let head = self.shared.head.load(Ordering::Acquire);
         let keys = self.vault.snapshot();
-        let tmp = out.with_extension("partial");
-        let io = |e| StoreError::io(&tmp, e);
-        // A backup holds the keys that open people's names: readable by its owner alone.
-        let _ = std::fs::remove_file(&tmp);
-        let file = super::new_private_file(&tmp).map_err(io)?;
-        let mut w = CrcWriter::new(std::io::BufWriter::new(file));
-        w.write_all(BACKUP_MAGIC).map_err(io)?;
-        w.write_all(&BACKUP_VERSION.to_le_bytes()).map_err(io)?;
-        w.write_all(&head.to_le_bytes()).map_err(io)?;
-        w.write_all(&(keys.len() as u64).to_le_bytes()).map_err(io)?;
-        for k in &keys {
-            w.write_all(k).map_err(io)?;
-        }
+        let mut w = ArchiveWriter::create(out, head, &keys)?;
         if head > 0 {
             for page in 0..=pages::page_of(head) {
                 let bytes = self
                     .db
                     .get(pages::key(page))?
                     .ok_or_else(|| StoreError::Corrupt(format!("page {page} is missing from the log")))?;
-                // The head's page may have grown since; keep only records up to the head.
-                let mut kept = Vec::with_capacity(bytes.len());
-                for (p, rec) in pages::split(page, &bytes)? {
-                    if p <= head {
-                        pages::push(&mut kept, rec);
-                    }
-                }
-                w.write_all(&(kept.len() as u32).to_le_bytes()).map_err(io)?;
-                w.write_all(&kept).map_err(io)?;
+                // The head's page may have grown since; the writer keeps records up to the head.
+                w.push_page(page, &bytes)?;
             }
         }
-        let crc = w.crc.clone().finalize();
-        let mut inner = w.inner;
-        inner.write_all(&crc.to_le_bytes()).map_err(io)?;
-        let file = inner.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        let bytes = file.metadata().map_err(io)?.len();
-        std::fs::rename(&tmp, out).map_err(|e| StoreError::io(out, e))?;
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            sync_dir(dir)?;
-        }
-        Ok(BackupSummary {
-            head,
-            keys: keys.len() as u64,
-            bytes,
-        })
+        w.finish()
     }
 
     /// Restores a backup into `dir`, which must not exist or be empty, and checks that
     /// the result opens and verifies.
     pub fn restore(backup: &Path, dir: &Path) -> Result<BackupSummary, StoreError> {
-        let io = |e| StoreError::io(backup, e);
-        let bad = |why: &str| StoreError::Corrupt(format!("{} is not a usable backup: {why}", backup.display()));
-        // Streamed, twice: first the checksum (so nothing is created from a damaged
-        // file), then the contents; memory stays at one page whatever the backup's size.
-        let size = std::fs::metadata(backup).map_err(io)?.len();
-        if size < (BACKUP_MAGIC.len() + 4 + 8 + 8 + 4) as u64 {
-            return Err(bad("it does not start like a shiftlog backup"));
-        }
-        let body_len = size - 4;
-        let open = || std::fs::File::open(backup).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
-        {
-            let mut r = open().map_err(io)?;
-            let mut crc = crc32fast::Hasher::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut left = body_len;
-            while left > 0 {
-                let n = r.read(&mut buf[..left.min(1 << 20) as usize]).map_err(io)?;
-                if n == 0 {
-                    return Err(bad("it ends early"));
-                }
-                crc.update(&buf[..n]);
-                left -= n as u64;
-            }
-            let mut stored = [0u8; 4];
-            r.read_exact(&mut stored).map_err(io)?;
-            if crc.finalize().to_le_bytes() != stored {
-                return Err(bad("its checksum does not match (truncated or damaged)"));
-            }
-        }
-        let mut r = open().map_err(io)?.take(body_len);
-        let mut magic = [0u8; 16];
-        r.read_exact(&mut magic).map_err(io)?;
-        if &magic != BACKUP_MAGIC {
-            return Err(bad("it does not start like a shiftlog backup"));
-        }
-        let exact = |r: &mut dyn Read, buf: &mut [u8]| r.read_exact(buf).map_err(|_| bad("it ends early"));
-        let mut b4 = [0u8; 4];
-        let mut b8 = [0u8; 8];
-        exact(&mut r, &mut b4)?;
-        let version = u32::from_le_bytes(b4);
-        if version != BACKUP_VERSION {
-            return Err(bad(&format!("backup format {version} is not known to this shiftlog")));
-        }
-        exact(&mut r, &mut b8)?;
-        let head = u64::from_le_bytes(b8);
-        exact(&mut r, &mut b8)?;
-        let nkeys = u64::from_le_bytes(b8);
-        if nkeys > r.limit() / 32 {
-            return Err(bad("it ends early"));
-        }
-        let mut keys: Vec<ActorKey> = vec![[0u8; 32]; nkeys as usize];
-        for k in &mut keys {
-            exact(&mut r, k)?;
-        }
-
+        let mut archive = ArchiveReader::open(backup)?;
+        let head = archive.head;
         if dir.exists()
             && std::fs::read_dir(dir)
                 .map_err(|e| StoreError::io(dir, e))?
@@ -277,32 +163,19 @@ impl SledLog {
             )));
         }
         super::private_dir(dir)?;
-        Vault::create_with(dir, &keys)?;
+        Vault::create_with(dir, &archive.keys)?;
         {
             let db = sled::Config::new().path(dir.join(SLED_DIR)).open()?;
             let tree: &sled::Tree = &db;
             tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
-            let pages_n = if head == 0 { 0 } else { pages::page_of(head) + 1 };
             let mut batch = sled::Batch::default();
-            let mut bytes = Vec::new();
-            for page in 0..pages_n {
-                exact(&mut r, &mut b4)?;
-                let len = u32::from_le_bytes(b4) as u64;
-                if r.limit() < len {
-                    return Err(bad("it ends early"));
-                }
-                bytes.resize(len as usize, 0);
-                exact(&mut r, &mut bytes)?;
-                pages::split(page, &bytes)?;
-                batch.insert(&pages::key(page), &bytes[..]);
+            while let Some((page, bytes)) = archive.next_page()? {
+                batch.insert(&pages::key(page), bytes);
                 if page % 256 == 255 {
                     tree.apply_batch(std::mem::take(&mut batch))?;
                 }
             }
             tree.apply_batch(batch)?;
-            if r.limit() != 0 {
-                return Err(bad("it has bytes after its last page"));
-            }
             rebuild(tree, head)?;
             db.flush()?;
         }
@@ -316,8 +189,8 @@ impl SledLog {
         }
         Ok(BackupSummary {
             head,
-            keys: nkeys,
-            bytes: size,
+            keys: archive.keys.len() as u64,
+            bytes: archive.size,
         })
     }
 
@@ -688,30 +561,4 @@ fn show_key(k: &[u8]) -> String {
         })
         .collect();
     format!("`{}` {text}", tag as char)
-}
-
-/// Counts a CRC of everything written through it.
-struct CrcWriter<W> {
-    inner: W,
-    crc: crc32fast::Hasher,
-}
-
-impl<W: Write> CrcWriter<W> {
-    fn new(inner: W) -> Self {
-        CrcWriter {
-            inner,
-            crc: crc32fast::Hasher::new(),
-        }
-    }
-}
-
-impl<W: Write> Write for CrcWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }

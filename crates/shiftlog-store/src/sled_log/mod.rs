@@ -29,7 +29,6 @@ use async_trait::async_trait;
 use shiftlog_model::{Event, EventId, PlaceId, Rejection};
 use vault::Vault;
 
-pub use maintain::{BackupSummary, Problem};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -658,5 +657,32 @@ impl From<sled::Error> for StoreError {
             backend: "sled",
             source,
         }
+    }
+}
+
+/// Backups and checks of a data directory ([`crate::Maintain`]), off the async threads.
+#[derive(Debug)]
+pub struct SledMaintenance(std::sync::Arc<SledLog>);
+
+impl SledMaintenance {
+    /// What looks after `log`.
+    pub fn new(log: std::sync::Arc<SledLog>) -> SledMaintenance {
+        SledMaintenance(log)
+    }
+}
+
+#[async_trait]
+impl crate::store::Maintain for SledMaintenance {
+    async fn backup(&self, out: &std::path::Path) -> Result<crate::BackupSummary, StoreError> {
+        let (log, out) = (self.0.clone(), out.to_path_buf());
+        tokio::task::spawn_blocking(move || log.backup(&out))
+            .await
+            .map_err(|e| StoreError::Unsupported(format!("the backup task failed: {e}")))?
+    }
+    async fn verify(&self) -> Result<Vec<crate::Problem>, StoreError> {
+        let log = self.0.clone();
+        tokio::task::spawn_blocking(move || log.verify())
+            .await
+            .map_err(|e| StoreError::Unsupported(format!("the verify task failed: {e}")))?
     }
 }

@@ -10,20 +10,9 @@ use crate::codec;
 use crate::error::StoreError;
 use crate::types::{Position, RecordedEvent};
 
-/// Events per page.
-pub(crate) const PAGE_EVENTS: u64 = 16;
+pub(crate) use crate::archive::{first_position, page_of, push, split, PAGE_EVENTS};
 
 pub(crate) const TAG: u8 = b'e';
-
-pub(crate) fn page_of(position: u64) -> u64 {
-    // Position 0 is never stored; saturating keeps a damaged head from overflowing.
-    position.saturating_sub(1) / PAGE_EVENTS
-}
-
-pub(crate) fn first_position(page: u64) -> u64 {
-    // Saturating: a damaged page key may name any number.
-    page.saturating_mul(PAGE_EVENTS).saturating_add(1)
-}
 
 pub(crate) fn key(page: u64) -> [u8; 9] {
     let mut k = [TAG; 9];
@@ -41,35 +30,6 @@ pub(crate) fn page_number(key: &[u8]) -> Option<u64> {
 /// The key range of every page from `page` on.
 pub(crate) fn from(page: u64) -> std::ops::RangeInclusive<[u8; 9]> {
     key(page)..=key(u64::MAX)
-}
-
-pub(crate) fn push(page: &mut Vec<u8>, record: &[u8]) {
-    page.extend_from_slice(&(record.len() as u32).to_le_bytes());
-    page.extend_from_slice(record);
-}
-
-/// A page's records with their positions; a broken length is damage at that position.
-pub(crate) fn split(page: u64, bytes: &[u8]) -> Result<Vec<(u64, &[u8])>, StoreError> {
-    let mut out = Vec::with_capacity(PAGE_EVENTS as usize);
-    let mut rest = bytes;
-    let mut position = first_position(page);
-    while !rest.is_empty() {
-        let damaged = |reason: &str| StoreError::Damaged {
-            position: Position(position),
-            reason: reason.into(),
-        };
-        if rest.len() < 4 || out.len() as u64 == PAGE_EVENTS {
-            return Err(damaged("the page holding it is malformed"));
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-        if rest.len() - 4 < len {
-            return Err(damaged("its length runs past the end of its page"));
-        }
-        out.push((position, &rest[4..4 + len]));
-        rest = &rest[4 + len..];
-        position = position.saturating_add(1);
-    }
-    Ok(out)
 }
 
 /// Reads the record at `position`, or says it is missing.
