@@ -4,7 +4,8 @@
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shiftlog::{Engine, PlaceId};
+use shiftlog::store::{throwaway::Cluster, Store};
+use shiftlog::{Engine, PgLog, PlaceId};
 use shiftlog_server::tokens::{Role, TokenStore};
 use shiftlog_server::{Access, ServerConfig};
 use std::sync::Arc;
@@ -15,14 +16,40 @@ struct Server {
     tokens: Arc<TokenStore>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
+    /// A server over a fresh data directory.
     async fn start(config: ServerConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
         let tokens = Arc::new(TokenStore::new(dir.path()));
+        Server::serve(engine, tokens, config, Some(dir)).await
+    }
+
+    /// A server over a PostgreSQL database (several may share it).
+    async fn on_postgres(url: &str) -> Server {
+        let log = Arc::new(PgLog::connect(url).await.unwrap());
+        let engine = Engine::with_store(Store {
+            log: log.clone(),
+            maintenance: log.clone(),
+        });
+        Server::serve(
+            engine,
+            Arc::new(TokenStore::in_database(log)),
+            ServerConfig::default(),
+            None,
+        )
+        .await
+    }
+
+    async fn serve(
+        engine: Engine,
+        tokens: Arc<TokenStore>,
+        config: ServerConfig,
+        dir: Option<tempfile::TempDir>,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -233,17 +260,57 @@ async fn append_read_snapshot_and_resume_a_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
+    let s = Server::start(ServerConfig::default()).await;
+    let admin = s.token(Role::Admin, &[]).await;
+    writers_and_followers(&[&s], &[0, 0], &admin).await;
+    s.stop().await;
+}
+
+/// Two servers on one PostgreSQL database: writers spread over both, a follower on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_sixteen_writers_and_a_follower_on_each_see_exactly_the_log() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.database().await;
+    let (a, b) = (Server::on_postgres(&url).await, Server::on_postgres(&url).await);
+    // A token made through one server works on the other: tokens are in the database.
+    let admin = a.token(Role::Admin, &[]).await;
+    writers_and_followers(&[&a, &b], &[0, 1], &admin).await;
+    // A revocation through one is refused by the other on its next request.
+    let spare = b.token(Role::Funder, &[]).await;
+    assert_eq!(get(&a.url("/v1/places"), Some(&spare)).await.0, StatusCode::OK);
+    let id = b
+        .tokens
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.role == Role::Funder)
+        .unwrap()
+        .id;
+    b.tokens.revoke(&id).await.unwrap();
+    assert_eq!(
+        get(&a.url("/v1/places"), Some(&spare)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// 16 writers, each appending 1,000 events in batches of 10 through the servers in turn,
+/// while a follower reads the live stream of each server in `followers`: every acknowledged
+/// event is in the log exactly once where it was acknowledged, positions are dense, and
+/// every follower saw exactly the log.
+async fn writers_and_followers(servers: &[&Server], followers: &[usize], admin: &str) {
     const WRITERS: usize = 16;
     const EACH: usize = 1000;
     const BATCH: usize = 10;
-    let s = Server::start(ServerConfig::default()).await;
-    let admin = s.token(Role::Admin, &[]).await;
     let total = (WRITERS * EACH) as u64;
 
-    let followers: Vec<_> = (0..2)
-        .map(|_| {
-            let url = s.url("/v1/events/stream");
-            let admin = admin.clone();
+    let followers: Vec<_> = followers
+        .iter()
+        .map(|&i| {
+            let url = servers[i].url("/v1/events/stream");
+            let admin = admin.to_string();
             tokio::spawn(async move {
                 let mut sse = SseReader::open(&url, &admin, None).await;
                 let mut seen = Vec::new();
@@ -258,8 +325,8 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let url = s.url("/v1/events");
-            let admin = admin.clone();
+            let urls: Vec<String> = servers.iter().map(|s| s.url("/v1/events")).collect();
+            let admin = admin.to_string();
             tokio::spawn(async move {
                 let place = format!("w{w}");
                 let events: Vec<Value> = (0..EACH)
@@ -269,8 +336,9 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
                     })
                     .collect();
                 let mut acked = Vec::new();
-                for batch in events.chunks(BATCH) {
-                    let (status, body) = post(&url, &admin, ndjson(batch)).await;
+                for (n, batch) in events.chunks(BATCH).enumerate() {
+                    let url = &urls[(w + n) % urls.len()];
+                    let (status, body) = post(url, &admin, ndjson(batch)).await;
                     assert_eq!(status, StatusCode::CREATED, "{body}");
                     for (e, o) in batch.iter().zip(body["events"].as_array().unwrap()) {
                         acked.push((o["position"].as_u64().unwrap(), e["id"].as_str().unwrap().to_string()));
@@ -287,7 +355,7 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
     }
     acked.sort();
     // Every acknowledged event is in the log exactly once, where it was acknowledged.
-    let log: Vec<(u64, String)> = s
+    let log: Vec<(u64, String)> = servers[0]
         .engine
         .read(shiftlog::Position(1), usize::MAX)
         .await
@@ -296,11 +364,14 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
         .map(|r| (r.position.0, r.id().to_string()))
         .collect();
     assert_eq!(log.len() as u64, total);
+    assert_eq!(
+        log.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        (1..=total).collect::<Vec<_>>()
+    );
     assert_eq!(acked, log);
     for f in followers {
         assert_eq!(f.await.unwrap(), log, "a follower saw exactly the log, in order");
     }
-    s.stop().await;
 }
 
 /// Every route, with an admin's view of what it needs.

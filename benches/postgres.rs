@@ -1,0 +1,143 @@
+//! The log on PostgreSQL, printed as numbers (run: `cargo bench --bench postgres`), on a
+//! throwaway cluster with PostgreSQL's durable defaults (fsync and synchronous_commit on):
+//!
+//! 1. Bulk import: the same NDJSON input as the `append` bench, ingested whole (parse,
+//!    validate, group commit in transactions of up to 20,000 events).
+//! 2. Durable single-event appends from 16 tasks through one `PgLog`, and through two
+//!    `PgLog`s on the same database (two servers), each task waiting for its append to be
+//!    acknowledged before the next; with latency percentiles.
+//! 3. Snapshot latency of one place after the import (first, then warm).
+//!
+//! `--quick` (or `SHIFTLOG_BENCH_QUICK=1`) shrinks everything to check that the bench runs.
+//! Without PostgreSQL's binaries it says so and exits (CI installs them).
+
+mod common;
+
+use shiftlog::store::throwaway::Cluster;
+use shiftlog::store::Store;
+use shiftlog::{parse_input, AppendRequest, Engine, Event, KnownAt, NdjsonReader, PgLog};
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let quick = common::quick();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(cluster) = Cluster::start() else {
+        println!("postgres bench skipped: PostgreSQL is not installed");
+        return;
+    };
+    rt.block_on(async {
+        bulk(&cluster, quick).await;
+        for servers in [1, 2] {
+            concurrent(&cluster, quick, servers).await;
+        }
+    });
+}
+
+async fn engine(url: &str) -> (Engine, Arc<PgLog>) {
+    let log = Arc::new(PgLog::connect(url).await.unwrap());
+    let engine = Engine::with_store(Store {
+        log: log.clone(),
+        maintenance: log.clone(),
+    });
+    (engine, log)
+}
+
+async fn bulk(cluster: &Cluster, quick: bool) {
+    let path = common::input(quick);
+    let url = cluster.database().await;
+    let (engine, _) = engine(&url).await;
+    let start = Instant::now();
+    let mut parsed = shiftlog::ParsedInput::default();
+    for item in NdjsonReader::new(BufReader::new(std::fs::File::open(&path).unwrap())) {
+        parsed.events.push(item.expect("bench input is valid"));
+    }
+    let parsed_at = start.elapsed();
+    let out = engine.ingest(parsed, &[]).await.expect("bench input appends");
+    let secs = start.elapsed().as_secs_f64();
+    let stats = engine.stats().await.unwrap();
+    println!(
+        "postgres bulk import: {} events in {secs:.2} s = {:.0} events/s (parse {:.2} s); tables {:.1} MB",
+        out.appended(),
+        out.appended() as f64 / secs,
+        parsed_at.as_secs_f64(),
+        stats.size_on_disk as f64 / 1e6
+    );
+    // Snapshot latency: the busiest place, first (cold) and then warm.
+    let places = engine.places().await.unwrap();
+    let mut busiest = (0, places[0].clone());
+    for p in &places {
+        let v = engine
+            .version(&shiftlog::Stream::Place(p.clone()))
+            .await
+            .unwrap();
+        busiest = busiest.max((v, p.clone()));
+    }
+    let at: shiftlog::Timestamp = "2030-01-01".parse().unwrap();
+    for label in ["first", "warm"] {
+        let t = Instant::now();
+        let snap = engine.snapshot(&busiest.1, at, KnownAt::Everything).await.unwrap();
+        println!(
+            "postgres snapshot of `{}` ({} events, {} actors), {label}: {:.1} ms",
+            busiest.1,
+            busiest.0,
+            snap.actors.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// 16 tasks spread over `servers` logs on one database, each appending one event at a time.
+async fn concurrent(cluster: &Cluster, quick: bool, servers: usize) {
+    const TASKS: usize = 16;
+    let per_task = if quick { 50 } else { 1_000 };
+    let url = cluster.database().await;
+    let mut engines = Vec::new();
+    for _ in 0..servers {
+        engines.push(engine(&url).await.0);
+    }
+    let places: String = (0..TASKS)
+        .map(|t| format!("{{\"type\":\"place_registered\",\"id\":\"p{t}\",\"occurred_at\":\"2024-01-01\",\"place\":\"place-{t}\",\"name\":\"P{t}\"}}\n"))
+        .collect();
+    engines[0].ingest(parse_input(&places), &[]).await.unwrap();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let engine = engines[t % servers].clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let e: Event = serde_json::from_str(&format!(
+                        "{{\"type\":\"learning_recorded\",\"id\":\"t{t}-{i}\",\"occurred_at\":\"2024-02-01\",\"place\":\"place-{t}\",\"text\":\"note {i}\"}}"
+                    ))
+                    .unwrap();
+                    let t0 = Instant::now();
+                    engine.append(AppendRequest::new(vec![e])).await.unwrap();
+                    latencies.push(t0.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = Vec::new();
+    for h in handles {
+        latencies.extend(h.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    let n = latencies.len();
+    println!(
+        "postgres durable single-event appends, {TASKS} tasks over {servers} server(s): {n} in {secs:.2} s = {:.0} appends/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        n as f64 / secs,
+        pct(0.5),
+        pct(0.99)
+    );
+}
