@@ -74,10 +74,7 @@ async fn bulk(cluster: &Cluster, quick: bool) {
     let places = engine.places().await.unwrap();
     let mut busiest = (0, places[0].clone());
     for p in &places {
-        let v = engine
-            .version(&shiftlog::Stream::Place(p.clone()))
-            .await
-            .unwrap();
+        let v = engine.version(&shiftlog::Stream::Place(p.clone())).await.unwrap();
         busiest = busiest.max((v, p.clone()));
     }
     let at: shiftlog::Timestamp = "2030-01-01".parse().unwrap();

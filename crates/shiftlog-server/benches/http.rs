@@ -130,6 +130,88 @@ async fn main() {
         elapsed,
         lat,
     );
+
+    postgres(each).await;
+}
+
+/// Durable single-event appends over HTTP from 16 clients on PostgreSQL, through one and
+/// through two servers on one database, without and with a synchronous standby (every
+/// commit waits until the standby has flushed it).
+async fn postgres(each: usize) {
+    use shiftlog::store::throwaway::Cluster;
+    use shiftlog::store::Store;
+    for with_standby in [false, true] {
+        let Some(primary) = Cluster::start() else {
+            println!("PostgreSQL appends skipped: PostgreSQL is not installed");
+            return;
+        };
+        let standby = with_standby.then(|| primary.standby());
+        if standby.is_some() {
+            primary.require_synchronous_standby().await;
+        }
+        for (servers, joins) in [(1, false), (1, true), (2, false), (2, true)] {
+            let url = primary.database().await;
+            let mut bases = Vec::new();
+            for _ in 0..servers {
+                let log = Arc::new(shiftlog::PgLog::connect(&url).await.unwrap());
+                let engine = Engine::with_store(Store {
+                    log: log.clone(),
+                    maintenance: log,
+                });
+                if bases.is_empty() {
+                    for c in 0..CLIENTS {
+                        let e = json!({"type":"place_registered","id":format!("bench-{c}"),"occurred_at":"2024-01-01","place":format!("bench-{c}"),"name":"B"});
+                        engine.ingest(parse_input(&e.to_string()), &[]).await.unwrap();
+                    }
+                }
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                bases.push(format!("http://{}/v1/events", listener.local_addr().unwrap()));
+                tokio::spawn(shiftlog_server::serve(
+                    listener,
+                    engine,
+                    Access::Open,
+                    ServerConfig::default(),
+                    std::future::pending(),
+                ));
+            }
+            let bases = Arc::new(bases);
+            let (elapsed, lat) = load(each, move |client, c, i| {
+                let url = bases[c % bases.len()].clone();
+                async move {
+                    // A join also creates the actor's key row; a note writes the event alone.
+                    let e = if joins {
+                        json!({"type":"actor_joined","id":format!("bench-{c}-{i}"),"occurred_at":"2024-01-02","place":format!("bench-{c}"),"actor":format!("bench-{c}-a{i}"),"kind":"person"})
+                    } else {
+                        json!({"type":"learning_recorded","id":format!("bench-{c}-{i}"),"occurred_at":"2024-01-02","place":format!("bench-{c}"),"text":format!("note {i}")})
+                    };
+                    let r = client
+                        .post(url)
+                        .header("content-type", "application/x-ndjson")
+                        .body(e.to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            })
+            .await;
+            report(
+                &format!(
+                    "PostgreSQL: POST /v1/events, 1 {} each, 16 clients over {servers} server(s), {}",
+                    if joins { "actor_joined" } else { "learning_recorded" },
+                    if with_standby {
+                        "synchronous standby"
+                    } else {
+                        "no standby"
+                    }
+                ),
+                CLIENTS * each,
+                elapsed,
+                lat,
+            );
+        }
+        drop(standby);
+    }
 }
 
 /// `each` snapshot requests per client at a late date, client `c`'s `i`th asking for

@@ -29,7 +29,10 @@ pub fn binaries() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("PATH") {
         for d in std::env::split_paths(&path) {
             if d.join("initdb").is_file() && d.join("pg_ctl").is_file() {
-                return Some(d);
+                // The directory the binaries really live in, where the other tools
+                // (pg_basebackup) are too, not a directory of links to two of them.
+                let real = std::fs::canonicalize(d.join("initdb")).ok()?;
+                return real.parent().map(Path::to_path_buf);
             }
         }
     }
@@ -195,6 +198,114 @@ impl Cluster {
         drop(client);
         let _ = driver.await;
         self.url(&name)
+    }
+
+    /// A streaming standby of this cluster (`pg_basebackup -R`, WAL streamed), started on a
+    /// port of its own. Make it synchronous with [`Cluster::require_synchronous_standby`].
+    pub fn standby(&self) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "shiftlog-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory for the standby");
+        let mut standby = Cluster {
+            bin: self.bin.clone(),
+            dir,
+            port: 0,
+            as_postgres: self.as_postgres,
+            databases: AtomicU32::new(self.databases.load(Ordering::Relaxed)),
+        };
+        if standby.as_postgres {
+            standby.run(
+                "chown",
+                &["postgres:postgres", &standby.dir.display().to_string()],
+                false,
+            );
+        }
+        let basebackup = self.bin.join("pg_basebackup").display().to_string();
+        let data = standby.data().display().to_string();
+        let port = self.port.to_string();
+        standby.run(
+            &basebackup,
+            &[
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "shiftlog",
+                "--no-sync",
+            ],
+            true,
+        );
+        for attempt in 0..5 {
+            standby.port = free_port();
+            if standby.try_start(&[]) {
+                return standby;
+            }
+            eprintln!("the standby did not start on port {} (attempt {attempt})", standby.port);
+        }
+        panic!(
+            "the standby did not start; its log:\n{}",
+            std::fs::read_to_string(standby.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// Makes every commit wait until a standby has flushed it (`synchronous_standby_names =
+    /// '*'`), and waits until one is streaming synchronously.
+    pub async fn require_synchronous_standby(&self) {
+        let url = self.url("postgres");
+        rows(&url, "ALTER SYSTEM SET synchronous_standby_names = '*'").await;
+        rows(&url, "SELECT pg_reload_conf()").await;
+        for _ in 0..600 {
+            let states = rows(&url, "SELECT sync_state FROM pg_stat_replication").await;
+            if states.iter().any(|r| r[0].as_deref() == Some("sync")) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no synchronous standby after 60 s");
+    }
+
+    /// Kills the cluster's postmaster and every backend it started with SIGKILL, as a
+    /// machine dying would stop them (a backend left alone would go on until it noticed).
+    pub fn kill(&self) {
+        let postmaster = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse::<i32>().ok())
+            .expect("the postmaster's pid");
+        // Its children first: once it is gone they are reparented and cannot be found.
+        let children: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
+                    // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+                    s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok()
+                }) == Some(postmaster)
+            })
+            .collect();
+        for pid in std::iter::once(postmaster).chain(children) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    /// Promotes a standby to primary and waits until it takes writes.
+    pub fn promote(&self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
+        let data = self.data().display().to_string();
+        self.run(&pg_ctl, &["-D", &data, "-w", "-t", "60", "promote"], true);
     }
 
     /// The cluster's directory (its data directory is `data` inside).
