@@ -175,6 +175,10 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log nobody reads (stderr's pipe closed) must not take the process down:
+        // tracing-subscriber reports a failed write with `eprintln!`, which panics on that
+        // same closed pipe, in whatever task was logging (an append's, the writer's).
+        .log_internal_errors(false)
         // Colour codes only for a terminal, never into a log file or a pipe.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();

@@ -81,7 +81,8 @@ pub(crate) async fn serve(at: &StoreLocation, a: ServeArgs) -> anyhow::Result<Ex
         if a.open { " (open: no tokens)" } else { "" }
     );
     shiftlog_server::serve(listener, engine, access, config, shiftlog_server::shutdown_signal()).await?;
-    eprintln!("shiftlog stopped");
+    // Not eprintln!: stderr may have been closed long ago, and stopping cleanly matters more.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), b"shiftlog stopped\n");
     Ok(ExitCode::SUCCESS)
 }
 

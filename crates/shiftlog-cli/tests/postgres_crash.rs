@@ -43,11 +43,39 @@ fn cli(store: &str, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A server on the database at `url`, without tokens (loopback only).
-fn serve(url: &str) -> Server {
-    let unused = tempfile::tempdir().unwrap();
-    Server::start(unused.path(), &["--open", "--store", url], None)
+/// A server on the database at `url`, without tokens (loopback only). Its log goes to a
+/// file (a closed pipe would fail its writes once the database goes away and it says so),
+/// kept in `logs` for a failing test to show.
+#[allow(clippy::zombie_processes)] // `Server`'s drop kills and waits for it.
+fn serve(url: &str, logs: &tempfile::TempDir) -> Server {
+    let log = logs
+        .path()
+        .join(format!("server-{}.log", SERVERS.fetch_add(1, Ordering::Relaxed)));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
+        .args(["--store", url, "serve", "--open", "--addr", "127.0.0.1:0"])
+        .env_remove("SHIFTLOG_DATA")
+        .env_remove("SHIFTLOG_STORE")
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            return Server { child, addr };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the server did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
+
+static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One append; `Ok` only when the server answered 2xx in full. A server or database that
 /// dies mid-request gives `Err`: the batch is then not acknowledged (it may or may not be
@@ -155,6 +183,30 @@ impl Writers {
         );
     }
 
+    /// Waits until writer `writer` (its id prefix) has `n` batches acknowledged.
+    fn wait_for_writer(&self, writer: &str, n: usize) {
+        let prefix = format!("{writer}-");
+        let done = || {
+            self.acknowledged
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|b| b[0].starts_with(&prefix))
+                .count()
+        };
+        for _ in 0..1200 {
+            if done() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "writer {writer}: {} batches acknowledged in 60 s; failures: {:?}",
+            done(),
+            self.failures.lock().unwrap().iter().rev().take(3).collect::<Vec<_>>()
+        );
+    }
+
     fn finish(self) -> (Vec<Vec<String>>, usize) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
@@ -209,10 +261,11 @@ fn setup(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_append_loses_no_acknowledged_event_and_leaves_no_partial_batch() {
     let Some(cluster) = Cluster::start() else { return };
+    let logs = tempfile::tempdir().unwrap();
     let url = cluster.database().await;
     setup(&url);
-    let mut killed = serve(&url);
-    let other = serve(&url);
+    let mut killed = serve(&url, &logs);
+    let other = serve(&url, &logs);
     let writers = Writers::start("w", &[killed.addr.clone(), other.addr.clone()], 4);
     writers.wait_for(200);
     // Killed while its writers' requests are in flight: their transactions die with its
@@ -231,7 +284,7 @@ async fn a_server_killed_mid_append_loses_no_acknowledged_event_and_leaves_no_pa
     drop(other);
 
     // A new server on the same database takes appends at once and continues the positions.
-    let restarted = serve(&url);
+    let restarted = serve(&url, &logs);
     let writers = Writers::start("x", std::slice::from_ref(&restarted.addr), 2);
     writers.wait_for(20);
     let (more, _) = writers.finish();
@@ -242,6 +295,7 @@ async fn a_server_killed_mid_append_loses_no_acknowledged_event_and_leaves_no_pa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_killed_and_its_synchronous_standby_promoted_loses_no_acknowledged_event() {
     let Some(primary) = Cluster::start() else { return };
+    let logs = tempfile::tempdir().unwrap();
     let url = primary.database().await;
     setup(&url);
     let standby = primary.standby();
@@ -249,16 +303,24 @@ async fn a_primary_killed_and_its_synchronous_standby_promoted_loses_no_acknowle
     let standby_url = url.replace(&format!(":{}/", primary.port()), &format!(":{}/", standby.port()));
     assert_ne!(standby_url, url);
 
-    let servers = [serve(&url), serve(&url)];
-    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
-    let writers = Writers::start("w", &addrs, 4);
+    // One server knows only the primary; the other is given both hosts and asks for the
+    // one that takes writes (libpq's multi-host form), so it can reconnect by itself.
+    let both = format!(
+        "postgres://shiftlog@127.0.0.1:{},127.0.0.1:{}/{}?target_session_attrs=read-write",
+        primary.port(),
+        standby.port(),
+        url.rsplit('/').next().unwrap()
+    );
+    let plain = serve(&url, &logs);
+    let following = serve(&both, &logs);
+    let writers = Writers::start("w", &[plain.addr.clone(), following.addr.clone()], 4);
     writers.wait_for(200);
     primary.kill();
     // Writers now fail (the database is gone); give them time to try.
     std::thread::sleep(Duration::from_millis(500));
     let (acknowledged, failures) = writers.finish();
     assert!(failures > 0, "no append failed after the primary died");
-    drop(servers);
+    drop(plain);
 
     standby.promote();
     let n = check_log(&standby_url, &acknowledged).await;
@@ -268,12 +330,59 @@ async fn a_primary_killed_and_its_synchronous_standby_promoted_loses_no_acknowle
     );
     assert!(n >= 2 + 200 * BATCH);
 
-    // Servers restarted against the promoted standby take appends and continue the log.
-    let servers = [serve(&standby_url), serve(&standby_url)];
-    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
-    let writers = Writers::start("x", &addrs, 2);
+    // The server given both hosts reconnects to the promoted standby by itself, and one
+    // restarted against it takes appends too; the log goes on from where it was.
+    let restarted = serve(&standby_url, &logs);
+    let writers = Writers::start("x", &[restarted.addr.clone(), following.addr.clone()], 2);
     writers.wait_for(40);
+    // Writers 1 and 3 append through the server that was never restarted.
+    writers.wait_for_writer("x1", 10);
     let (more, _) = writers.finish();
     let all: Vec<Vec<String>> = acknowledged.into_iter().chain(more).collect();
     assert!(check_log(&standby_url, &all).await > n);
+}
+
+/// The database goes away and comes back (a crash and its recovery) while nobody reads the
+/// server's log any more (its stderr pipe closed, as when a log shipper dies): appends in
+/// between are answered with an error, the server survives writing its log, and appends
+/// go on once the database is back, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_outlives_its_database_going_away_even_when_its_log_is_not_read() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.database().await;
+    setup(&url);
+    // common::Server reads the first line of stderr, then drops its end of the pipe.
+    let unused = tempfile::tempdir().unwrap();
+    let mut server = Server::start(unused.path(), &["--open", "--store", &url], None);
+    append(&server.addr, &batch("a", 0).1).expect("an append before");
+    cluster.kill();
+    for n in 1..=3 {
+        let answer = append(&server.addr, &batch("a", n).1);
+        let e = answer.expect_err("an append with the database gone");
+        assert!(e.starts_with("503") || e.starts_with("500"), "not an error answer: {e}");
+    }
+    assert!(server.child.try_wait().unwrap().is_none(), "the server died");
+    cluster.restart();
+    let mut answers = Vec::new();
+    for n in 4..=50 {
+        let r = append(&server.addr, &batch("a", n).1);
+        let ok = r.is_ok();
+        answers.push(r);
+        if ok {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server died: {answers:?}"
+    );
+    assert!(answers.last().unwrap().is_ok(), "no append went through: {answers:?}");
+    for a in &answers {
+        if let Err(e) = a {
+            assert!(!e.starts_with("not HTTP"), "a request got no answer: {answers:?}");
+        }
+    }
+    let log = cli(&url, &["log"], None);
+    assert!(log.contains("a-b0-e0") && log.contains(&format!("a-b{}-e2", 3 + answers.len())));
 }

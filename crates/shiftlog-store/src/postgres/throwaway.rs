@@ -301,6 +301,19 @@ impl Cluster {
         }
     }
 
+    /// Starts the cluster again on its port, after [`Cluster::kill`] (crash recovery runs).
+    pub fn restart(&self) {
+        // The killed postmaster may linger as a zombie (nothing reaps it in a container),
+        // which PostgreSQL would take for a live one holding the lock file.
+        let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+        let _ = std::fs::remove_file(self.dir.join(format!(".s.PGSQL.{}.lock", self.port)));
+        assert!(
+            self.try_start(&[]),
+            "PostgreSQL did not start again; its log:\n{}",
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
+
     /// Promotes a standby to primary and waits until it takes writes.
     pub fn promote(&self) {
         let pg_ctl = self.bin.join("pg_ctl").display().to_string();
