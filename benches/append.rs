@@ -11,8 +11,7 @@
 
 mod common;
 
-use shiftlog::{parse_input, AppendRequest, Durability, Engine, Event, NdjsonReader, SledOptions};
-use std::io::BufReader;
+use shiftlog::{parse_input, AppendRequest, Durability, Engine, Event, SledOptions};
 use std::time::Instant;
 
 #[global_allocator]
@@ -20,31 +19,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let quick = common::quick();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let path = common::input(quick);
         let size = std::fs::metadata(&path).unwrap().len();
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path()).unwrap();
-        let start = Instant::now();
-        let mut parsed = shiftlog::ParsedInput::default();
-        for item in NdjsonReader::new(BufReader::new(std::fs::File::open(&path).unwrap())) {
-            parsed.events.push(item.expect("bench input is valid"));
-        }
-        let parsed_at = start.elapsed();
-        let out = engine.ingest(parsed, &[]).await.expect("bench input appends");
-        let secs = start.elapsed().as_secs_f64();
+        let bulk = common::bulk_import(&engine, &path).await;
         let stats = engine.stats().await.unwrap();
         println!(
             "bulk append: {} events ({:.1} MB NDJSON) in {:.2} s = {:.0} events/s (parse {:.2} s); store {:.1} MB",
-            out.appended(),
+            bulk.appended,
             size as f64 / 1e6,
-            secs,
-            out.appended() as f64 / secs,
-            parsed_at.as_secs_f64(),
+            bulk.secs,
+            bulk.appended as f64 / bulk.secs,
+            bulk.parse_secs,
             stats.size_on_disk as f64 / 1e6
         );
         // The floor uses records of the same mean size as shiftlog's encoded events.
@@ -55,7 +44,7 @@ fn main() {
             .sum::<usize>()
             / sample.len().max(1);
         drop(engine);
-        raw_sled(out.appended(), record_size);
+        raw_sled(bulk.appended, record_size);
 
         for durability in [Durability::Full, Durability::Process] {
             for in_flight in [1usize, 4] {

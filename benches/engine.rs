@@ -30,15 +30,8 @@ fn test_mode() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn append(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     let place = r#"{"type":"place_registered","id":"p","occurred_at":"2024-01-01","place":"bench","name":"Bench"}"#;
@@ -87,7 +80,7 @@ struct Loaded {
 }
 
 fn loaded() -> Loaded {
-    let rt = runtime();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     let path = common::input(test_mode());

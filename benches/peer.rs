@@ -38,10 +38,7 @@ fn main() {
     let input = arg("--input").map_or_else(|| common::input(quick), PathBuf::from);
     let answers = arg("--answers").map_or_else(|| std::env::temp_dir().join("shiftlog-peer.json"), PathBuf::from);
     let snapshots: usize = arg("--snapshots").map_or(if quick { 20 } else { 200 }, |s| s.parse().unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");

@@ -15,8 +15,7 @@ mod common;
 
 use shiftlog::store::throwaway::Cluster;
 use shiftlog::store::Store;
-use shiftlog::{parse_input, AppendRequest, Engine, Event, KnownAt, NdjsonReader, PgLog};
-use std::io::BufReader;
+use shiftlog::{parse_input, AppendRequest, Engine, Event, KnownAt, PgLog};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,10 +24,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let quick = common::quick();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let Some(cluster) = Cluster::start() else {
         println!("postgres bench skipped: PostgreSQL is not installed");
         return;
@@ -54,20 +50,14 @@ async fn bulk(cluster: &Cluster, quick: bool) {
     let path = common::input(quick);
     let url = cluster.database().await;
     let (engine, _) = engine(&url).await;
-    let start = Instant::now();
-    let mut parsed = shiftlog::ParsedInput::default();
-    for item in NdjsonReader::new(BufReader::new(std::fs::File::open(&path).unwrap())) {
-        parsed.events.push(item.expect("bench input is valid"));
-    }
-    let parsed_at = start.elapsed();
-    let out = engine.ingest(parsed, &[]).await.expect("bench input appends");
-    let secs = start.elapsed().as_secs_f64();
+    let bulk = common::bulk_import(&engine, &path).await;
     let stats = engine.stats().await.unwrap();
     println!(
-        "postgres bulk import: {} events in {secs:.2} s = {:.0} events/s (parse {:.2} s); tables {:.1} MB",
-        out.appended(),
-        out.appended() as f64 / secs,
-        parsed_at.as_secs_f64(),
+        "postgres bulk import: {} events in {:.2} s = {:.0} events/s (parse {:.2} s); tables {:.1} MB",
+        bulk.appended,
+        bulk.secs,
+        bulk.appended as f64 / bulk.secs,
+        bulk.parse_secs,
         stats.size_on_disk as f64 / 1e6
     );
     // Snapshot latency: the busiest place, first (cold) and then warm.

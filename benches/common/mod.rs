@@ -1,6 +1,9 @@
-//! What the bench binaries share: where their input log comes from.
+//! What the bench binaries share: where their input log comes from, the runtime, and the
+//! timed bulk import that the store benches measure the same way.
 
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// `$SHIFTLOG_BENCH_INPUT`; else, in quick mode, the committed example log; else the log
 /// of `gen_inquiry.py --places 20 --actors 150 --events 200000`, generated once into the
@@ -32,6 +35,41 @@ pub fn input(quick: bool) -> PathBuf {
 #[allow(dead_code)]
 pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick") || std::env::var_os("SHIFTLOG_BENCH_QUICK").is_some()
+}
+
+/// The multi-threaded tokio runtime every bench runs its engine on.
+#[allow(dead_code)]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A timed bulk import: the whole NDJSON file at `path` parsed, then appended as one request.
+#[allow(dead_code)]
+pub struct Bulk {
+    pub appended: usize,
+    /// From the start of parsing to the acknowledgement.
+    pub secs: f64,
+    pub parse_secs: f64,
+}
+
+/// Parses the file at `path` and appends it to `engine` as one request, timing both.
+#[allow(dead_code)]
+pub async fn bulk_import(engine: &shiftlog::Engine, path: &Path) -> Bulk {
+    let start = Instant::now();
+    let mut parsed = shiftlog::ParsedInput::default();
+    for item in shiftlog::NdjsonReader::new(BufReader::new(std::fs::File::open(path).unwrap())) {
+        parsed.events.push(item.expect("bench input is valid"));
+    }
+    let parse_secs = start.elapsed().as_secs_f64();
+    let out = engine.ingest(parsed, &[]).await.expect("bench input appends");
+    Bulk {
+        appended: out.appended(),
+        secs: start.elapsed().as_secs_f64(),
+        parse_secs,
+    }
 }
 
 /// The floor for appends: writes `n` records into a fresh sled tree in batches of `batch`,

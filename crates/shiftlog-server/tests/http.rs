@@ -72,6 +72,20 @@ impl Server {
         }
     }
 
+    /// Revokes the first token of `role` listed.
+    async fn revoke_first(&self, role: Role) {
+        let id = self
+            .tokens
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.role == role)
+            .unwrap()
+            .id;
+        self.tokens.revoke(&id).await.unwrap();
+    }
+
     async fn token(&self, role: Role, places: &[&str]) -> String {
         let places = places.iter().map(|p| PlaceId::new(*p).unwrap()).collect();
         self.tokens.create(role, places).await.unwrap().0
@@ -278,16 +292,7 @@ async fn two_servers_on_one_database_sixteen_writers_and_a_follower_on_each_see_
     // A revocation through one is refused by the other on its next request.
     let spare = b.token(Role::Funder, &[]).await;
     assert_eq!(get(&a.url("/v1/places"), Some(&spare)).await.0, StatusCode::OK);
-    let id = b
-        .tokens
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.role == Role::Funder)
-        .unwrap()
-        .id;
-    b.tokens.revoke(&id).await.unwrap();
+    b.revoke_first(Role::Funder).await;
     assert_eq!(
         get(&a.url("/v1/places"), Some(&spare)).await.0,
         StatusCode::UNAUTHORIZED
@@ -560,16 +565,7 @@ async fn tokens_guard_every_route_and_funders_never_see_free_text() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A revoked token stops working at once.
-    let id = s
-        .tokens
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.role == Role::Funder)
-        .unwrap()
-        .id;
-    s.tokens.revoke(&id).await.unwrap();
+    s.revoke_first(Role::Funder).await;
     assert_eq!(
         get(&s.url("/v1/places"), Some(&funder)).await.0,
         StatusCode::UNAUTHORIZED

@@ -66,28 +66,7 @@ impl Cluster {
             eprintln!("skipped: PostgreSQL is not installed (set {REQUIRED_VAR}=required to fail instead)");
             return None;
         };
-        let as_postgres = is_root();
-        let dir = std::env::temp_dir().join(format!(
-            "shiftlog-pg-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory for PostgreSQL");
-        let mut cluster = Cluster {
-            bin,
-            dir,
-            port: 0,
-            as_postgres,
-            databases: AtomicU32::new(0),
-        };
-        if as_postgres {
-            cluster.run(
-                "chown",
-                &["postgres:postgres", &cluster.dir.display().to_string()],
-                false,
-            );
-        }
+        let mut cluster = Cluster::empty(bin, is_root(), 0);
         let data = cluster.data().display().to_string();
         let initdb = cluster.bin.join("initdb").display().to_string();
         cluster.run(
@@ -106,17 +85,49 @@ impl Cluster {
             ],
             true,
         );
-        // A free port can be taken between choosing and binding it: try a few.
+        cluster.start_on_a_free_port(settings, "PostgreSQL");
+        Some(cluster)
+    }
+
+    /// A new cluster's directory (owned by `postgres` when run as root), nothing in it yet.
+    fn empty(bin: PathBuf, as_postgres: bool, databases: u32) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "shiftlog-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory for PostgreSQL");
+        let cluster = Cluster {
+            bin,
+            dir,
+            port: 0,
+            as_postgres,
+            databases: AtomicU32::new(databases),
+        };
+        if as_postgres {
+            cluster.run(
+                "chown",
+                &["postgres:postgres", &cluster.dir.display().to_string()],
+                false,
+            );
+        }
+        cluster
+    }
+
+    /// Starts the server on a free port; a free port can be taken between choosing and
+    /// binding it, so a few are tried.
+    fn start_on_a_free_port(&mut self, settings: &[&str], what: &str) {
         for attempt in 0..5 {
-            cluster.port = free_port();
-            if cluster.try_start(settings) {
-                return Some(cluster);
+            self.port = free_port();
+            if self.try_start(settings) {
+                return;
             }
-            eprintln!("PostgreSQL did not start on port {} (attempt {attempt})", cluster.port);
+            eprintln!("{what} did not start on port {} (attempt {attempt})", self.port);
         }
         panic!(
-            "PostgreSQL did not start; its log:\n{}",
-            std::fs::read_to_string(cluster.dir.join("log")).unwrap_or_default()
+            "{what} did not start; its log:\n{}",
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
         );
     }
 
@@ -203,27 +214,11 @@ impl Cluster {
     /// A streaming standby of this cluster (`pg_basebackup -R`, WAL streamed), started on a
     /// port of its own. Make it synchronous with [`Cluster::require_synchronous_standby`].
     pub fn standby(&self) -> Cluster {
-        let dir = std::env::temp_dir().join(format!(
-            "shiftlog-pg-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory for the standby");
-        let mut standby = Cluster {
-            bin: self.bin.clone(),
-            dir,
-            port: 0,
-            as_postgres: self.as_postgres,
-            databases: AtomicU32::new(self.databases.load(Ordering::Relaxed)),
-        };
-        if standby.as_postgres {
-            standby.run(
-                "chown",
-                &["postgres:postgres", &standby.dir.display().to_string()],
-                false,
-            );
-        }
+        let mut standby = Cluster::empty(
+            self.bin.clone(),
+            self.as_postgres,
+            self.databases.load(Ordering::Relaxed),
+        );
         let basebackup = self.bin.join("pg_basebackup").display().to_string();
         let data = standby.data().display().to_string();
         let port = self.port.to_string();
@@ -246,17 +241,8 @@ impl Cluster {
             ],
             true,
         );
-        for attempt in 0..5 {
-            standby.port = free_port();
-            if standby.try_start(&[]) {
-                return standby;
-            }
-            eprintln!("the standby did not start on port {} (attempt {attempt})", standby.port);
-        }
-        panic!(
-            "the standby did not start; its log:\n{}",
-            std::fs::read_to_string(standby.dir.join("log")).unwrap_or_default()
-        );
+        standby.start_on_a_free_port(&[], "the standby");
+        standby
     }
 
     /// Makes every commit wait until a standby has flushed it (`synchronous_standby_names =
