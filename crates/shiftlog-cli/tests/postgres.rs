@@ -198,4 +198,25 @@ async fn a_bad_address_or_an_unreachable_database_is_a_clear_error_without_the_p
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a PostgreSQL address"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
+    // TLS parameters are libpq's, checked before connecting.
+    for (params, says) in [
+        (
+            "sslmode=verify",
+            "sslmode=verify is not one of disable, prefer, require, verify-ca, verify-full",
+        ),
+        ("sslmode=verify-full", "sslmode=verify-full needs root certificates"),
+        (
+            "sslmode=verify-ca&sslrootcert=/nowhere/ca.pem",
+            "sslrootcert=/nowhere/ca.pem: cannot read",
+        ),
+    ] {
+        let out = run(
+            &format!("postgres://me:s3cret@127.0.0.1:1/nowhere?{params}"),
+            &["stats"],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{params}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }

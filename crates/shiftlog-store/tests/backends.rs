@@ -396,6 +396,33 @@ async fn postgres_log_conforms() {
     .await;
 }
 
+/// The same suite over TLS with the server's certificate and name checked and a client
+/// certificate for authentication: every connection (writer, follower, pool) is secured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_log_conforms_over_verified_tls() {
+    let Some(tls) = TlsCluster::start() else { return };
+    let tls = &tls;
+    suite(&move || {
+        Box::pin(async move {
+            let db = tls.database().await;
+            let url = tls.url(
+                &db,
+                "localhost",
+                &format!(
+                    "&hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+                    tls.file("ca.pem")
+                ),
+            );
+            let options = PgOptions {
+                clock: Some(fixed_clock()),
+                ..PgOptions::default()
+            };
+            Arc::new(PgLog::connect_with(&url, options).await.unwrap()) as Arc<dyn EventLog>
+        })
+    })
+    .await;
+}
+
 /// After a redaction returns, the actor's key is in no file of the database's data
 /// directory (the write-ahead log aside: docs/erasure.md says how long it keeps it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

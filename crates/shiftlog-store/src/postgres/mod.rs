@@ -31,6 +31,7 @@
 mod maintain;
 #[doc(hidden)]
 pub mod throwaway;
+mod tls;
 mod writer;
 
 use crate::codec::{ActorKey, Keys, NoKeys};
@@ -44,8 +45,8 @@ use shiftlog_model::{Event, EventId, PlaceId, Rejection};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use tls::Address;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::NoTls;
 
 /// The schema's migrations, in order; a database records which it has run in
 /// `shiftlog_schema`. Never edit one that has shipped: add the next.
@@ -128,9 +129,36 @@ impl Drop for PgLog {
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend {
         backend: "PostgreSQL",
-        source: Box::new(e),
+        source: Box::new(PgFailure(e)),
     }
 }
+
+/// A client error with its causes in its message: tokio-postgres says "error performing
+/// TLS handshake" and leaves *why* (the certificate names another host) to its source,
+/// which a library user printing the error would not see.
+#[derive(Debug)]
+struct PgFailure(tokio_postgres::Error);
+
+impl std::fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::error::Error;
+        let mut said = self.0.to_string();
+        f.write_str(&said)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // tokio-postgres repeats a database error's text in its own.
+            if !said.contains(&text) {
+                write!(f, ": {text}")?;
+                said = text;
+            }
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PgFailure {}
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
@@ -150,8 +178,16 @@ pub(crate) fn stream_key(stream: &Stream) -> &str {
     }
 }
 
-/// A connection address without its password.
-fn describe(config: &tokio_postgres::Config) -> String {
+/// A connection address without its password (and its `sslmode` unless the default).
+fn describe(address: &Address) -> String {
+    let mode = match address.mode {
+        tls::Mode::Prefer => String::new(),
+        other => format!("?sslmode={}", other.name()),
+    };
+    format!("{}{mode}", describe_config(&address.config))
+}
+
+fn describe_config(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let hosts: Vec<String> = config
         .get_hosts()
@@ -170,16 +206,12 @@ fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
-fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    url.parse()
-        .map_err(|e| StoreError::Unsupported(format!("not a PostgreSQL address ({e}): {}", redact_url(url))))
-}
-
 /// An address as given, with any password replaced, for messages.
 pub(crate) fn redact_url(url: &str) -> String {
-    match url.parse::<tokio_postgres::Config>() {
-        Ok(c) => describe(&c),
-        Err(_) => match (url.find("://"), url.rfind('@')) {
+    let parsed = tls::split_tls_params(url).ok().and_then(|(rest, _)| rest.parse().ok());
+    match parsed {
+        Some(c) => describe_config(&c),
+        None => match (url.find("://"), url.rfind('@')) {
             (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
             _ => url.to_string(),
         },
@@ -190,11 +222,11 @@ pub(crate) fn redact_url(url: &str) -> String {
 pub(crate) async fn connect_plain(
     url: &str,
 ) -> Result<(tokio_postgres::Client, String, tokio::task::JoinHandle<()>), StoreError> {
-    let config = parse_url(url)?;
-    let target = describe(&config);
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| StoreError::Backend {
+    let address = Address::parse(url)?;
+    let target = describe(&address);
+    let (client, connection) = address.connect().await.map_err(|e| StoreError::Backend {
         backend: "PostgreSQL",
-        source: format!("cannot connect to {target}: {e}").into(),
+        source: format!("cannot connect to {target}: {}", PgFailure(e)).into(),
     })?;
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -213,8 +245,8 @@ impl PgLog {
 
     /// [`PgLog::connect`] with explicit options.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgLog, StoreError> {
-        let config = parse_url(url)?;
-        let target = describe(&config);
+        let address = Address::parse(url)?;
+        let target = describe(&address);
         // The writer's own connection; it also runs the migrations.
         let (mut client, _, driver) = connect_plain(url).await?;
         migrate(&mut client).await?;
@@ -225,8 +257,8 @@ impl PgLog {
         let head = Position(head_row.get::<_, i64>(0) as u64);
 
         let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
+            address.config.clone(),
+            address.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -239,14 +271,14 @@ impl PgLog {
         let derived = Arc::new(MemoryDerived::default());
         let (tx, rx) = mpsc::channel(1024);
         let writer = writer::Writer::new(
-            config.clone(),
+            address.clone(),
             client,
             options.clock.clone().unwrap_or_else(system_clock),
             head.clone(),
             derived.clone(),
         );
         let writer_task = tokio::spawn(writer.run(rx, driver));
-        let follower = tokio::spawn(follow(config, head.clone(), derived.clone(), options.poll));
+        let follower = tokio::spawn(follow(address, head.clone(), derived.clone(), options.poll));
         Ok(PgLog {
             pool,
             writer: tx,
@@ -452,15 +484,10 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), S
 /// Follows the head: wakes on `NOTIFY shiftlog_head` and every `poll`, reads the head
 /// row, and clears derived data when another server appended a redaction. Reconnects
 /// after losing its connection.
-async fn follow(
-    config: tokio_postgres::Config,
-    head: Arc<watch::Sender<Position>>,
-    derived: Arc<MemoryDerived>,
-    poll: Duration,
-) {
+async fn follow(address: Address, head: Arc<watch::Sender<Position>>, derived: Arc<MemoryDerived>, poll: Duration) {
     use futures_util::StreamExt;
     loop {
-        let connected = config.connect(NoTls).await;
+        let connected = address.connect().await;
         let (client, mut connection) = match connected {
             Ok(c) => c,
             Err(e) => {

@@ -59,6 +59,13 @@ impl Cluster {
 
     /// [`Cluster::start`] with extra server settings (`name=value`).
     pub fn start_with(settings: &[&str]) -> Option<Cluster> {
+        Self::start_with_files(settings, &[])
+    }
+
+    /// [`Cluster::start_with`], with files (name, contents) written into the cluster's
+    /// directory first, readable by the server only (as a TLS key must be); `{dir}` in a
+    /// setting is that directory (`ssl_key_file={dir}/server.key`, `hba_file={dir}/hba.conf`).
+    pub fn start_with_files(settings: &[&str], files: &[(&str, &[u8])]) -> Option<Cluster> {
         let Some(bin) = binaries() else {
             if std::env::var_os(REQUIRED_VAR).is_some_and(|v| v == "required") {
                 panic!("{REQUIRED_VAR}=required, but PostgreSQL is not installed (apt-get install postgresql)");
@@ -85,7 +92,19 @@ impl Cluster {
             ],
             true,
         );
-        cluster.start_on_a_free_port(settings, "PostgreSQL");
+        for (name, contents) in files {
+            let path = cluster.dir.join(name);
+            std::fs::write(&path, contents).expect("write a file for the cluster");
+            let path = path.display().to_string();
+            cluster.run("chmod", &["0600", &path], false);
+            if cluster.as_postgres {
+                cluster.run("chown", &["postgres:postgres", &path], false);
+            }
+        }
+        let dir = cluster.dir.display().to_string();
+        let settings: Vec<String> = settings.iter().map(|s| s.replace("{dir}", &dir)).collect();
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        cluster.start_on_a_free_port(&settings, "PostgreSQL");
         Some(cluster)
     }
 
@@ -195,10 +214,20 @@ impl Cluster {
         format!("postgres://shiftlog@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The address of database `db` through the cluster's Unix socket (trusted, no TLS,
+    /// whatever `pg_hba.conf` says of TCP): for setting up and looking in.
+    pub fn socket_url(&self, db: &str) -> String {
+        format!(
+            "host={} port={} user=shiftlog dbname={db}",
+            self.dir.display(),
+            self.port
+        )
+    }
+
     /// Creates a new, empty database and returns its address.
     pub async fn database(&self) -> String {
         let name = format!("t{}", self.databases.fetch_add(1, Ordering::Relaxed));
-        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(&self.socket_url("postgres"), tokio_postgres::NoTls)
             .await
             .expect("connect to the throwaway cluster");
         let driver = tokio::spawn(connection);

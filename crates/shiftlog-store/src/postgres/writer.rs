@@ -1,5 +1,6 @@
 //! The one writer task of a [`super::PgLog`]: group commit under the head row's lock.
 
+use super::tls::Address;
 use super::{decode_rows, pg, stream_key};
 use crate::codec::{new_key, ActorKey, Keys, NoKeys};
 use crate::derived::MemoryDerived;
@@ -11,7 +12,7 @@ use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Rejection, Tim
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres::{Client, GenericClient};
 
 /// At most this many requests share a transaction.
 const MAX_GROUP_REQUESTS: usize = 256;
@@ -38,7 +39,7 @@ pub(super) struct Job {
 }
 
 pub(super) struct Writer {
-    config: tokio_postgres::Config,
+    address: Address,
     client: Option<Client>,
     index: Index,
     /// Actors' key slots and keys (`None`: destroyed), as far as this writer has needed them.
@@ -120,14 +121,14 @@ fn named_ids<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<String> {
 
 impl Writer {
     pub(super) fn new(
-        config: tokio_postgres::Config,
+        address: Address,
         client: Client,
         clock: Clock,
         head: Arc<watch::Sender<Position>>,
         derived: Arc<MemoryDerived>,
     ) -> Writer {
         Writer {
-            config,
+            address,
             client: Some(client),
             index: Index::default(),
             keys: HashMap::new(),
@@ -146,7 +147,7 @@ impl Writer {
                 if let Some(d) = driver.take() {
                     d.abort();
                 }
-                match self.config.connect(NoTls).await {
+                match self.address.connect().await {
                     Ok((client, connection)) => {
                         driver = Some(tokio::spawn(async move {
                             if let Err(e) = connection.await {
