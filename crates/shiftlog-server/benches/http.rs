@@ -62,6 +62,12 @@ where
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let each = if quick { 10 } else { 500 };
+    // `cargo bench -p shiftlog-server --bench http -- postgres`: the PostgreSQL part alone.
+    if std::env::args().any(|a| a == "postgres") {
+        postgres(each).await;
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path()).unwrap();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/generated-inquiry.ndjson");
@@ -80,7 +86,6 @@ async fn main() {
         ServerConfig::default(),
         std::future::pending(),
     ));
-    let each = if quick { 10 } else { 500 };
 
     // Durable appends: one event per request, each client its own place.
     for c in 0..CLIENTS {

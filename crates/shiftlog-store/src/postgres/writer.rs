@@ -8,11 +8,42 @@ use crate::error::{AppendError, StoreError};
 use crate::log::{Clock, Detail};
 use crate::plan::{plan_request, Committed, Index, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, Planned, Position, RecordedEvent, Stream, Version};
+use futures_util::future::try_join_all;
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Rejection, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::{Client, Statement};
+
+/// What the last group says about the next: how long to wait for requests before
+/// starting it.
+///
+/// With many clients each waiting for its answer before sending again, the clients one
+/// group answers send again while the next group (of those that queued meanwhile) is
+/// being committed, and the groups settle into two half-sized cohorts taking turns: half
+/// the commits' worth of events each. Waiting a fraction of a commit for the clients just
+/// answered merges the cohorts. The wait is only for as many requests as the last group
+/// answered plus those queued when it ended, and never longer than half the last commit
+/// (at most [`MAX_GATHER`]): one client alone never waits, since the one request it sends
+/// is all that is expected.
+#[derive(Clone, Copy, Default)]
+struct Gather {
+    /// Requests the last group answered.
+    answered: usize,
+    /// Jobs queued when it ended.
+    carried: usize,
+    /// How long it took.
+    took: std::time::Duration,
+}
+
+impl Gather {
+    fn wait(&self) -> std::time::Duration {
+        (self.took / 2).min(MAX_GATHER)
+    }
+}
+
+/// The longest a group waits for requests expected to come.
+const MAX_GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// At most this many requests share a transaction.
 const MAX_GROUP_REQUESTS: usize = 256;
@@ -20,6 +51,71 @@ const MAX_GROUP_REQUESTS: usize = 256;
 const MAX_GROUP_EVENTS: usize = 20_000;
 /// Events read per query when catching up with other servers.
 const CATCH_UP_PAGE: i64 = 20_000;
+
+/// The writer's statements, prepared once per connection: a group then costs two round
+/// trips to the database when nothing else must be read (the lock; the writes pipelined
+/// with the commit), not a parse and an execution per statement.
+#[derive(Clone)]
+struct Statements {
+    head: Statement,
+    lock_head: Statement,
+    catch_up: Statement,
+    prefetch: Statement,
+    keys: Statement,
+    next_slot: Statement,
+    insert_keys: Statement,
+    destroy_keys: Statement,
+    insert_events: Statement,
+    versions: Statement,
+    places: Statement,
+    actors: Statement,
+    move_head: Statement,
+    notify: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+        let sql = [
+            "SELECT position, recorded_unix, recorded_nanos FROM shiftlog_head",
+            "SELECT position, recorded_unix, recorded_nanos FROM shiftlog_head FOR UPDATE",
+            "SELECT position, record, slots FROM shiftlog_events \
+             WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+            "SELECT position, record, slots FROM shiftlog_events WHERE id = ANY($1)",
+            "SELECT actor, slot, key FROM shiftlog_keys WHERE actor = ANY($1)",
+            "SELECT COALESCE(max(slot) + 1, 0) FROM shiftlog_keys",
+            "INSERT INTO shiftlog_keys (slot, actor, key) \
+             SELECT * FROM UNNEST($1::INTEGER[], $2::TEXT[], $3::BYTEA[])",
+            "UPDATE shiftlog_keys SET key = NULL WHERE actor = ANY($1)",
+            "INSERT INTO shiftlog_events (position, id, stream, event_type, slots, record) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BYTEA[])",
+            "INSERT INTO shiftlog_streams (stream, version) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]) \
+             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
+            "INSERT INTO shiftlog_places (place) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
+            "INSERT INTO shiftlog_actors (actor) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
+            "UPDATE shiftlog_head SET position = $1, recorded_unix = $2, recorded_nanos = $3",
+            "SELECT pg_notify('shiftlog_head', $1)",
+        ];
+        // Prepared together: one round trip.
+        let mut st = try_join_all(sql.iter().map(|q| client.prepare(q))).await?.into_iter();
+        let mut next = || st.next().expect("one statement per query");
+        Ok(Statements {
+            head: next(),
+            lock_head: next(),
+            catch_up: next(),
+            prefetch: next(),
+            keys: next(),
+            next_slot: next(),
+            insert_keys: next(),
+            destroy_keys: next(),
+            insert_events: next(),
+            versions: next(),
+            places: next(),
+            actors: next(),
+            move_head: next(),
+            notify: next(),
+        })
+    }
+}
 
 pub(super) enum Work {
     Append(AppendRequest),
@@ -41,6 +137,12 @@ pub(super) struct Job {
 pub(super) struct Writer {
     address: Address,
     client: Option<Client>,
+    /// Prepared on `client`; `None` until then (and after a reconnection).
+    statements: Option<Statements>,
+    gather: Gather,
+    /// The actors whose keys the current group's first round trip asked for (those found
+    /// are in `keys`), and the next free slot then.
+    read_keys: Option<(HashSet<ActorId>, i32)>,
     index: Index,
     /// Actors' key slots and keys (`None`: destroyed), as far as this writer has needed them.
     keys: HashMap<ActorId, (u32, Option<ActorKey>)>,
@@ -130,6 +232,9 @@ impl Writer {
         Writer {
             address,
             client: Some(client),
+            statements: None,
+            gather: Gather::default(),
+            read_keys: None,
             index: Index::default(),
             keys: HashMap::new(),
             clock,
@@ -155,7 +260,18 @@ impl Writer {
                             }
                         }));
                         self.client = Some(client);
+                        self.statements = None;
                     }
+                    Err(e) => {
+                        let _ = first.reply.send(Err(super::pg(e).into()));
+                        continue;
+                    }
+                }
+            }
+            if self.statements.is_none() {
+                let client = self.client.as_ref().expect("connected above");
+                match Statements::prepare(client).await {
+                    Ok(st) => self.statements = Some(st),
                     Err(e) => {
                         let _ = first.reply.send(Err(super::pg(e).into()));
                         continue;
@@ -167,23 +283,41 @@ impl Writer {
                     let mut group = vec![(request, first.reply)];
                     let mut events = group[0].0.events.len();
                     let mut others = Vec::new();
+                    // What is queued now; then, while the clients the last group answered
+                    // are likely to be on their way back, a short wait for them (below).
+                    let expected = (self.gather.carried + self.gather.answered).min(MAX_GROUP_REQUESTS);
+                    let deadline = tokio::time::Instant::now() + self.gather.wait();
                     while group.len() < MAX_GROUP_REQUESTS && events < MAX_GROUP_EVENTS {
-                        match jobs.try_recv() {
-                            Ok(Job {
+                        let next = match jobs.try_recv() {
+                            Ok(job) => Some(job),
+                            Err(_) if group.len() < expected => {
+                                tokio::time::timeout_at(deadline, jobs.recv()).await.ok().flatten()
+                            }
+                            Err(_) => None,
+                        };
+                        match next {
+                            Some(Job {
                                 work: Work::Append(r),
                                 reply,
                             }) => {
                                 events += r.events.len();
                                 group.push((r, reply));
                             }
-                            Ok(other) => {
+                            Some(other) => {
                                 others.push(other);
                                 break;
                             }
-                            Err(_) => break,
+                            None => break,
                         }
                     }
+                    let requests = group.len();
+                    let started = std::time::Instant::now();
                     self.append_group(group).await;
+                    self.gather = Gather {
+                        answered: requests,
+                        carried: jobs.len(),
+                        took: started.elapsed(),
+                    };
                     for job in others {
                         self.answer(job).await;
                     }
@@ -209,18 +343,16 @@ impl Writer {
     }
 
     async fn plan_alone(&mut self, client: &Client, work: Work) -> Result<Answer, AppendError> {
-        let row = client
-            .query_one("SELECT position, recorded_unix, recorded_nanos FROM shiftlog_head", &[])
-            .await
-            .map_err(pg)?;
+        let st = self.statements.clone().ok_or(StoreError::Closed)?;
+        let row = client.query_one(&st.head, &[]).await.map_err(pg)?;
         let head = row.get::<_, i64>(0) as u64;
-        self.catch_up(client, head).await?;
+        self.catch_up(client, &st, head).await?;
         let now = self.now(&row);
         let named = match &work {
             Work::Check(events) => named_ids(events.iter()),
             Work::DryRun(r) | Work::Append(r) => named_ids(r.events.iter()),
         };
-        let events = self.prefetch(client, named).await?;
+        let events = self.prefetch(client, &st, named).await?;
         let committed = Prefetched {
             index: &self.index,
             events,
@@ -243,7 +375,7 @@ impl Writer {
     }
 
     /// Reads what was committed after the index's head up to `head` into the index.
-    async fn catch_up(&mut self, client: &impl GenericClient, head: u64) -> Result<(), StoreError> {
+    async fn catch_up(&mut self, client: &Client, st: &Statements, head: u64) -> Result<(), StoreError> {
         if head < self.index.head {
             // The database lost commits this writer saw (an asynchronous standby promoted,
             // a restore): start again from what it holds.
@@ -258,8 +390,7 @@ impl Writer {
         while self.index.head < head {
             let rows = client
                 .query(
-                    "SELECT position, record, slots FROM shiftlog_events \
-                     WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+                    &st.catch_up,
                     &[&(self.index.head as i64), &(head as i64), &CATCH_UP_PAGE],
                 )
                 .await
@@ -292,7 +423,8 @@ impl Writer {
     /// compared with what is stored whole).
     async fn prefetch(
         &self,
-        client: &impl GenericClient,
+        client: &Client,
+        st: &Statements,
         ids: Vec<String>,
     ) -> Result<HashMap<EventId, RecordedEvent>, StoreError> {
         let wanted: Vec<String> = ids
@@ -304,14 +436,8 @@ impl Writer {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = client
-            .query(
-                "SELECT position, record, slots FROM shiftlog_events WHERE id = ANY($1)",
-                &[&wanted],
-            )
-            .await
-            .map_err(pg)?;
-        let events = decode_rows(client.client(), rows, Detail::Full).await?;
+        let rows = client.query(&st.prefetch, &[&wanted]).await.map_err(pg)?;
+        let events = decode_rows(client, rows, Detail::Full).await?;
         Ok(events.into_iter().map(|e| (e.id().clone(), e)).collect())
     }
 
@@ -353,37 +479,24 @@ impl Writer {
         client: &mut Client,
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Result<AppendOutcome, AppendError>>, GroupError> {
-        let tx = client.transaction().await.map_err(|e| GroupError::Failed(pg(e)))?;
-        let row = tx
-            .query_one(
-                "SELECT position, recorded_unix, recorded_nanos FROM shiftlog_head FOR UPDATE",
-                &[],
-            )
-            .await
-            .map_err(|e| GroupError::Failed(pg(e)))?;
-        let head = row.get::<_, i64>(0) as u64;
-        self.catch_up(&tx, head).await.map_err(GroupError::Failed)?;
-        let now = self.now(&row);
-        let events = self
-            .prefetch(&tx, named_ids(requests.iter().flat_map(|r| r.events.iter())))
-            .await
-            .map_err(GroupError::Failed)?;
-        let committed = Prefetched {
-            index: &self.index,
-            events,
+        let st = self.statements.clone().ok_or(GroupError::Failed(StoreError::Closed))?;
+        let (answers, mut group, now) = match self.plan_group(client, &st, requests).await {
+            Ok(planned) => planned,
+            Err(Planning::Nothing(answers)) => {
+                // Nothing to write (all rejected, or all already present).
+                client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|e| GroupError::Failed(pg(e)))?;
+                return Ok(answers);
+            }
+            Err(Planning::Failed(e)) => {
+                // The transaction may be open (and aborted); the connection may be gone.
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(GroupError::Failed(e));
+            }
         };
-        let mut group = Overlay::starting_at(head + 1);
-        let answers: Vec<_> = requests
-            .into_iter()
-            .map(|r| plan_request(&committed, &mut group, r, now))
-            .collect();
-        if group.is_empty() {
-            // Nothing to write (all rejected, or all already present): no transaction.
-            tx.rollback().await.map_err(|e| GroupError::Failed(pg(e)))?;
-            return Ok(answers);
-        }
-        let redacted = self.write(&tx, &group, now).await.map_err(GroupError::Failed)?;
-        tx.commit().await.map_err(|e| GroupError::Unconfirmed(pg(e)))?;
+        let redacted = self.write_and_commit(client, &st, &group, now).await?;
 
         // Committed: the index, the head, and for a redaction the erasure duty, before any
         // of it is acknowledged.
@@ -413,16 +526,99 @@ impl Writer {
         Ok(answers)
     }
 
-    /// Writes a planned group in the open transaction: keys, events, versions, places,
-    /// actors, the head, and the notification. Returns the actors it redacts.
-    async fn write(
+    /// Opens the transaction, takes the head row, catches up, reads what the requests name
+    /// and plans them.
+    #[allow(clippy::type_complexity)]
+    async fn plan_group(
         &mut self,
-        tx: &tokio_postgres::Transaction<'_>,
+        client: &Client,
+        st: &Statements,
+        requests: Vec<AppendRequest>,
+    ) -> Result<(Vec<Result<AppendOutcome, AppendError>>, Overlay, Timestamp), Planning> {
+        // BEGIN, the lock, and the keys of data subjects this writer does not hold yet
+        // (with the next free slot), in one round trip: run after the lock, they see what
+        // every server committed.
+        let mut unknown: Vec<&str> = requests
+            .iter()
+            .flat_map(|r| r.events.iter())
+            .flat_map(|e| e.data_subjects())
+            .filter(|a| !self.keys.contains_key(*a))
+            .map(|a| a.as_str())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&unknown];
+        let (begun, row, keys) = if unknown.is_empty() {
+            let (begun, row) =
+                tokio::join!(biased; client.batch_execute("BEGIN"), client.query_one(&st.lock_head, &[]));
+            (begun, row, None)
+        } else {
+            let (begun, row, rows, next) = tokio::join!(biased;
+                client.batch_execute("BEGIN"),
+                client.query_one(&st.lock_head, &[]),
+                client.query(&st.keys, &params),
+                client.query_one(&st.next_slot, &[])
+            );
+            (begun, row, Some((rows, next)))
+        };
+        begun.map_err(|e| Planning::Failed(pg(e)))?;
+        let row = row.map_err(|e| Planning::Failed(pg(e)))?;
+        let head = row.get::<_, i64>(0) as u64;
+        self.catch_up(client, st, head).await.map_err(Planning::Failed)?;
+        self.read_keys = None;
+        if let Some((rows, next)) = keys {
+            let next: i32 = next.map_err(|e| Planning::Failed(pg(e)))?.get(0);
+            self.remember_keys(rows.map_err(|e| Planning::Failed(pg(e)))?)
+                .map_err(Planning::Failed)?;
+            let asked = unknown.iter().filter_map(|a| a.parse().ok()).collect();
+            self.read_keys = Some((asked, next));
+        }
+        let now = self.now(&row);
+        let events = self
+            .prefetch(client, st, named_ids(requests.iter().flat_map(|r| r.events.iter())))
+            .await
+            .map_err(Planning::Failed)?;
+        let committed = Prefetched {
+            index: &self.index,
+            events,
+        };
+        let mut group = Overlay::starting_at(head + 1);
+        let answers: Vec<_> = requests
+            .into_iter()
+            .map(|r| plan_request(&committed, &mut group, r, now))
+            .collect();
+        if group.is_empty() {
+            return Err(Planning::Nothing(answers));
+        }
+        Ok((answers, group, now))
+    }
+
+    /// Keeps the keys read from `shiftlog_keys` rows (actor, slot, key).
+    fn remember_keys(&mut self, rows: Vec<tokio_postgres::Row>) -> Result<(), StoreError> {
+        for r in rows {
+            let actor: ActorId = r
+                .get::<_, &str>(0)
+                .parse()
+                .map_err(|_| StoreError::Corrupt("an actor id in shiftlog_keys is not valid".into()))?;
+            let key = r
+                .get::<_, Option<&[u8]>>(2)
+                .map(ActorKey::try_from)
+                .transpose()
+                .map_err(|_| StoreError::Corrupt(format!("the key of `{actor}` is not 32 bytes")))?;
+            self.keys.insert(actor, (r.get::<_, i32>(1) as u32, key));
+        }
+        Ok(())
+    }
+
+    /// Reads (or makes) the keys of every data subject in the group; a redaction's are
+    /// destroyed in this writer's copy at once, so nothing in the group is sealed under
+    /// them. Returns the new keys' rows and the redacted actors.
+    async fn resolve_keys(
+        &mut self,
+        client: &Client,
+        st: &Statements,
         group: &Overlay,
-        now: Timestamp,
-    ) -> Result<Vec<ActorId>, StoreError> {
-        // Keys: every data subject's, read or made; a redaction's destroyed first, so
-        // nothing in this group is sealed under it.
+    ) -> Result<(NewKeys, Vec<ActorId>), StoreError> {
         let mut subjects: Vec<ActorId> = Vec::new();
         let mut redacted: Vec<ActorId> = Vec::new();
         for e in &group.events {
@@ -437,27 +633,23 @@ impl Writer {
         }
         subjects.sort();
         subjects.dedup();
+        let mut new_keys = NewKeys::default();
         if !subjects.is_empty() {
-            let names: Vec<&str> = subjects.iter().map(|a| a.as_str()).collect();
-            let rows = tx
-                .query(
-                    "SELECT actor, slot, key FROM shiftlog_keys WHERE actor = ANY($1)",
-                    &[&names],
-                )
-                .await
-                .map_err(pg)?;
-            for r in rows {
-                let actor: ActorId = r
-                    .get::<_, &str>(0)
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt("an actor id in shiftlog_keys is not valid".into()))?;
-                let key = r
-                    .get::<_, Option<&[u8]>>(2)
-                    .map(ActorKey::try_from)
-                    .transpose()
-                    .map_err(|_| StoreError::Corrupt(format!("the key of `{actor}` is not 32 bytes")))?;
-                self.keys.insert(actor, (r.get::<_, i32>(1) as u32, key));
-            }
+            // Read with the lock when the group was planned (the head lock keeps other
+            // servers from adding keys since); read now only if that missed some.
+            let next = match self.read_keys.take() {
+                Some((asked, next)) if subjects.iter().all(|a| asked.contains(a)) => next,
+                _ => {
+                    let names: Vec<&str> = subjects.iter().map(|a| a.as_str()).collect();
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+                    let (rows, next) = tokio::join!(biased;
+                        client.query(&st.keys, &params),
+                        client.query_one(&st.next_slot, &[])
+                    );
+                    self.remember_keys(rows.map_err(pg)?)?;
+                    next.map_err(pg)?.get(0)
+                }
+            };
             // Slots in the order actors first join, as every backend gives them: a
             // record's slots then mean the same in every store, and a backup moves
             // between backends as it is (see `crate::archive`).
@@ -469,43 +661,41 @@ impl Writer {
             }
             let mut new: Vec<&ActorId> = subjects.iter().filter(|a| !self.keys.contains_key(*a)).collect();
             new.sort_by_key(|a| first_join.get(a).copied().unwrap_or(u64::MAX));
-            if !new.is_empty() {
-                let next: i32 = tx
-                    .query_one("SELECT COALESCE(max(slot) + 1, 0) FROM shiftlog_keys", &[])
-                    .await
-                    .map_err(pg)?
-                    .get(0);
-                let mut slots = Vec::new();
-                let mut actors = Vec::new();
-                let mut keys = Vec::new();
-                for (i, a) in new.into_iter().enumerate() {
-                    let slot = next + i as i32;
-                    let key = new_key();
-                    self.keys.insert(a.clone(), (slot as u32, Some(key)));
-                    slots.push(slot);
-                    actors.push(a.as_str());
-                    keys.push(key.to_vec());
-                }
-                tx.execute(
-                    "INSERT INTO shiftlog_keys (slot, actor, key) \
-                     SELECT * FROM UNNEST($1::INTEGER[], $2::TEXT[], $3::BYTEA[])",
-                    &[&slots, &actors, &keys],
-                )
-                .await
-                .map_err(pg)?;
+            for (i, a) in new.into_iter().enumerate() {
+                let slot = next + i as i32;
+                let key = new_key();
+                self.keys.insert(a.clone(), (slot as u32, Some(key)));
+                new_keys.slots.push(slot);
+                new_keys.actors.push(a.as_str().to_string());
+                new_keys.keys.push(key.to_vec());
             }
         }
-        if !redacted.is_empty() {
-            let names: Vec<&str> = redacted.iter().map(|a| a.as_str()).collect();
-            tx.execute("UPDATE shiftlog_keys SET key = NULL WHERE actor = ANY($1)", &[&names])
-                .await
-                .map_err(pg)?;
-            for a in &redacted {
-                if let Some(k) = self.keys.get_mut(a) {
-                    k.1 = None;
-                }
+        for a in &redacted {
+            if let Some(k) = self.keys.get_mut(a) {
+                k.1 = None;
             }
         }
+        Ok((new_keys, redacted))
+    }
+
+    /// Writes a planned group in the open transaction (keys, events, versions, places,
+    /// actors, the head, the notification) and commits, all pipelined: one round trip.
+    /// Returns the actors it redacts.
+    async fn write_and_commit(
+        &mut self,
+        client: &Client,
+        st: &Statements,
+        group: &Overlay,
+        now: Timestamp,
+    ) -> Result<Vec<ActorId>, GroupError> {
+        let (new_keys, redacted) = match self.resolve_keys(client, st, group).await {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(GroupError::Failed(e));
+            }
+        };
+        let redacted_names: Vec<&str> = redacted.iter().map(|a| a.as_str()).collect();
 
         // Events.
         let n = group.events.len();
@@ -520,7 +710,13 @@ impl Writer {
             let record = crate::codec::encode(e, &sealing);
             // Read back from the record itself: a record whose subjects include one
             // redacted in this group holds no sealed data at all, so no slots.
-            let used = crate::codec::sealed_slots(&record).map_err(|e| StoreError::Unsupported(e.to_string()))?;
+            let used = match crate::codec::sealed_slots(&record) {
+                Ok(used) => used,
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(GroupError::Failed(StoreError::Unsupported(e.to_string())));
+                }
+            };
             slots.push(used.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>());
             records.push(record);
             positions.push(e.position.0 as i64);
@@ -528,56 +724,70 @@ impl Writer {
             streams.push(stream_key(&e.stream));
             types.push(e.event.event_type().as_str());
         }
-        tx.execute(
-            "INSERT INTO shiftlog_events (position, id, stream, event_type, slots, record) \
-             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::BYTEA[])",
-            &[&positions, &ids, &streams, &types, &slots, &records],
-        )
-        .await
-        .map_err(pg)?;
-
-        // Versions, places, actors.
         let (names, versions): (Vec<&str>, Vec<i64>) =
             group.versions.iter().map(|(s, v)| (stream_key(s), *v as i64)).unzip();
-        tx.execute(
-            "INSERT INTO shiftlog_streams (stream, version) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]) \
-             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
-            &[&names, &versions],
-        )
-        .await
-        .map_err(pg)?;
-        if !group.new_places.is_empty() {
-            let places: Vec<&str> = group.new_places.iter().map(|(p, _)| p.as_str()).collect();
-            tx.execute(
-                "INSERT INTO shiftlog_places (place) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
-                &[&places],
-            )
-            .await
-            .map_err(pg)?;
-        }
-        if !group.new_actors.is_empty() {
-            let actors: Vec<&str> = group.new_actors.iter().map(|(a, _)| a.as_str()).collect();
-            tx.execute(
-                "INSERT INTO shiftlog_actors (actor) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
-                &[&actors],
-            )
-            .await
-            .map_err(pg)?;
-        }
-
-        // The head, and a wake-up for every other server's follower (sent on commit).
+        let places: Vec<&str> = group.new_places.iter().map(|(p, _)| p.as_str()).collect();
+        let actors: Vec<&str> = group.new_actors.iter().map(|(a, _)| a.as_str()).collect();
         let last = (group.next - 1) as i64;
-        tx.execute(
-            "UPDATE shiftlog_head SET position = $1, recorded_unix = $2, recorded_nanos = $3",
-            &[&last, &now.unix_seconds(), &(now.subsec_nanos() as i32)],
-        )
-        .await
-        .map_err(pg)?;
-        tx.execute("SELECT pg_notify('shiftlog_head', $1)", &[&last.to_string()])
-            .await
-            .map_err(pg)?;
-        Ok(redacted)
+        let last_text = last.to_string();
+        let nanos = now.subsec_nanos() as i32;
+        let unix = now.unix_seconds();
+
+        // In the order they must run: keys before the records sealed under them (and a
+        // redaction's key destroyed), then the rest; the commit last.
+        type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
+        let mut writes: Vec<(&Statement, Params)> = Vec::new();
+        if !new_keys.slots.is_empty() {
+            writes.push((&st.insert_keys, vec![&new_keys.slots, &new_keys.actors, &new_keys.keys]));
+        }
+        if !redacted_names.is_empty() {
+            writes.push((&st.destroy_keys, vec![&redacted_names]));
+        }
+        writes.push((
+            &st.insert_events,
+            vec![&positions, &ids, &streams, &types, &slots, &records],
+        ));
+        writes.push((&st.versions, vec![&names, &versions]));
+        if !places.is_empty() {
+            writes.push((&st.places, vec![&places]));
+        }
+        if !actors.is_empty() {
+            writes.push((&st.actors, vec![&actors]));
+        }
+        writes.push((&st.move_head, vec![&last, &unix, &nanos]));
+        // A wake-up for every other server's follower (sent on commit).
+        writes.push((&st.notify, vec![&last_text]));
+
+        let (written, committed) = tokio::join!(biased;
+            try_join_all(writes.iter().map(|(statement, params)| client.execute(*statement, params))),
+            client.batch_execute("COMMIT")
+        );
+        match (written, committed) {
+            (Ok(_), Ok(())) => Ok(redacted),
+            // The database refused a statement: the transaction was aborted, and the
+            // COMMIT sent behind it ended it with a rollback. Nothing is in the log.
+            (Err(e), _) if e.as_db_error().is_some() => Err(GroupError::Failed(pg(e))),
+            // The connection failed with the COMMIT sent, or the COMMIT's answer is an
+            // error: it may or may not be in the log.
+            (Err(e), _) | (Ok(_), Err(e)) => Err(GroupError::Unconfirmed(pg(e))),
+        }
     }
+}
+
+/// Keys made for a group, as the rows to insert.
+#[derive(Default)]
+struct NewKeys {
+    slots: Vec<i32>,
+    actors: Vec<String>,
+    keys: Vec<Vec<u8>>,
+}
+
+/// Why a group is not written.
+enum Planning {
+    /// Every request was answered without writing (rejected, or already in the log).
+    Nothing(Vec<Result<AppendOutcome, AppendError>>),
+    /// Reading or planning failed.
+    Failed(StoreError),
 }
 
 /// Why a group was not appended.
