@@ -220,3 +220,81 @@ async fn a_bad_address_or_an_unreachable_database_is_a_clear_error_without_the_p
         assert!(!err.contains("s3cret"), "{err}");
     }
 }
+
+/// A damaged, truncated or inconsistent backup is refused by `restore` into PostgreSQL
+/// with the reason, and leaves no event in the database, which then takes a good one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_into_postgresql_refuses_a_damaged_or_truncated_backup_and_writes_nothing() {
+    let Some(cluster) = Cluster::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let source = dir_store(&tmp.path().join("source"));
+    ok(&source, &["append", EXAMPLE]);
+    let good = tmp.path().join("good.bak");
+    ok(&source, &["backup", "--out", good.to_str().unwrap()]);
+    let bytes = std::fs::read(&good).unwrap();
+
+    // With the checksum made right again, so that the reader's other checks are reached.
+    let resealed = |mut body: Vec<u8>| {
+        body.truncate(body.len() - 4);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    };
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x10;
+    // The header's head (after the 16-byte magic and the 4-byte version) one too many.
+    let mut longer = bytes.clone();
+    let head = u64::from_le_bytes(longer[20..28].try_into().unwrap());
+    longer[20..28].copy_from_slice(&(head + 1).to_le_bytes());
+    let mut extra = bytes.clone();
+    extra.splice(bytes.len() - 4..bytes.len() - 4, [0u8; 3]);
+    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "does not start like a shiftlog backup"),
+        (
+            "cut in the header",
+            bytes[..20].to_vec(),
+            "does not start like a shiftlog backup",
+        ),
+        (
+            "cut by one byte",
+            bytes[..bytes.len() - 1].to_vec(),
+            "checksum does not match",
+        ),
+        (
+            "cut in half",
+            bytes[..bytes.len() / 2].to_vec(),
+            "checksum does not match",
+        ),
+        ("a flipped bit", flipped, "checksum does not match"),
+        ("a head past its records", resealed(longer), "records, not"),
+        (
+            "bytes after its last page",
+            resealed(extra),
+            "bytes after its last page",
+        ),
+    ];
+    let db = cluster.database().await;
+    for (what, content, says) in damaged {
+        let file = tmp.path().join("bad.bak");
+        std::fs::write(&file, content).unwrap();
+        let out = run(&db, &["restore", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: restored");
+        assert!(
+            err.contains("is not a usable backup") && err.contains(says),
+            "{what}: {err}"
+        );
+        let count = throwaway::rows(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'shiftlog_events'",
+        )
+        .await;
+        if count[0][0].as_deref() == Some("1") {
+            let events = throwaway::rows(&db, "SELECT count(*) FROM shiftlog_events").await;
+            assert_eq!(events[0][0].as_deref(), Some("0"), "{what}: events written");
+        }
+    }
+    ok(&db, &["restore", good.to_str().unwrap()]);
+    assert_eq!(log(&db), log(&source));
+    assert!(ok(&db, &["verify"]).starts_with("ok"));
+}

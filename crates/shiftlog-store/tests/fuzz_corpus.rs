@@ -96,3 +96,37 @@ fn every_event_of_the_event_json_corpus_survives_the_codec() {
     }
     assert!(n >= 200, "only {n} events from the corpus");
 }
+
+/// The `backup_restore` target's check: a backup (its checksum made right) restores into a
+/// store that opens and verifies, or is refused leaving no directory behind.
+#[test]
+fn the_backup_restore_corpus_restores_soundly_or_is_refused_without_a_trace() {
+    let files = inputs("backup_restore");
+    assert!(
+        files.len() >= 3,
+        "the committed corpus is missing ({} files)",
+        files.len()
+    );
+    let mut restored = 0;
+    for file in &files {
+        let data = std::fs::read(file).unwrap();
+        let mut sealed = data.clone();
+        sealed.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
+        for bytes in [&sealed, &data] {
+            let work = tempfile::tempdir().unwrap();
+            let backup = work.path().join("in.bak");
+            std::fs::write(&backup, bytes).unwrap();
+            let target = work.path().join("restored");
+            match shiftlog_store::SledLog::restore(&backup, &target) {
+                Ok(_) => {
+                    let log = shiftlog_store::SledLog::open(&target).unwrap();
+                    assert_eq!(log.verify().unwrap(), vec![], "{}", file.display());
+                    restored += 1;
+                }
+                Err(e) => assert!(!target.exists(), "{}: {e}: left a directory", file.display()),
+            }
+        }
+    }
+    // The seeds are real backups.
+    assert!(restored >= 3, "only {restored} of the corpus restored");
+}

@@ -162,30 +162,44 @@ impl SledLog {
                 dir.display()
             )));
         }
-        super::private_dir(dir)?;
-        Vault::create_with(dir, &archive.keys)?;
-        {
-            let db = sled::Config::new().path(dir.join(SLED_DIR)).open()?;
-            let tree: &sled::Tree = &db;
-            tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
-            let mut batch = sled::Batch::default();
-            while let Some((page, bytes)) = archive.next_page()? {
-                batch.insert(&pages::key(page), bytes);
-                if page % 256 == 255 {
-                    tree.apply_batch(std::mem::take(&mut batch))?;
+        // Whatever fails from here (a page that does not split, records that do not
+        // verify) leaves no half-made store behind: the directory is removed again, or
+        // emptied when it was there (empty) before.
+        let existed = dir.exists();
+        let made = (|| -> Result<(), StoreError> {
+            super::private_dir(dir)?;
+            Vault::create_with(dir, &archive.keys)?;
+            {
+                let db = sled::Config::new().path(dir.join(SLED_DIR)).open()?;
+                let tree: &sled::Tree = &db;
+                tree.insert(keys::META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
+                let mut batch = sled::Batch::default();
+                while let Some((page, bytes)) = archive.next_page()? {
+                    batch.insert(&pages::key(page), bytes);
+                    if page % 256 == 255 {
+                        tree.apply_batch(std::mem::take(&mut batch))?;
+                    }
                 }
+                tree.apply_batch(batch)?;
+                rebuild(tree, head)?;
+                db.flush()?;
             }
-            tree.apply_batch(batch)?;
-            rebuild(tree, head)?;
-            db.flush()?;
-        }
-        let log = SledLog::open(dir)?;
-        let problems = log.verify()?;
-        if let Some(p) = problems.first() {
-            return Err(StoreError::Corrupt(format!(
-                "the restored store does not verify ({} problems; first: {p})",
-                problems.len()
-            )));
+            let log = SledLog::open(dir)?;
+            let problems = log.verify()?;
+            if let Some(p) = problems.first() {
+                return Err(StoreError::Corrupt(format!(
+                    "the restored store does not verify ({} problems; first: {p})",
+                    problems.len()
+                )));
+            }
+            Ok(())
+        })();
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(dir);
+            if existed {
+                let _ = super::private_dir(dir);
+            }
+            return Err(e);
         }
         Ok(BackupSummary {
             head,
