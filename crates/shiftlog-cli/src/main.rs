@@ -39,7 +39,8 @@ struct Cli {
     data_dir: PathBuf,
 
     /// Where the store is, instead of --data-dir: a PostgreSQL database
-    /// (postgres://USER[:PASSWORD]@HOST:PORT/DB) or a data directory.
+    /// (postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=verify-full&sslrootcert=FILE]; libpq's
+    /// TLS parameters, PGPASSWORD and ~/.pgpass apply) or a data directory.
     #[arg(long, global = true, env = "SHIFTLOG_STORE", value_name = "URL_OR_DIR")]
     store: Option<String>,
 

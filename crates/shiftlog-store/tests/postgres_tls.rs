@@ -132,3 +132,43 @@ async fn a_server_without_tls_is_refused_when_tls_is_required() {
     // The default (prefer) falls back to a plain connection, as libpq's does.
     round_trip(&connect(&url).await.unwrap()).await;
 }
+
+/// A database that asks for a password (SCRAM) gets it from a password file, as libpq's
+/// clients do, and an address without one is refused with the server's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_comes_from_the_password_file_when_the_address_has_none() {
+    use std::os::unix::fs::PermissionsExt;
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    let Some(cluster) = Cluster::start_with_files(&["hba_file={dir}/hba.conf"], &[("hba.conf", hba.as_bytes())]) else {
+        return;
+    };
+    let url = cluster.database().await;
+    let db = url.rsplit('/').next().unwrap().to_string();
+    rows(
+        &cluster.socket_url("postgres"),
+        "ALTER USER shiftlog PASSWORD 'correct horse'",
+    )
+    .await;
+    let e = connect(&url).await.unwrap_err();
+    assert!(e.contains("password missing"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    std::fs::write(
+        &file,
+        format!(
+            "# the other databases\n127.0.0.1:{}:{db}:shiftlog:correct horse\n*:*:*:*:wrong\n",
+            cluster.port()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let log = connect(&format!("{url}?passfile={}", file.display())).await.unwrap();
+    round_trip(&log).await;
+    // The first matching line is used: for another database, the wrong password.
+    let other = cluster.database().await;
+    let e = connect(&format!("{other}?passfile={}", file.display()))
+        .await
+        .unwrap_err();
+    assert!(e.contains("password authentication failed"), "{e}");
+}

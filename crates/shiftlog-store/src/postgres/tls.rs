@@ -19,6 +19,9 @@
 //! `sslcert=FILE` and `sslkey=FILE` (PEM), or `~/.postgresql/postgresql.crt` and `.key`
 //! when both exist. As in libpq, `prefer` and `require` without roots encrypt but do not
 //! know who they talk to: a remote database should be reached with `verify-full`.
+//!
+//! An address without a password gets one as libpq would: `PGPASSWORD`, or the password
+//! file (`passfile=`, `PGPASSFILE`, `~/.pgpass`).
 
 use crate::error::StoreError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -92,6 +95,8 @@ pub(super) struct TlsParams {
     root_cert: Option<String>,
     cert: Option<String>,
     key: Option<String>,
+    /// libpq's `passfile`: where the password file is.
+    passfile: Option<String>,
 }
 
 impl TlsParams {
@@ -102,6 +107,7 @@ impl TlsParams {
             "sslrootcert" => &mut self.root_cert,
             "sslcert" => &mut self.cert,
             "sslkey" => &mut self.key,
+            "passfile" => &mut self.passfile,
             _ => return false,
         };
         *slot = Some(value);
@@ -118,6 +124,11 @@ impl Address {
         let mut config: tokio_postgres::Config = rest.parse().map_err(|e| {
             StoreError::Unsupported(format!("not a PostgreSQL address ({e}): {}", super::redact_url(url)))
         })?;
+        if config.get_password().is_none() {
+            if let Some(password) = password(&config, params.passfile.as_deref()).map_err(bad)? {
+                config.password(password);
+            }
+        }
         let mode = match params.mode.as_deref() {
             None => Mode::Prefer,
             Some(m) => Mode::parse(m).map_err(bad)?,
@@ -251,6 +262,85 @@ fn key_values(s: &str) -> Result<Vec<(String, String, &str)>, String> {
         rest = rest.trim_start();
     }
     Ok(out)
+}
+
+/// The password for an address that has none, as libpq finds it: `PGPASSWORD`, then the
+/// password file (`passfile=`, `PGPASSFILE`, or `~/.pgpass`): lines of
+/// `host:port:database:user:password`, `*` matching anything, `\:` and `\\` escaped, the
+/// first line that matches the first host that has one. Like libpq, a file that others can
+/// read is not used; unlike libpq, that is an error, not a warning on stderr that a server
+/// would hide.
+fn password(config: &tokio_postgres::Config, passfile: Option<&str>) -> Result<Option<String>, String> {
+    if let Some(p) = std::env::var_os("PGPASSWORD") {
+        return Ok(Some(p.to_string_lossy().into_owned()));
+    }
+    let (path, named) = match (passfile, std::env::var_os("PGPASSFILE")) {
+        (Some(p), _) => (PathBuf::from(p), "passfile"),
+        (None, Some(p)) => (PathBuf::from(p), "PGPASSFILE"),
+        (None, None) => match std::env::var_os("HOME") {
+            Some(home) => (PathBuf::from(home).join(".pgpass"), "~/.pgpass"),
+            None => return Ok(None),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && named == "~/.pgpass" => return Ok(None),
+        Err(e) => return Err(format!("{named} {}: cannot read: {e}", path.display())),
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| format!("{named} {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{named} {} can be read by other users (mode {:o}): make it yours alone (chmod 0600)",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    let Some(user) = config.get_user() else { return Ok(None) };
+    let db = config.get_dbname().unwrap_or(user);
+    let ports = config.get_ports();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        let host = match host {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            // libpq matches a socket connection as `localhost`.
+            tokio_postgres::config::Host::Unix(_) => "localhost".to_string(),
+        };
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432).to_string();
+        if let Some(p) = pgpass_lookup(&text, [&host, &port, db, user]) {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// The password of the first line of a password file whose four first fields match
+/// `wanted` (host, port, database, user).
+fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = vec![String::new()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(e) = chars.next() {
+                        fields.last_mut().expect("one field").push(e);
+                    }
+                }
+                ':' if fields.len() < 5 => fields.push(String::new()),
+                c => fields.last_mut().expect("one field").push(c),
+            }
+        }
+        if fields.len() == 5 && fields[..4].iter().zip(wanted).all(|(f, w)| f == "*" || f == w) {
+            return fields.pop();
+        }
+    }
+    None
 }
 
 /// A file in `~/.postgresql`, when it exists (libpq's defaults).
@@ -493,6 +583,59 @@ mod tests {
         assert_eq!(config.get_password(), Some(&b"x y"[..]));
         assert!(split_tls_params("host=h sslmode").is_err());
         assert!(split_tls_params("host='h").is_err());
+    }
+
+    #[test]
+    fn password_file_lines_match_as_libpq_matches_them() {
+        let file = "# comment\n\
+                    db.example:5432:shiftlog:alice:first\n\
+                    *:*:other:*:second\n\
+                    h\\:x:*:*:bob:a\\:b\\\\c:d\n\
+                    *:*:*:*:fallback\n";
+        assert_eq!(
+            pgpass_lookup(file, ["db.example", "5432", "shiftlog", "alice"]).as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup(file, ["db.example", "5433", "shiftlog", "alice"]).as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            pgpass_lookup(file, ["x", "1", "other", "carol"]).as_deref(),
+            Some("second")
+        );
+        assert_eq!(
+            pgpass_lookup(file, ["h:x", "9", "d", "bob"]).as_deref(),
+            Some("a:b\\c:d")
+        );
+        assert_eq!(pgpass_lookup("a:b:c:d\n", ["a", "b", "c", "d"]), None);
+    }
+
+    #[test]
+    fn a_password_file_others_can_read_is_refused_and_one_that_is_not_is_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "127.0.0.1:5999:db:me:s3cret\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("postgres://me@127.0.0.1:5999/db?passfile={}", file.display());
+        let e = Address::parse(&url).err().expect("refused").to_string();
+        assert!(e.contains("can be read by other users (mode 644)"), "{e}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let a = Address::parse(&url).unwrap();
+        assert_eq!(a.config.get_password(), Some(&b"s3cret"[..]));
+        // A password in the address wins.
+        let a = Address::parse(&format!(
+            "postgres://me:given@127.0.0.1:5999/db?passfile={}",
+            file.display()
+        ))
+        .unwrap();
+        assert_eq!(a.config.get_password(), Some(&b"given"[..]));
+        let e = Address::parse("postgres://me@h/db?passfile=/nowhere/pass")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("passfile /nowhere/pass: cannot read"), "{e}");
     }
 
     #[test]
