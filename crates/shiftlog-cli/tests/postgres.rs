@@ -3,23 +3,17 @@
 //! the database. Runs on a throwaway cluster (skipped without PostgreSQL's binaries unless
 //! `SHIFTLOG_POSTGRES_TESTS=required`).
 
+mod common;
+use common::{damaged_backups, on_store};
 use serde_json::Value;
 use shiftlog::store::throwaway::{self, Cluster};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/data/worked-example.ndjson");
 
 fn run(store: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shiftlog"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("SHIFTLOG_DATA")
-        .env_remove("SHIFTLOG_STORE")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    on_store(store).args(args).output().unwrap()
 }
 
 fn ok(store: &str, args: &[&str]) -> String {
@@ -233,46 +227,7 @@ async fn restore_into_postgresql_refuses_a_damaged_or_truncated_backup_and_write
     ok(&source, &["backup", "--out", good.to_str().unwrap()]);
     let bytes = std::fs::read(&good).unwrap();
 
-    // With the checksum made right again, so that the reader's other checks are reached.
-    let resealed = |mut body: Vec<u8>| {
-        body.truncate(body.len() - 4);
-        let crc = crc32fast::hash(&body);
-        body.extend_from_slice(&crc.to_le_bytes());
-        body
-    };
-    let mut flipped = bytes.clone();
-    flipped[bytes.len() / 2] ^= 0x10;
-    // The header's head (after the 16-byte magic and the 4-byte version) one too many.
-    let mut longer = bytes.clone();
-    let head = u64::from_le_bytes(longer[20..28].try_into().unwrap());
-    longer[20..28].copy_from_slice(&(head + 1).to_le_bytes());
-    let mut extra = bytes.clone();
-    extra.splice(bytes.len() - 4..bytes.len() - 4, [0u8; 3]);
-    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", Vec::new(), "does not start like a shiftlog backup"),
-        (
-            "cut in the header",
-            bytes[..20].to_vec(),
-            "does not start like a shiftlog backup",
-        ),
-        (
-            "cut by one byte",
-            bytes[..bytes.len() - 1].to_vec(),
-            "checksum does not match",
-        ),
-        (
-            "cut in half",
-            bytes[..bytes.len() / 2].to_vec(),
-            "checksum does not match",
-        ),
-        ("a flipped bit", flipped, "checksum does not match"),
-        ("a head past its records", resealed(longer), "records, not"),
-        (
-            "bytes after its last page",
-            resealed(extra),
-            "bytes after its last page",
-        ),
-    ];
+    let damaged = damaged_backups(&bytes);
     let db = cluster.database().await;
     for (what, content, says) in damaged {
         let file = tmp.path().join("bad.bak");

@@ -12,7 +12,6 @@ use shiftlog::store::throwaway::{self, Cluster};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,13 +19,8 @@ use std::time::Duration;
 const BATCH: usize = 3;
 
 fn cli(store: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shiftlog"));
-    c.arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("SHIFTLOG_DATA")
-        .env_remove("SHIFTLOG_STORE")
-        .env_remove("RUST_LOG")
+    let mut c = common::on_store(store);
+    c.args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -51,11 +45,8 @@ fn serve(url: &str, logs: &tempfile::TempDir) -> Server {
     let log = logs
         .path()
         .join(format!("server-{}.log", SERVERS.fetch_add(1, Ordering::Relaxed)));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shiftlog"))
-        .args(["--store", url, "serve", "--open", "--addr", "127.0.0.1:0"])
-        .env_remove("SHIFTLOG_DATA")
-        .env_remove("SHIFTLOG_STORE")
-        .env_remove("RUST_LOG")
+    let mut child = common::on_store(url)
+        .args(["serve", "--open", "--addr", "127.0.0.1:0"])
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();

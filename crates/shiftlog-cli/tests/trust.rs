@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{files_containing, open_to_others};
+use common::{damaged_backups, files_containing, open_to_others};
 use std::process::{Command, Output};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -227,30 +227,7 @@ fn restore_refuses_a_damaged_or_truncated_backup_and_a_directory_in_use_and_crea
     ok(&dir, &["backup", "--out", good.to_str().unwrap()]);
     let bytes = std::fs::read(&good).unwrap();
 
-    let mut flipped = bytes.clone();
-    flipped[bytes.len() / 2] ^= 0x10;
-    let mut wrong_magic = bytes.clone();
-    wrong_magic[0] = b'S';
-    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", Vec::new(), "does not start like a shiftlog backup"),
-        (
-            "cut in the header",
-            bytes[..20].to_vec(),
-            "does not start like a shiftlog backup",
-        ),
-        (
-            "cut by one byte",
-            bytes[..bytes.len() - 1].to_vec(),
-            "checksum does not match",
-        ),
-        (
-            "cut in half",
-            bytes[..bytes.len() / 2].to_vec(),
-            "checksum does not match",
-        ),
-        ("a flipped bit", flipped, "checksum does not match"),
-        ("not a backup", wrong_magic, "checksum does not match"),
-    ];
+    let damaged = damaged_backups(&bytes);
     for (what, content, says) in damaged {
         let file = work.path().join("bad.bak");
         std::fs::write(&file, content).unwrap();

@@ -12,7 +12,7 @@ use common::*;
 use serde_json::json;
 use shiftlog_model::{Event, Location};
 use shiftlog_store::throwaway::Cluster;
-use shiftlog_store::{AppendError, AppendRequest, Detail, EventLog, EventOutcome, PgLog, PgOptions, Position, Stream};
+use shiftlog_store::{AppendError, AppendRequest, Detail, EventLog, EventOutcome, PgLog, Position, Stream};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -386,11 +386,7 @@ async fn postgres_log_conforms() {
     suite(&move || {
         Box::pin(async move {
             let url = cluster.database().await;
-            let options = PgOptions {
-                clock: Some(fixed_clock()),
-                ..PgOptions::default()
-            };
-            Arc::new(PgLog::connect_with(&url, options).await.unwrap()) as Arc<dyn EventLog>
+            Arc::new(pg_log(&url, fixed_clock()).await) as Arc<dyn EventLog>
         })
     })
     .await;
@@ -413,11 +409,7 @@ async fn postgres_log_conforms_over_verified_tls() {
                     tls.file("ca.pem")
                 ),
             );
-            let options = PgOptions {
-                clock: Some(fixed_clock()),
-                ..PgOptions::default()
-            };
-            Arc::new(PgLog::connect_with(&url, options).await.unwrap()) as Arc<dyn EventLog>
+            Arc::new(pg_log(&url, fixed_clock()).await) as Arc<dyn EventLog>
         })
     })
     .await;
@@ -478,4 +470,140 @@ fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf
         }
     }
     out
+}
+
+/// Two servers on one database taking turns: a server that wrote last plans its next small
+/// group without the head's lock, against what it knows; when the other server has
+/// written meanwhile, that plan must not commit (its positions, versions, rejections and
+/// recorded time are stale) and the group is planned again under the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_servers_taking_turns_plan_against_each_others_appends() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.database().await;
+    let at = |t: &'static str| -> shiftlog_store::Clock { Arc::new(move || t.parse().unwrap()) };
+    let behind = pg_log(&url, at("2025-01-01T00:00:00Z")).await;
+    let ahead = pg_log(&url, at("2025-06-01T00:00:00Z")).await;
+    let rel = |id: &str, to: &str| {
+        ev(
+            json!({"type":"relationship_formed","id":id,"occurred_at":"2023-02-01","place":"northbrook","from":"council","to":to,"kind":"collaboration"}),
+        )
+    };
+    behind.append(AppendRequest::new(base())).await.unwrap();
+    // Planned and committed by the server that wrote last, with nobody else writing.
+    behind
+        .append(AppendRequest::new(vec![rel("r1", "jo")]).expect(place_stream(), 3))
+        .await
+        .unwrap();
+    ahead
+        .append(AppendRequest::new(vec![ev(
+            json!({"type":"actor_joined","id":"a3","occurred_at":"2023-01-04","place":"northbrook","actor":"library","kind":"organisation"}),
+        )]))
+        .await
+        .unwrap();
+    // Against what `behind` knows, this is fine at position 5; it belongs at 6.
+    let out = behind.append(AppendRequest::new(vec![rel("r2", "jo")])).await.unwrap();
+    assert_eq!(out.head, Position(6));
+    // Under the lock: after a refusal, a writer waits for two groups in a row that find
+    // nobody else's events before it plans without the lock again.
+    behind.append(AppendRequest::new(vec![rel("r2b", "jo")])).await.unwrap();
+    behind.append(AppendRequest::new(vec![rel("r2c", "jo")])).await.unwrap();
+    ahead
+        .append(AppendRequest::new(vec![ev(
+            json!({"type":"actor_joined","id":"a4","occurred_at":"2023-01-05","place":"northbrook","actor":"school","kind":"organisation"}),
+        )]))
+        .await
+        .unwrap();
+    // Against what `behind` knows, `school` never joined and the version is wrong.
+    let out = behind
+        .append(AppendRequest::new(vec![rel("r3", "school")]).expect(place_stream(), 9))
+        .await
+        .unwrap();
+    assert_eq!(out.head, Position(10));
+    // And once more in turn, with a conflict that is real.
+    match behind
+        .append(AppendRequest::new(vec![rel("r4", "library")]).expect(place_stream(), 9))
+        .await
+    {
+        Err(AppendError::VersionConflict { expected, actual, .. }) => assert_eq!((expected, actual), (9, 10)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    behind
+        .append(AppendRequest::new(vec![rel("r4", "library")]))
+        .await
+        .unwrap();
+
+    let log = read_all(&behind).await;
+    let positions: Vec<u64> = log.iter().map(|e| e.position.0).collect();
+    assert_eq!(positions, (1..=11).collect::<Vec<_>>());
+    let ids: Vec<&str> = log.iter().map(|e| e.id().as_str()).collect();
+    assert_eq!(
+        ids,
+        ["p1", "a1", "a2", "r1", "a3", "r2", "r2b", "r2c", "a4", "r3", "r4"]
+    );
+    assert!(
+        log.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at),
+        "recorded times never decrease, whichever server's clock is behind: {:?}",
+        log.iter().map(|e| e.recorded_at.to_string()).collect::<Vec<_>>()
+    );
+    assert_eq!(ahead.version(&place_stream()).await.unwrap(), 11);
+    assert_eq!(read_all(&ahead).await.len(), 11);
+}
+
+/// A statement the database refuses in the middle of a group's pipelined writes (here a
+/// trigger, as a constraint or a full disk would) aborts the transaction: the append is
+/// reported as failed, nothing of it is in the log, and the writer goes on from the log as
+/// it is. Both ways a group goes: planned without the lock (the writer wrote last, nothing
+/// to read) and under it (a new actor's key to read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_write_the_database_refuses_fails_the_group_and_leaves_the_log_as_it_was() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.database().await;
+    let log = pg_log(&url, fixed_clock()).await;
+    log.append(AppendRequest::new(base())).await.unwrap();
+    shiftlog_store::throwaway::rows(
+        &url,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.id LIKE 'refused%' THEN RAISE EXCEPTION 'refused by a trigger'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON shiftlog_events FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+    .await;
+    let rel = |id: &str| {
+        ev(
+            json!({"type":"relationship_formed","id":id,"occurred_at":"2023-02-01","place":"northbrook","from":"council","to":"jo","kind":"collaboration"}),
+        )
+    };
+    let joined = |id: &str, actor: &str| {
+        ev(
+            json!({"type":"actor_joined","id":id,"occurred_at":"2023-01-04","place":"northbrook","actor":actor,"kind":"person","name":"Sam"}),
+        )
+    };
+    for (what, events) in [
+        ("known actors only", vec![rel("r1"), rel("refused-1")]),
+        ("a new actor", vec![joined("j1", "sam"), rel("refused-2")]),
+    ] {
+        match log.append(AppendRequest::new(events)).await {
+            Err(AppendError::Store(shiftlog_store::StoreError::WriteFailed(message))) => {
+                assert!(message.contains("refused by a trigger"), "{what}: {message}")
+            }
+            other => panic!("{what}: expected a failed write, got {other:?}"),
+        }
+        assert_eq!(log.head(), Position(3), "{what}");
+        assert_eq!(read_all(&log).await.len(), 3, "{what}");
+        assert_eq!(log.version(&place_stream()).await.unwrap(), 3, "{what}");
+    }
+    // The writer goes on from the log as it is: the same events, without the refused ones.
+    log.append(AppendRequest::new(vec![rel("r1")])).await.unwrap();
+    let out = log.append(AppendRequest::new(vec![joined("j1", "sam")])).await.unwrap();
+    assert_eq!(out.head, Position(5));
+    let fresh = pg_log(&url, fixed_clock()).await;
+    let all = read_all(&fresh).await;
+    assert_eq!(
+        all.iter().map(|e| e.id().as_str()).collect::<Vec<_>>(),
+        ["p1", "a1", "a2", "r1", "j1"]
+    );
+    assert_eq!(
+        name(&all[4]).as_deref(),
+        Some("Sam"),
+        "sealed under a key that is in the database"
+    );
 }

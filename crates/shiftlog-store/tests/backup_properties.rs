@@ -9,7 +9,8 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use serde_json::json;
-use shiftlog_store::{AppendRequest, EventLog, SledLog};
+use shiftlog_store::fault::{check_restore, Restored};
+use shiftlog_store::{AppendRequest, EventLog};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -51,30 +52,10 @@ fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-/// Restores `bytes`; Ok(true) when it made a store, which must then be sound.
+/// Restores `bytes`: true when it made a store (checked sound), false when it was refused
+/// (checked to leave nothing behind).
 fn restore(bytes: &[u8], work: &Path) -> bool {
-    let file = work.join("in.bak");
-    std::fs::write(&file, bytes).unwrap();
-    let target = work.join("restored");
-    match SledLog::restore(&file, &target) {
-        Ok(summary) => {
-            let log = SledLog::open(&target).expect("a restored store opens");
-            assert_eq!(log.verify().unwrap(), vec![], "a restored store verifies");
-            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let all = runtime.block_on(read_all(&log));
-            assert_eq!(all.len() as u64, summary.head);
-            true
-        }
-        Err(e) => {
-            assert!(!e.to_string().is_empty());
-            assert!(
-                !target.exists(),
-                "a refused restore left {} behind ({e})",
-                target.display()
-            );
-            false
-        }
-    }
+    check_restore(bytes, work) == Restored::Sound
 }
 
 #[derive(Debug, Clone)]

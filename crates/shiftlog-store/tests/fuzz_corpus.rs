@@ -114,16 +114,10 @@ fn the_backup_restore_corpus_restores_soundly_or_is_refused_without_a_trace() {
         sealed.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
         for bytes in [&sealed, &data] {
             let work = tempfile::tempdir().unwrap();
-            let backup = work.path().join("in.bak");
-            std::fs::write(&backup, bytes).unwrap();
-            let target = work.path().join("restored");
-            match shiftlog_store::SledLog::restore(&backup, &target) {
-                Ok(_) => {
-                    let log = shiftlog_store::SledLog::open(&target).unwrap();
-                    assert_eq!(log.verify().unwrap(), vec![], "{}", file.display());
-                    restored += 1;
-                }
-                Err(e) => assert!(!target.exists(), "{}: {e}: left a directory", file.display()),
+            // Shown with a failure: which corpus file.
+            eprintln!("{}", file.display());
+            if shiftlog_store::fault::check_restore(bytes, work.path()) == shiftlog_store::fault::Restored::Sound {
+                restored += 1;
             }
         }
     }

@@ -189,3 +189,64 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Damaged versions of a good backup's bytes, each with what a refusal must say: cut,
+/// flipped, not a backup, and (with the checksum made right again, so that the reader's
+/// other checks are reached) a head past its records and bytes after its last page. One
+/// list for every backend's restore.
+pub fn damaged_backups(bytes: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let resealed = |mut body: Vec<u8>| {
+        body.truncate(body.len() - 4);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    };
+    let mut flipped = bytes.to_vec();
+    flipped[bytes.len() / 2] ^= 0x10;
+    let mut wrong_magic = bytes.to_vec();
+    wrong_magic[0] = b'S';
+    // The header's head (after the 16-byte magic and the 4-byte version) one too many.
+    let mut longer = bytes.to_vec();
+    let head = u64::from_le_bytes(longer[20..28].try_into().unwrap());
+    longer[20..28].copy_from_slice(&(head + 1).to_le_bytes());
+    let mut extra = bytes.to_vec();
+    extra.splice(bytes.len() - 4..bytes.len() - 4, [0u8; 3]);
+    vec![
+        ("empty", Vec::new(), "does not start like a shiftlog backup"),
+        (
+            "cut in the header",
+            bytes[..20].to_vec(),
+            "does not start like a shiftlog backup",
+        ),
+        (
+            "cut by one byte",
+            bytes[..bytes.len() - 1].to_vec(),
+            "checksum does not match",
+        ),
+        (
+            "cut in half",
+            bytes[..bytes.len() / 2].to_vec(),
+            "checksum does not match",
+        ),
+        ("a flipped bit", flipped, "checksum does not match"),
+        ("not a backup", wrong_magic, "checksum does not match"),
+        ("a head past its records", resealed(longer), "records, not"),
+        (
+            "bytes after its last page",
+            resealed(extra),
+            "bytes after its last page",
+        ),
+    ]
+}
+
+/// The `shiftlog` binary on the store at `store` (a directory or a `postgres://` address),
+/// whatever the environment that runs the tests says about stores and logging.
+pub fn on_store(store: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shiftlog"));
+    c.arg("--store")
+        .arg(store)
+        .env_remove("SHIFTLOG_DATA")
+        .env_remove("SHIFTLOG_STORE")
+        .env_remove("RUST_LOG");
+    c
+}

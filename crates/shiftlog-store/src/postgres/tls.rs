@@ -690,5 +690,26 @@ mod tests {
             proptest::prop_assert_eq!(config.get_password(), expected.get_password());
             proptest::prop_assert_eq!(config.get_application_name(), expected.get_application_name());
         }
+
+        /// A password file is text someone wrote: any content gives an answer, never a panic.
+        #[test]
+        fn password_files_never_panic(text in "\\PC{0,120}", host in "[ -~]{0,6}") {
+            let _ = pgpass_lookup(&text, [&host, "5432", "db", "me"]);
+        }
+
+        /// A line written with libpq's escapes (`\:` and `\\`) gives back its password as
+        /// written, after lines that do not match.
+        #[test]
+        fn escaped_password_file_lines_read_back(
+            fields in proptest::array::uniform4("[a-z:\\\\]{1,6}"),
+            password in "[ -~]{0,16}",
+        ) {
+            let escape = |f: &str| f.replace('\\', "\\\\").replace(':', "\\:");
+            let line = fields.iter().map(|f| escape(f)).collect::<Vec<_>>().join(":");
+            let text = format!("other:1:x:y:no\n{line}:{}\n*:*:*:*:later\n", escape(&password));
+            let wanted = [fields[0].as_str(), fields[1].as_str(), fields[2].as_str(), fields[3].as_str()];
+            // The first line never matches: its port `1` is not in the fields' alphabet.
+            proptest::prop_assert_eq!(pgpass_lookup(&text, wanted), Some(password));
+        }
     }
 }

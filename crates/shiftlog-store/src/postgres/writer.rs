@@ -8,7 +8,7 @@ use crate::error::{AppendError, StoreError};
 use crate::log::{Clock, Detail};
 use crate::plan::{plan_request, Committed, Index, Overlay};
 use crate::types::{AppendOutcome, AppendRequest, Planned, Position, RecordedEvent, Stream, Version};
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Rejection, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -52,9 +52,15 @@ const MAX_GROUP_EVENTS: usize = 20_000;
 /// Events read per query when catching up with other servers.
 const CATCH_UP_PAGE: i64 = 20_000;
 
-/// The writer's statements, prepared once per connection: a group then costs two round
-/// trips to the database when nothing else must be read (the lock; the writes pipelined
-/// with the commit), not a parse and an execution per statement.
+/// A group of at most this many events may skip the lock's round trip when this writer
+/// wrote last (see [`Writer::try_alone`]); bigger groups are planned under the lock, where
+/// the round trip is a small part of their time and a wasted plan a big one.
+const MAX_ALONE_EVENTS: usize = 1024;
+
+/// The writer's statements, prepared once per connection: a group then costs one or two
+/// round trips to the database when nothing else must be read (the lock, unless this
+/// writer wrote last; the writes pipelined with the commit), not a parse and an execution
+/// per statement.
 #[derive(Clone)]
 struct Statements {
     head: Statement,
@@ -70,6 +76,7 @@ struct Statements {
     places: Statement,
     actors: Statement,
     move_head: Statement,
+    move_head_from: Statement,
     notify: Statement,
 }
 
@@ -93,6 +100,11 @@ impl Statements {
             "INSERT INTO shiftlog_places (place) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
             "INSERT INTO shiftlog_actors (actor) SELECT * FROM UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING",
             "UPDATE shiftlog_head SET position = $1, recorded_unix = $2, recorded_nanos = $3",
+            // Takes the lock and moves the head only if it is where this writer left it:
+            // otherwise `one` becomes false, which the table's CHECK (one) refuses, and the
+            // whole transaction aborts (see `HEAD_MOVED`). A CHECK, not a function, so that
+            // it needs no migration and runs on anything that speaks PostgreSQL's SQL.
+            "UPDATE shiftlog_head SET one = (position = $1), position = $2, recorded_unix = $3, recorded_nanos = $4",
             "SELECT pg_notify('shiftlog_head', $1)",
         ];
         // Prepared together: one round trip.
@@ -112,6 +124,7 @@ impl Statements {
             places: next(),
             actors: next(),
             move_head: next(),
+            move_head_from: next(),
             notify: next(),
         })
     }
@@ -149,7 +162,53 @@ pub(super) struct Writer {
     clock: Clock,
     head: Arc<watch::Sender<Position>>,
     derived: Arc<MemoryDerived>,
+    /// When small groups plan without the lock.
+    alone: Alone,
+    /// The recorded time of the head as this writer last saw or wrote it.
+    recorded: Option<Timestamp>,
 }
+
+/// Whether a small group may plan without the lock, from what the last groups found.
+///
+/// One server on a database always finds the head where it left it, and skips the lock's
+/// round trip for every small group. Servers that take turns would waste a transaction
+/// each time the other has written; so after each refusal this writer waits for twice as
+/// many groups in a row under the lock that found no other server's events (up to
+/// [`MAX_QUIET_GROUPS`]) before trying again.
+#[derive(Clone, Copy)]
+struct Alone {
+    /// Groups in a row, under the lock, that found no other server's events.
+    quiet: u32,
+    /// How many it takes.
+    needed: u32,
+}
+
+impl Default for Alone {
+    fn default() -> Self {
+        Alone { quiet: 0, needed: 1 }
+    }
+}
+
+const MAX_QUIET_GROUPS: u32 = 64;
+
+impl Alone {
+    fn now(&self) -> bool {
+        self.quiet >= self.needed
+    }
+    /// A group planned under the lock found the head where this writer had left it, or not.
+    fn locked(&mut self, quiet: bool) {
+        self.quiet = if quiet { self.quiet.saturating_add(1) } else { 0 };
+    }
+    /// A group planned without the lock was refused: another server had written.
+    fn refused(&mut self) {
+        self.quiet = 0;
+        self.needed = (self.needed * 2).min(MAX_QUIET_GROUPS);
+    }
+}
+
+/// The constraint that refuses a group planned without the lock when another server has
+/// written since (`move_head_from`): the table's `CHECK (one)`, under PostgreSQL's name.
+const HEAD_MOVED: &str = "shiftlog_head_one_check";
 
 /// The committed log as the planner sees it here: the index, and the events that the
 /// requests name, read before planning.
@@ -240,6 +299,8 @@ impl Writer {
             clock,
             head,
             derived,
+            alone: Alone::default(),
+            recorded: None,
         }
     }
 
@@ -365,10 +426,15 @@ impl Writer {
 
     /// The time to record: the clock, or the last recorded time if the clock is behind it
     /// (recorded times never decrease, whatever server's clock wrote last).
-    fn now(&self, head_row: &tokio_postgres::Row) -> Timestamp {
+    fn now(&mut self, head_row: &tokio_postgres::Row) -> Timestamp {
+        self.recorded = Timestamp::from_unix(head_row.get::<_, i64>(1), head_row.get::<_, i32>(2) as u32);
+        self.now_after_recorded()
+    }
+
+    /// The clock, or the head's recorded time as this writer last saw or wrote it.
+    fn now_after_recorded(&self) -> Timestamp {
         let now = (self.clock)();
-        let last = Timestamp::from_unix(head_row.get::<_, i64>(1), head_row.get::<_, i32>(2) as u32);
-        match last {
+        match self.recorded {
             Some(last) if last > now => last,
             _ => now,
         }
@@ -466,7 +532,7 @@ impl Writer {
                 for reply in replies {
                     let error = match &e {
                         GroupError::Unconfirmed(_) => StoreError::Unconfirmed(message.clone()),
-                        GroupError::Failed(_) => StoreError::WriteFailed(message.clone()),
+                        GroupError::Failed(_) | GroupError::HeadMoved => StoreError::WriteFailed(message.clone()),
                     };
                     let _ = reply.send(Err(error.into()));
                 }
@@ -480,7 +546,11 @@ impl Writer {
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Result<AppendOutcome, AppendError>>, GroupError> {
         let st = self.statements.clone().ok_or(GroupError::Failed(StoreError::Closed))?;
-        let (answers, mut group, now) = match self.plan_group(client, &st, requests).await {
+        let requests = match self.try_alone(client, &st, requests).await {
+            Ok(done) => return done,
+            Err(requests) => requests,
+        };
+        let (answers, group, now) = match self.plan_group(client, &st, requests).await {
             Ok(planned) => planned,
             Err(Planning::Nothing(answers)) => {
                 // Nothing to write (all rejected, or all already present).
@@ -496,10 +566,77 @@ impl Writer {
                 return Err(GroupError::Failed(e));
             }
         };
-        let redacted = self.write_and_commit(client, &st, &group, now).await?;
+        let redacted = self.write_and_commit(client, &st, &group, now, None).await?;
+        self.committed(client, group, now, redacted).await;
+        Ok(answers)
+    }
 
-        // Committed: the index, the head, and for a redaction the erasure duty, before any
-        // of it is acknowledged.
+    /// Plans and writes a small group without the lock's round trip when this writer wrote
+    /// last (no other server had written when it last took the lock): planned against its
+    /// own index, and committed only if the head is still where that index ends, which the
+    /// transaction's first statement checks as it takes the lock (`move_head_from`). If
+    /// another server has written meanwhile, the transaction aborts with nothing written;
+    /// the requests come back, to be planned again under the lock. Every answer is
+    /// checked with the commit: a group that commits was planned against the log as it
+    /// was when it committed.
+    ///
+    /// Groups that must read first (keys of actors this writer has not seen, events a
+    /// request names), big groups, and groups with nothing to write go under the lock.
+    #[allow(clippy::type_complexity)]
+    async fn try_alone(
+        &mut self,
+        client: &Client,
+        st: &Statements,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Result<Vec<Result<AppendOutcome, AppendError>>, GroupError>, Vec<AppendRequest>> {
+        let events = || requests.iter().flat_map(|r| r.events.iter());
+        let eligible = self.alone.now()
+            && events().count() <= MAX_ALONE_EVENTS
+            && events()
+                .flat_map(|e| e.data_subjects())
+                .all(|a| self.keys.contains_key(a))
+            && named_ids(events())
+                .iter()
+                .all(|id| id.parse::<EventId>().is_ok_and(|id| !self.index.ids.contains_key(&id)));
+        if !eligible {
+            return Err(requests);
+        }
+        let from = self.index.head;
+        let now = self.now_after_recorded();
+        let committed = Prefetched {
+            index: &self.index,
+            events: HashMap::new(),
+        };
+        let mut group = Overlay::starting_at(from + 1);
+        let answers: Vec<_> = requests
+            .iter()
+            .cloned()
+            .map(|r| plan_request(&committed, &mut group, r, now))
+            .collect();
+        if group.is_empty() {
+            // Rejections and answers from the log are only sure under the lock.
+            return Err(requests);
+        }
+        match self.write_and_commit(client, st, &group, now, Some(from)).await {
+            Ok(redacted) => {
+                self.committed(client, group, now, redacted).await;
+                Ok(Ok(answers))
+            }
+            Err(GroupError::HeadMoved) => {
+                tracing::debug!("another server appended since position {from}: planning under the lock");
+                self.alone.refused();
+                // A redaction in the group destroyed keys in this writer's copy.
+                self.keys.clear();
+                Err(requests)
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// After a commit: the index, the head, and for a redaction the erasure duty, before
+    /// any of it is acknowledged.
+    async fn committed(&mut self, client: &Client, mut group: Overlay, now: Timestamp, redacted: Vec<ActorId>) {
+        self.recorded = Some(now);
         let last = Position(group.next - 1);
         self.index.apply(&mut group);
         if !redacted.is_empty() {
@@ -523,7 +660,6 @@ impl Writer {
             }
             moved
         });
-        Ok(answers)
     }
 
     /// Opens the transaction, takes the head row, catches up, reads what the requests name
@@ -564,6 +700,8 @@ impl Writer {
         begun.map_err(|e| Planning::Failed(pg(e)))?;
         let row = row.map_err(|e| Planning::Failed(pg(e)))?;
         let head = row.get::<_, i64>(0) as u64;
+        // Whether anybody else wrote since this writer's last group.
+        self.alone.locked(head == self.index.head);
         self.catch_up(client, st, head).await.map_err(Planning::Failed)?;
         self.read_keys = None;
         if let Some((rows, next)) = keys {
@@ -680,13 +818,16 @@ impl Writer {
 
     /// Writes a planned group in the open transaction (keys, events, versions, places,
     /// actors, the head, the notification) and commits, all pipelined: one round trip.
-    /// Returns the actors it redacts.
+    /// With `from` (a group planned without the lock), the transaction is opened here
+    /// and takes the lock first, and is refused ([`GroupError::HeadMoved`]) unless the
+    /// head is at `from`. Returns the actors it redacts.
     async fn write_and_commit(
         &mut self,
         client: &Client,
         st: &Statements,
         group: &Overlay,
         now: Timestamp,
+        from: Option<u64>,
     ) -> Result<Vec<ActorId>, GroupError> {
         let (new_keys, redacted) = match self.resolve_keys(client, st, group).await {
             Ok(k) => k,
@@ -732,11 +873,16 @@ impl Writer {
         let last_text = last.to_string();
         let nanos = now.subsec_nanos() as i32;
         let unix = now.unix_seconds();
+        let from = from.map(|f| f as i64);
 
-        // In the order they must run: keys before the records sealed under them (and a
-        // redaction's key destroyed), then the rest; the commit last.
+        // In the order they must run: the lock (when not taken yet), keys before the
+        // records sealed under them (and a redaction's key destroyed), then the rest; the
+        // commit last.
         type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
         let mut writes: Vec<(&Statement, Params)> = Vec::new();
+        if let Some(from) = &from {
+            writes.push((&st.move_head_from, vec![from, &last, &unix, &nanos]));
+        }
         if !new_keys.slots.is_empty() {
             writes.push((&st.insert_keys, vec![&new_keys.slots, &new_keys.actors, &new_keys.keys]));
         }
@@ -754,14 +900,35 @@ impl Writer {
         if !actors.is_empty() {
             writes.push((&st.actors, vec![&actors]));
         }
-        writes.push((&st.move_head, vec![&last, &unix, &nanos]));
+        if from.is_none() {
+            writes.push((&st.move_head, vec![&last, &unix, &nanos]));
+        }
         // A wake-up for every other server's follower (sent on commit).
         writes.push((&st.notify, vec![&last_text]));
 
-        let (written, committed) = tokio::join!(biased;
-            try_join_all(writes.iter().map(|(statement, params)| client.execute(*statement, params))),
+        let begin = async {
+            match from {
+                Some(_) => client.batch_execute("BEGIN").await,
+                None => Ok(()),
+            }
+        };
+        let (begun, written, committed) = tokio::join!(biased;
+            begin,
+            join_all(writes.iter().map(|(statement, params)| client.execute(*statement, params))),
             client.batch_execute("COMMIT")
         );
+        let head_moved = written.iter().any(|w| {
+            w.as_ref()
+                .err()
+                .and_then(|e| e.as_db_error())
+                .is_some_and(|e| e.constraint() == Some(HEAD_MOVED))
+        });
+        if head_moved {
+            // The first statement was refused: the transaction aborted, and the COMMIT
+            // behind it ended it with a rollback.
+            return Err(GroupError::HeadMoved);
+        }
+        let written = begun.and(written.into_iter().collect::<Result<Vec<u64>, _>>());
         match (written, committed) {
             (Ok(_), Ok(())) => Ok(redacted),
             // The database refused a statement: the transaction was aborted, and the
@@ -799,4 +966,7 @@ enum GroupError {
     /// The commit was sent, but its answer was lost: it may or may not be in the log.
     #[error("{0}")]
     Unconfirmed(StoreError),
+    /// Planned without the lock, and another server had appended: nothing was written.
+    #[error("another server appended while the group was planned")]
+    HeadMoved,
 }

@@ -247,3 +247,52 @@ pub fn copy_store(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// What restoring some bytes did, as [`check_restore`] saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// It made a store that opens, verifies and reads every event its backup held.
+    Sound,
+    /// It was refused with an error, and nothing was left behind.
+    Refused,
+}
+
+/// Restores `bytes` (written to `work/in.bak`) into `work/restored`, and panics, as a test or
+/// a fuzz target reports a failure, unless it either made a sound store or was refused
+/// leaving nothing behind. Removes what it made. The check that the restore property test
+/// and the `backup_restore` fuzz target share.
+pub fn check_restore(bytes: &[u8], work: &Path) -> Restored {
+    let file = work.join("in.bak");
+    std::fs::write(&file, bytes).expect("the work directory takes a file");
+    let target = work.join("restored");
+    match super::SledLog::restore(&file, &target) {
+        Ok(summary) => {
+            let log = super::SledLog::open(&target).expect("a restored store opens");
+            let problems = log.verify().expect("verify runs");
+            assert!(problems.is_empty(), "a restored store verifies: {problems:?}");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let all = runtime
+                .block_on(crate::EventLog::read(&log, crate::Position(1), usize::MAX))
+                .expect("a restored store reads");
+            assert_eq!(
+                all.len() as u64,
+                summary.head,
+                "a restored store holds its backup's events"
+            );
+            log.close();
+            std::fs::remove_dir_all(&target).expect("the restored store is removed");
+            Restored::Sound
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty(), "a refusal says why");
+            assert!(
+                !target.exists(),
+                "a refused restore left {} behind ({e})",
+                target.display()
+            );
+            Restored::Refused
+        }
+    }
+}

@@ -124,3 +124,12 @@ impl TlsCluster {
         url.rsplit('/').next().unwrap().to_string()
     }
 }
+
+/// A PostgreSQL log at `url` recording times from `clock`.
+pub async fn pg_log(url: &str, clock: Clock) -> shiftlog_store::PgLog {
+    let options = shiftlog_store::PgOptions {
+        clock: Some(clock),
+        ..shiftlog_store::PgOptions::default()
+    };
+    shiftlog_store::PgLog::connect_with(url, options).await.unwrap()
+}
