@@ -415,22 +415,29 @@ impl PlaceHistory {
             }
         }
         let mut before = crate::change::Before::of(&state);
-        steps
-            .iter()
-            .map(|&at| {
-                while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
-                    count(e, &mut sessions, &mut voices);
-                    state.apply(e, *p);
-                }
-                let period = Period {
-                    sessions: std::mem::take(&mut sessions),
-                    absent_voices: std::mem::take(&mut voices).len(),
-                };
-                let mut metrics = compute_step_metrics(&state, measures);
-                metrics.change = Some(before.advance(&state));
-                Step { at, metrics, period }
-            })
-            .collect()
+        // A step after which nothing was folded has the last step's metrics (they are a
+        // function of the state alone, whatever the date): a daily evolution of a place
+        // recorded in monthly sessions computes each month's network once.
+        let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+        for &at in steps {
+            let mut folded = false;
+            while let Some((p, e)) = events.next_if(|(_, e)| e.occurred_at <= at) {
+                count(e, &mut sessions, &mut voices);
+                folded = true;
+                state.apply(e, *p);
+            }
+            let period = Period {
+                sessions: std::mem::take(&mut sessions),
+                absent_voices: std::mem::take(&mut voices).len(),
+            };
+            let mut metrics = match out.last() {
+                Some(last) if !folded => last.metrics.clone(),
+                _ => compute_step_metrics(&state, measures),
+            };
+            metrics.change = Some(before.advance(&state));
+            out.push(Step { at, metrics, period });
+        }
+        out
     }
 
     /// The snapshots at each of `steps` (ascending), in one pass over the events: the same
