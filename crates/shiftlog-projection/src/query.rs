@@ -416,8 +416,9 @@ impl PlaceHistory {
         }
         let mut before = crate::change::Before::of(&state);
         // A step after which nothing was folded has the last step's metrics (they are a
-        // function of the state alone, whatever the date): a daily evolution of a place
-        // recorded in monthly sessions computes each month's network once.
+        // function of the state alone, whatever the date) and no change: a daily evolution
+        // of a place recorded in monthly sessions computes each month's network once.
+        // (`before` then still holds that network, so the next step's change is right.)
         let mut out: Vec<Step> = Vec::with_capacity(steps.len());
         for &at in steps {
             let mut folded = false;
@@ -430,11 +431,22 @@ impl PlaceHistory {
                 sessions: std::mem::take(&mut sessions),
                 absent_voices: std::mem::take(&mut voices).len(),
             };
-            let mut metrics = match out.last() {
-                Some(last) if !folded => last.metrics.clone(),
-                _ => compute_step_metrics(&state, measures),
+            let metrics = match out.last() {
+                // Nothing moved: the same network, so no change either (every relationship
+                // kept, a tie stability of exactly 1), without walking it.
+                Some(last) if !folded => crate::Metrics {
+                    change: Some(crate::Change {
+                        tie_stability: 1.0,
+                        ..crate::Change::default()
+                    }),
+                    ..last.metrics.clone()
+                },
+                _ => {
+                    let mut m = compute_step_metrics(&state, measures);
+                    m.change = Some(before.advance(&state));
+                    m
+                }
             };
-            metrics.change = Some(before.advance(&state));
             out.push(Step { at, metrics, period });
         }
         out
