@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use shiftlog_model::{ActorId, Event, EventBody, EventId, PlaceId, Timestamp};
 use shiftlog_store::{Detail, EventLog, Position, Stream};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 /// How much of the log a view may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +48,9 @@ pub struct PlaceHistory {
     order: Vec<u32>,
     redacted: BTreeSet<ActorId>,
     detail: Detail,
+    /// Read from the fold-ready form ([`crate::fold_ready`]): its events hold what the
+    /// measures need and nothing else, and its retractions are not among them.
+    fold_ready: bool,
 }
 
 /// Reads `place`'s history as known at `known`.
@@ -172,7 +175,7 @@ fn build(
     detail: Detail,
 ) -> PlaceHistory {
     // A retraction counts from when it was recorded, whatever its valid time.
-    let retracted: HashSet<&EventId> = recorded
+    let retracted: rustc_hash::FxHashSet<&EventId> = recorded
         .iter()
         .filter_map(|(_, e)| match &e.body {
             EventBody::EventRetracted { target, .. } => Some(target),
@@ -198,6 +201,46 @@ fn build(
         order,
         redacted: redacted.clone(),
         detail,
+        fold_ready: false,
+    }
+}
+
+/// A history from a place's fold-ready records (see [`crate::fold_ready`]), as known at
+/// position `limit`: the records past it left out, and the events taken back by
+/// retractions at or before it; the rest in fold order.
+pub(crate) fn from_fold_ready(
+    place: PlaceId,
+    limit: u64,
+    entries: Vec<crate::fold_ready::Entry>,
+    redacted: BTreeSet<ActorId>,
+) -> PlaceHistory {
+    use crate::fold_ready::Entry;
+    let mut retracted = rustc_hash::FxHashSet::default();
+    let mut recorded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry {
+            Entry::Event(p, e) if p.0 <= limit => recorded.push((p, e)),
+            Entry::Retraction { position, target } if position <= limit => {
+                retracted.insert(target);
+            }
+            Entry::Event(..) | Entry::Retraction { .. } => {}
+        }
+    }
+    let mut order: Vec<u32> = (0..recorded.len() as u32)
+        .filter(|&i| !retracted.contains(&recorded[i as usize].0 .0))
+        .collect();
+    order.sort_unstable_by_key(|&i| {
+        let (p, e) = &recorded[i as usize];
+        (e.occurred_at, *p)
+    });
+    PlaceHistory {
+        place,
+        known_at_position: limit,
+        recorded,
+        order,
+        redacted,
+        detail: Detail::WithoutPersonalData,
+        fold_ready: true,
     }
 }
 
@@ -307,6 +350,14 @@ impl PlaceHistory {
         &self.recorded
     }
 
+    /// Whether it was read from the fold-ready form: its events hold only what the
+    /// measures need (no names, roles, event ids or free text) and its retractions are
+    /// already applied. Its evolutions and anomaly counts are those of the log; its
+    /// snapshots show less.
+    pub fn is_fold_ready(&self) -> bool {
+        self.fold_ready
+    }
+
     /// The events a fold sees, in fold order.
     pub fn events(&self) -> impl DoubleEndedIterator<Item = &(Position, Event)> + ExactSizeIterator {
         self.order.iter().map(|&i| &self.recorded[i as usize])
@@ -342,8 +393,8 @@ impl PlaceHistory {
     /// no step's network is larger. Servers refuse evolutions above a budget with it.
     pub fn evolution_work(&self, steps: usize) -> u64 {
         use shiftlog_model::EventBody;
-        let mut actors = std::collections::HashSet::new();
-        let mut relationships = std::collections::HashSet::new();
+        let mut actors = rustc_hash::FxHashSet::default();
+        let mut relationships = rustc_hash::FxHashSet::default();
         for (_, e) in self.events() {
             match &e.body {
                 EventBody::ActorJoined { actor, .. } => {
