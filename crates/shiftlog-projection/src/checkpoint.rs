@@ -730,29 +730,34 @@ impl Projector {
             if self.derived.generation() != generation {
                 continue;
             }
-            let read: Vec<(&PlaceId, Option<Vec<crate::fold_ready::Entry>>)> = stored
+            type Read = Option<(Vec<(Position, shiftlog_model::Event)>, Vec<(u64, u64)>)>;
+            let read: Vec<(&PlaceId, Read)> = stored
                 .into_par_iter()
                 .map(|(p, version, blocks)| {
                     // Sized from the stream's version: growing a vector of events by
                     // doubling cost more than decoding them.
-                    let mut entries = Vec::with_capacity(version as usize);
+                    let (mut events, mut retractions) = (Vec::with_capacity(version as usize), Vec::new());
                     let whole = blocks
                         .iter()
-                        .all(|(_, block)| crate::fold_ready::decode_block(block, &mut entries).is_ok());
+                        .all(|(_, block)| crate::fold_ready::decode_into(block, &mut events, &mut retractions).is_ok());
+                    let held = (events.len() + retractions.len()) as u64;
                     (
                         p,
-                        (whole && version > 0 && entries.len() as u64 >= version).then_some(entries),
+                        (whole && version > 0 && held >= version).then_some((events, retractions)),
                     )
                 })
                 .collect();
             let mut out = FoldReady::default();
-            for (p, entries) in read {
-                match entries {
+            for (p, read) in read {
+                match read {
                     // As a read of the log, a place none of whose events the view knows
                     // is not in it.
-                    Some(entries) if entries.iter().all(|e| e.position() > k) => {}
-                    Some(entries) => {
-                        let history = crate::query::from_fold_ready(p.clone(), k, entries, redacted.clone());
+                    Some((events, retractions))
+                        if events.first().is_none_or(|(q, _)| q.0 > k)
+                            && retractions.first().is_none_or(|(q, _)| *q > k) => {}
+                    Some((events, retractions)) => {
+                        let history =
+                            crate::query::from_fold_ready(p.clone(), k, events, &retractions, redacted.clone());
                         out.histories.insert(p.clone(), history);
                     }
                     None => out.missing.push(p.clone()),

@@ -424,6 +424,28 @@ fn event(occurred_at: Timestamp, body: EventBody) -> Event {
 
 /// Appends the records of `block` to `out`.
 pub fn decode_block(block: &[u8], out: &mut Vec<Entry>) -> Result<(), Malformed> {
+    let (mut events, mut retractions) = (Vec::new(), Vec::new());
+    decode_into(block, &mut events, &mut retractions)?;
+    // Both are in log order: merged back into it.
+    let mut retractions = retractions.into_iter().peekable();
+    for (p, e) in events {
+        while let Some((position, target)) = retractions.next_if(|(q, _)| *q < p.0) {
+            out.push(Entry::Retraction { position, target });
+        }
+        out.push(Entry::Event(p, e));
+    }
+    out.extend(retractions.map(|(position, target)| Entry::Retraction { position, target }));
+    Ok(())
+}
+
+/// Appends the events of `block` to `events` and its retractions, as (position, target's
+/// position), to `retractions`: what a history is made of, without moving the events
+/// again (they are large, and a place's history holds thousands).
+pub(crate) fn decode_into(
+    block: &[u8],
+    events: &mut Vec<(Position, Event)>,
+    retractions: &mut Vec<(u64, u64)>,
+) -> Result<(), Malformed> {
     let mut r = Reader::new(block)?;
     let strings = Strings(r.strings()?);
     let n = r.u32()?;
@@ -570,10 +592,7 @@ pub fn decode_block(block: &[u8], out: &mut Vec<Entry>) -> Result<(), Malformed>
                 condition: None,
             },
             EVENT_RETRACTED => {
-                out.push(Entry::Retraction {
-                    position,
-                    target: r.u64()?,
-                });
+                retractions.push((position, r.u64()?));
                 continue;
             }
             ACTOR_REDACTED => EventBody::ActorRedacted {
@@ -582,7 +601,7 @@ pub fn decode_block(block: &[u8], out: &mut Vec<Entry>) -> Result<(), Malformed>
             },
             _ => return Err(Malformed("a record type is unknown")),
         };
-        out.push(Entry::Event(Position(position), event(at, body)));
+        events.push((Position(position), event(at, body)));
     }
     if !r.rest().is_empty() {
         return Err(Malformed("bytes follow the last record"));

@@ -205,29 +205,26 @@ fn build(
     }
 }
 
-/// A history from a place's fold-ready records (see [`crate::fold_ready`]), as known at
-/// position `limit`: the records past it left out, and the events taken back by
-/// retractions at or before it; the rest in fold order.
+/// A history from a place's fold-ready records (see [`crate::fold_ready`]) in log order,
+/// its events and its retractions as (position, target's position), as known at position
+/// `limit`: the records past it left out, and the events taken back by retractions at or
+/// before it; the rest in fold order.
 pub(crate) fn from_fold_ready(
     place: PlaceId,
     limit: u64,
-    entries: Vec<crate::fold_ready::Entry>,
+    mut recorded: Vec<(Position, Event)>,
+    retractions: &[(u64, u64)],
     redacted: BTreeSet<ActorId>,
 ) -> PlaceHistory {
-    use crate::fold_ready::Entry;
-    let mut retracted = rustc_hash::FxHashSet::default();
-    let mut recorded = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match entry {
-            Entry::Event(p, e) if p.0 <= limit => recorded.push((p, e)),
-            Entry::Retraction { position, target } if position <= limit => {
-                retracted.insert(target);
-            }
-            Entry::Event(..) | Entry::Retraction { .. } => {}
-        }
-    }
+    // In log order: what the view does not know is a tail.
+    recorded.truncate(recorded.partition_point(|(p, _)| p.0 <= limit));
+    let retracted: rustc_hash::FxHashSet<u64> = retractions
+        .iter()
+        .filter(|(position, _)| *position <= limit)
+        .map(|(_, target)| *target)
+        .collect();
     let mut order: Vec<u32> = (0..recorded.len() as u32)
-        .filter(|&i| !retracted.contains(&recorded[i as usize].0 .0))
+        .filter(|&i| retracted.is_empty() || !retracted.contains(&recorded[i as usize].0 .0))
         .collect();
     order.sort_unstable_by_key(|&i| {
         let (p, e) = &recorded[i as usize];
