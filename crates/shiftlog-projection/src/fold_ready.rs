@@ -380,12 +380,21 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A block's strings, looked up by index.
-struct Strings<'a>(Vec<&'a str>);
+/// A block's strings, looked up by index; each one an actor id is made once, and shared
+/// by every record that names it (ids are cheap to clone).
+struct Strings<'a> {
+    text: Vec<&'a str>,
+    actors: Vec<std::cell::OnceCell<ActorId>>,
+}
 
 impl<'a> Strings<'a> {
+    fn new(text: Vec<&'a str>) -> Self {
+        let actors = (0..text.len()).map(|_| std::cell::OnceCell::new()).collect();
+        Strings { text, actors }
+    }
+
     fn get(&self, i: u32) -> Result<&'a str, Malformed> {
-        self.0
+        self.text
             .get(i as usize)
             .copied()
             .ok_or(Malformed("a string index is past the block's strings"))
@@ -400,7 +409,13 @@ impl<'a> Strings<'a> {
     }
 
     fn actor(&self, i: u32) -> Result<ActorId, Malformed> {
-        ActorId::new(self.get(i)?).map_err(|_| Malformed("an actor id is not valid"))
+        let text = self.get(i)?;
+        let cell = &self.actors[i as usize];
+        if let Some(a) = cell.get() {
+            return Ok(a.clone());
+        }
+        let a = ActorId::new(text).map_err(|_| Malformed("an actor id is not valid"))?;
+        Ok(cell.get_or_init(|| a).clone())
     }
 
     fn optional_actor(&self, i: u32) -> Result<Option<ActorId>, Malformed> {
@@ -447,7 +462,7 @@ pub(crate) fn decode_into(
     retractions: &mut Vec<(u64, u64)>,
 ) -> Result<(), Malformed> {
     let mut r = Reader::new(block)?;
-    let strings = Strings(r.strings()?);
+    let strings = Strings::new(r.strings()?);
     let n = r.u32()?;
     // The smallest record is 21 bytes.
     if n as usize > r.rest().len() / 21 {
