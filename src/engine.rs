@@ -1158,8 +1158,13 @@ fn evolve_all(
 ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
     let run = || {
         use rayon::prelude::*;
+        // Largest first, one place a task: the cores stay busy to the end instead of
+        // one of them finishing a long place alone.
+        let mut histories: Vec<(PlaceId, PlaceHistory)> = histories.into_iter().collect();
+        histories.sort_by_key(|(_, h)| std::cmp::Reverse(h.events().len()));
         let (series, spent): (Vec<_>, Vec<_>) = histories
             .into_par_iter()
+            .with_max_len(1)
             .map(|(p, mut h)| {
                 kinds.apply_to_history(&mut h);
                 ((p.to_string(), series(&h)), h)
