@@ -182,17 +182,8 @@ fn build(
             _ => None,
         })
         .collect();
-    let mut order: Vec<u32> = (0..recorded.len() as u32)
-        .filter(|&i| {
-            let e = &recorded[i as usize].1;
-            !matches!(e.body, EventBody::EventRetracted { .. })
-                && e.id.as_ref().is_none_or(|id| !retracted.contains(id))
-        })
-        .collect();
-    // Positions are distinct, so the key is too and an unstable sort is deterministic.
-    order.sort_unstable_by_key(|&i| {
-        let (p, e) = &recorded[i as usize];
-        (e.occurred_at, *p)
+    let order = fold_order(&recorded, |(_, e)| {
+        !matches!(e.body, EventBody::EventRetracted { .. }) && e.id.as_ref().is_none_or(|id| !retracted.contains(id))
     });
     PlaceHistory {
         place,
@@ -203,6 +194,20 @@ fn build(
         detail,
         fold_ready: false,
     }
+}
+
+/// Indices into `recorded` of the events `folded` keeps, in fold order (valid time, then
+/// position): sorting indices moves 4 bytes where sorting events would move hundreds.
+fn fold_order(recorded: &[(Position, Event)], folded: impl Fn(&(Position, Event)) -> bool) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..recorded.len() as u32)
+        .filter(|&i| folded(&recorded[i as usize]))
+        .collect();
+    // Positions are distinct, so the key is too and an unstable sort is deterministic.
+    order.sort_unstable_by_key(|&i| {
+        let (p, e) = &recorded[i as usize];
+        (e.occurred_at, *p)
+    });
+    order
 }
 
 /// A history from a place's fold-ready records (see [`crate::fold_ready`]) in log order,
@@ -223,13 +228,7 @@ pub(crate) fn from_fold_ready(
         .filter(|(position, _)| *position <= limit)
         .map(|(_, target)| *target)
         .collect();
-    let mut order: Vec<u32> = (0..recorded.len() as u32)
-        .filter(|&i| retracted.is_empty() || !retracted.contains(&recorded[i as usize].0 .0))
-        .collect();
-    order.sort_unstable_by_key(|&i| {
-        let (p, e) = &recorded[i as usize];
-        (e.occurred_at, *p)
-    });
+    let order = fold_order(&recorded, |(p, _)| retracted.is_empty() || !retracted.contains(&p.0));
     PlaceHistory {
         place,
         known_at_position: limit,
