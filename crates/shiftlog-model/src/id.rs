@@ -47,19 +47,15 @@ macro_rules! id_type {
         $(#[$doc])*
         ///
         /// Case-sensitive, 1 to 128 characters, no control characters.
-        ///
-        /// Shared, not copied, when cloned: a place's history names each actor in
-        /// thousands of events, and its folded state, indexes and evolution steps keep
-        /// copies of the ids.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(std::sync::Arc<str>);
+        pub struct $name(String);
 
         impl $name {
             /// Checks `s` and wraps it.
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
                 check_id(&s)?;
-                Ok(Self(s.into()))
+                Ok(Self(s))
             }
 
             /// The identifier as text.
