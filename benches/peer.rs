@@ -6,9 +6,13 @@
 //! cargo bench --bench peer -- [--input LOG.ndjson] [--answers OUT.json] [--snapshots 200] [--quick]
 //! ```
 //!
-//! 1. bulk append of the whole log into a fresh store (parse, validate, write, fsync);
+//! 1. bulk append of the whole log into a fresh store (parse, validate, write, fsync),
+//!    then preparing every place's derived data, as `shiftlog append` does after writing
+//!    (index, checkpoints and fold-ready form; timed apart);
 //! 2. reopening the store;
-//! 3. the month-end evolution of every place (all metrics), in process;
+//! 3. the month-end evolution of every place (all metrics), in process; and the floor it
+//!    stands on: reading and decoding every place's fold-ready form alone (and, beside
+//!    it, reading every history from the log, the way without derived data);
 //! 4. single snapshots of random places at random dates (seeded), each timed;
 //! 5. raw sled: the same encoded records written in batches of 10,000, flushed after each.
 //!
@@ -52,10 +56,13 @@ fn main() {
         }
         let events = engine.ingest(parsed, &[]).await.expect("the input appends").appended();
         let append_s = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        engine.prepare(|_, _| {}).await.unwrap();
+        let prepare_s = start.elapsed().as_secs_f64();
         let size_on_disk = engine.stats().await.unwrap().size_on_disk;
         drop(engine);
         println!(
-            "shiftlog bulk append: {events} events in {append_s:.2} s = {:.0} events/s",
+            "shiftlog bulk append: {events} events in {append_s:.2} s = {:.0} events/s; then preparing every place: {prepare_s:.2} s",
             events as f64 / append_s
         );
 
@@ -77,9 +84,38 @@ fn main() {
             "shiftlog month-end evolution: {} places, {steps} snapshots in {evolve_s:.3} s",
             series.len()
         );
+        // The floor: the read alone, the best of three (the histories are dropped
+        // untimed).
+        let places: Vec<_> = engine.places().await.unwrap();
+        let projector = shiftlog::projection::Projector::new(engine.log().clone());
+        let head = engine.head().0;
+        let mut floor_s = f64::MAX;
+        let mut log_read_s = f64::MAX;
+        for _ in 0..3 {
+            let start = Instant::now();
+            let ready = projector.fold_ready_histories(&places, head).await.unwrap();
+            floor_s = floor_s.min(start.elapsed().as_secs_f64());
+            assert!(ready.missing.is_empty(), "every place is prepared");
+            drop(ready);
+            let start = Instant::now();
+            let read = shiftlog::projection::histories_with(
+                engine.log().as_ref(),
+                KnownAt::Everything,
+                shiftlog::store::Detail::WithoutPersonalData,
+            )
+            .await
+            .unwrap();
+            log_read_s = log_read_s.min(start.elapsed().as_secs_f64());
+            drop(read);
+        }
+        println!(
+            "floor: reading and decoding every place's fold-ready form {:.1} ms (every history from the log: {:.1} ms); the evolution is {:.1}x the floor",
+            floor_s * 1e3,
+            log_read_s * 1e3,
+            evolve_s / floor_s
+        );
 
         // 4. Single snapshots at random dates, seeded.
-        let places: Vec<_> = engine.places().await.unwrap();
         let mut spans = Vec::new();
         for p in &places {
             let first = engine.read_place(p, Position(1), 1).await.unwrap()[0].event.occurred_at;
@@ -157,6 +193,9 @@ fn main() {
             "input_bytes": std::fs::metadata(&input).unwrap().len(),
             "store_bytes": size_on_disk,
             "append_s": append_s,
+            "prepare_s": prepare_s,
+            "floor_s": floor_s,
+            "log_read_s": log_read_s,
             "open_s": open_s,
             "evolve_s": evolve_s,
             "snapshots": snapshots,

@@ -620,7 +620,13 @@ impl Engine {
             Some((first, last)) => {
                 let start = from.unwrap_or(first);
                 let steps = h.steps(every, start, to.unwrap_or(last))?;
-                let work = h.evolution_work(steps.len());
+                // Without a budget (a command, not a server's request) the estimate, a
+                // pass over every event, is not worked out.
+                let work = if max_work == u64::MAX {
+                    0
+                } else {
+                    h.evolution_work(steps.len())
+                };
                 if work > max_work {
                     return Err(ProjectionError::TooMuchWork {
                         place: h.place().clone(),
@@ -634,12 +640,13 @@ impl Engine {
         };
         // Metrics need no personal data: reading without it skips decrypting it.
         if let Some(p) = place {
-            return evolve_all(
-                BTreeMap::from([(p.clone(), self.structure(p, known).await?)]),
-                &kinds,
-                &series,
-                true,
-            );
+            let k = known.position(self.log.as_ref(), self.head().0).await?;
+            let mut ready = self.projector.fold_ready_histories(std::slice::from_ref(p), k).await?;
+            let history = match ready.histories.remove(p) {
+                Some(h) => h,
+                None => self.structure(p, KnownAt::Position(k)).await?,
+            };
+            return evolve_all(BTreeMap::from([(p.clone(), history)]), &kinds, &series, true);
         }
         self.evolve_every_place(known, &kinds, Self::GROUP_EVENTS, series).await
     }
@@ -668,18 +675,39 @@ impl Engine {
         budget: u64,
         series: impl Fn(&PlaceHistory) -> Result<Vec<Step>, ProjectionError> + Sync,
     ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
-        let groups = self.place_groups(known, budget).await?;
+        // One position for every group, so that the answer is of one log.
+        let k = KnownAt::Position(known.position(self.log.as_ref(), self.head().0).await?);
+        let groups = self.place_groups(k, budget).await?;
         // With one group the decoded log can be freed after answering; with several it
         // must go before the next group is read.
         let free_later = groups.len() == 1;
         let mut out = BTreeMap::new();
         for group in groups {
-            out.extend(evolve_all(
-                self.structures(group, known).await?,
-                kinds,
-                &series,
-                free_later,
-            )?);
+            out.extend(evolve_all(self.measured(group, k).await?, kinds, &series, free_later)?);
+        }
+        Ok(out)
+    }
+
+    /// What measures need of a group of places (`None`: every place) as known at `known`:
+    /// each place's fold-ready form where it holds every event the view sees (a few small
+    /// blocks, no full records decoded), the rest read from the log in one pass.
+    async fn measured(
+        &self,
+        group: Option<BTreeSet<PlaceId>>,
+        known: KnownAt,
+    ) -> Result<BTreeMap<PlaceId, PlaceHistory>, ProjectionError> {
+        let k = known.position(self.log.as_ref(), self.head().0).await?;
+        let places: Vec<PlaceId> = match &group {
+            Some(g) => g.iter().cloned().collect(),
+            None => self.places().await?,
+        };
+        let ready = self.projector.fold_ready_histories(&places, k).await?;
+        let mut out = ready.histories;
+        if ready.missing.len() == places.len() {
+            out.extend(self.structures(group, KnownAt::Position(k)).await?);
+        } else if !ready.missing.is_empty() {
+            let missing = ready.missing.into_iter().collect();
+            out.extend(self.structures(Some(missing), KnownAt::Position(k)).await?);
         }
         Ok(out)
     }
@@ -1130,8 +1158,13 @@ fn evolve_all(
 ) -> Result<BTreeMap<String, Vec<Step>>, ProjectionError> {
     let run = || {
         use rayon::prelude::*;
+        // Largest first, one place a task: the cores stay busy to the end instead of
+        // one of them finishing a long place alone.
+        let mut histories: Vec<(PlaceId, PlaceHistory)> = histories.into_iter().collect();
+        histories.sort_by_key(|(_, h)| std::cmp::Reverse(h.events().len()));
         let (series, spent): (Vec<_>, Vec<_>) = histories
             .into_par_iter()
+            .with_max_len(1)
             .map(|(p, mut h)| {
                 kinds.apply_to_history(&mut h);
                 ((p.to_string(), series(&h)), h)

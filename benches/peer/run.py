@@ -131,7 +131,7 @@ def main():
                     mismatches.append((place, ours, other))
 
     med = statistics.median
-    s = {k: med(run[k] for run in shiftlog_runs) for k in ("append_s", "open_s", "evolve_s", "raw_sled_s")}
+    s = {k: med(run[k] for run in shiftlog_runs) for k in ("append_s", "prepare_s", "open_s", "evolve_s", "floor_s", "log_read_s", "raw_sled_s")}
     snap = med(run["snapshot_ms"]["median"] for run in shiftlog_runs)
     snap90 = med(run["snapshot_ms"]["p90"] for run in shiftlog_runs)
     r = {k: med(run[k] for run in raphtory_runs) for k in ("replay_s", "evolve_s")}
@@ -148,6 +148,9 @@ def main():
          r["evolve_s"] / med(cli_evolve)),
         ("single snapshot at a random date", f"median {snap:.2f} ms, p90 {snap90:.2f} ms", "", None),
         ("reopen the store", f"{s['open_s'] * 1e3:.0f} ms", "", None),
+        ("  preparing every place after the append (index, checkpoints, fold-ready form)", f"{s['prepare_s']:.2f} s", "", None),
+        ("  floor: reading every place's fold-ready form", f"{s['floor_s'] * 1e3:.0f} ms "
+         f"(evolution {s['evolve_s'] / s['floor_s']:.1f}x it; from the log: {s['log_read_s'] * 1e3:.0f} ms)", "", None),
     ]
     lines = [
         f"Peer comparison: {events:,} events, {len(first['answers'])} places "

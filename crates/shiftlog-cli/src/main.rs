@@ -240,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats(&existing().await?, args).await,
         Command::Snapshot(args) => project::snapshot(&open_prepared(&at).await?, args).await,
         Command::Diff(args) => project::diff(&open_prepared(&at).await?, args).await,
-        Command::Evolve(args) => project::evolve(&existing().await?, args).await,
+        Command::Evolve(args) => project::evolve(&open_prepared(&at).await?, args).await,
         Command::Compare(args) => project::compare(&open_prepared(&at).await?, args).await,
         Command::Bridges(args) => project::bridges(&open_prepared(&at).await?, args).await,
         Command::Synthesis(args) => project::synthesis(&existing().await?, args).await,

@@ -23,6 +23,7 @@
 //! yet retracted at K.
 
 use crate::fold::PlaceState;
+use crate::fold_ready::{BlockWriter, BLOCKS, BLOCK_RECORDS, COVERED};
 use crate::query::{read_until, redactions, KnownAt};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
@@ -157,6 +158,77 @@ impl HighWater {
     }
 }
 
+/// The fold-ready blocks a catch-up or rebuild appends to: the last block, while it has
+/// room, then new ones keyed by their first record's position.
+#[derive(Debug, Default)]
+struct ReadyAppend {
+    /// The key of the block being written (`None` until its first record).
+    key: Option<Vec<u8>>,
+    block: BlockWriter,
+}
+
+impl ReadyAppend {
+    /// Continues `place`'s form, which holds its events up to `hw`; `None` if its last
+    /// block does not decode (the form then waits for a rebuild).
+    fn open(
+        derived: &dyn DerivedStore,
+        place: &PlaceId,
+        hw: u64,
+        batch: &mut DerivedBatch,
+    ) -> Result<Option<ReadyAppend>, ProjectionError> {
+        let (first, end) = (place_key(BLOCKS, place, None), place_end(BLOCKS, place));
+        if hw == 0 {
+            // Nothing is indexed, so no block should be there: any left is dropped.
+            for (k, _) in derived.range(&first, &end)? {
+                batch.remove(k);
+            }
+            return Ok(Some(ReadyAppend::default()));
+        }
+        Ok(match derived.last_in(&first, &end)? {
+            None => Some(ReadyAppend::default()),
+            Some((key, bytes)) => match BlockWriter::resume(&bytes) {
+                Ok(block) if block.records() < BLOCK_RECORDS => Some(ReadyAppend { key: Some(key), block }),
+                Ok(_) => Some(ReadyAppend::default()),
+                Err(_) => None,
+            },
+        })
+    }
+
+    fn push(
+        &mut self,
+        place: &PlaceId,
+        position: u64,
+        e: &shiftlog_model::Event,
+        target: Option<u64>,
+        batch: &mut DerivedBatch,
+    ) {
+        let key = self
+            .key
+            .get_or_insert_with(|| place_key(BLOCKS, place, Some(&position.to_be_bytes())));
+        self.block.push(position, e, target);
+        if self.block.records() >= BLOCK_RECORDS {
+            batch.put(key.clone(), self.block.finish());
+            *self = ReadyAppend::default();
+        }
+    }
+
+    fn finish(self, batch: &mut DerivedBatch) {
+        if let Some(key) = self.key {
+            batch.put(key, self.block.finish());
+        }
+    }
+}
+
+/// Histories read from the fold-ready form ([`Projector::fold_ready_histories`]).
+#[derive(Debug, Default)]
+pub struct FoldReady {
+    /// The places whose form holds every event the view sees (a place none of whose
+    /// events the view knows is in neither list, as in [`crate::histories`]).
+    pub histories: std::collections::BTreeMap<PlaceId, crate::PlaceHistory>,
+    /// The places to read from the log instead.
+    pub missing: Vec<PlaceId>,
+}
+
 /// How far a place's derived data is behind the log (see [`Projector::lag`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lag {
@@ -241,6 +313,12 @@ impl Projector {
         let mut counted = 0u64;
         let stream = Stream::Place(place.clone());
         let mut batch = DerivedBatch::in_generation(generation);
+        // The fold-ready form grows with the index when it holds everything the index
+        // does; otherwise (an index an older build wrote) it waits for a rebuild.
+        let mut ready = match self.covered(place)? == hw {
+            true => ReadyAppend::open(self.derived.as_ref(), place, hw, &mut batch)?,
+            false => None,
+        };
         let mut earliest: Option<TimeKey> = None;
         // Events retracted in this catch-up; an event's first retraction is the one that
         // counts (a later one retracts nothing more).
@@ -256,8 +334,21 @@ impl Projector {
                     break 'read;
                 }
                 counted += 1;
+                let target = match &r.event.body {
+                    EventBody::EventRetracted { target, .. } => self.log.event(target).await?,
+                    _ => None,
+                };
+                if let Some(ready) = &mut ready {
+                    ready.push(
+                        place,
+                        r.position.0,
+                        &r.event,
+                        target.as_ref().map(|t| t.position.0),
+                        &mut batch,
+                    );
+                }
                 let key = match &r.event.body {
-                    EventBody::EventRetracted { target, .. } => match self.log.event(target).await? {
+                    EventBody::EventRetracted { .. } => match target {
                         Some(t) => {
                             let k = time_key(t.event.occurred_at, t.position.0);
                             let ti = place_key(TI, place, Some(&k));
@@ -301,8 +392,21 @@ impl Projector {
             },
         };
         batch.put(hw_key, mark.encode());
+        if let Some(ready) = ready {
+            ready.finish(&mut batch);
+            batch.put(place_key(COVERED, place, None), head.to_be_bytes().to_vec());
+        }
         self.derived.apply(batch)?;
         Ok(head)
+    }
+
+    /// The log position up to which `place`'s fold-ready form holds its events (0: none).
+    fn covered(&self, place: &PlaceId) -> Result<u64, ProjectionError> {
+        Ok(self
+            .derived
+            .get(&place_key(COVERED, place, None))?
+            .and_then(|v| v.as_slice().try_into().ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     fn high_water(&self, place: &PlaceId) -> Result<HighWater, ProjectionError> {
@@ -312,6 +416,11 @@ impl Projector {
     /// How far `place`'s derived data is behind the log's head.
     pub async fn lag(&self, place: &PlaceId) -> Result<Lag, ProjectionError> {
         let mark = self.high_water(place)?;
+        // An index without its fold-ready form (written by an older build) is rebuilt
+        // once with it.
+        if mark.position > 0 && self.covered(place)? != mark.position {
+            return Ok(Lag::Rebuild);
+        }
         if mark.position >= self.log.head().0 {
             return Ok(Lag::Current);
         }
@@ -360,13 +469,21 @@ impl Projector {
         let place = history.place();
         let lock = self.locks.of(place);
         let _alone = lock.write().await;
+        if history.is_fold_ready() {
+            return Err(ProjectionError::Derived(
+                "derived data is rebuilt from a history read from the log, not from its fold-ready form".into(),
+            ));
+        }
         let h = history.known_at_position();
-        if self.high_water(place)?.position >= h {
+        // An index at or past `h` is kept, unless an older build wrote it without the
+        // fold-ready form.
+        let mark = self.high_water(place)?.position;
+        if mark >= h && self.covered(place)? == mark {
             return Ok(());
         }
         let recorded = history.recorded();
         let mut batch = DerivedBatch::in_generation(generation);
-        for prefix in [TI, RX, CP] {
+        for prefix in [TI, RX, CP, BLOCKS] {
             for (k, _) in self
                 .derived
                 .range(&place_key(prefix, place, None), &place_end(prefix, place))?
@@ -380,8 +497,16 @@ impl Projector {
         let mut keys: std::collections::HashMap<&shiftlog_model::EventId, (TimeKey, bool)> =
             std::collections::HashMap::with_capacity(recorded.len());
         let mut index: std::collections::BTreeMap<TimeKey, Vec<u8>> = std::collections::BTreeMap::new();
+        let mut ready = ReadyAppend::default();
         for (p, e) in recorded {
             let k = time_key(e.occurred_at, p.0);
+            let target = match &e.body {
+                EventBody::EventRetracted { target, .. } => keys
+                    .get(target)
+                    .map(|(tk, _)| u64::from_be_bytes(tk[12..].try_into().expect("8 bytes"))),
+                _ => None,
+            };
+            ready.push(place, p.0, e, target, &mut batch);
             if let EventBody::EventRetracted { target, .. } = &e.body {
                 if let Some((tk, retracted)) = keys.get_mut(target) {
                     if !*retracted {
@@ -405,6 +530,8 @@ impl Projector {
             indexed: Some(recorded.len() as u64),
         };
         batch.put(place_key(HW, place, None), mark.encode());
+        ready.finish(&mut batch);
+        batch.put(place_key(COVERED, place, None), h.to_be_bytes().to_vec());
         self.derived.apply(batch)?;
         // Checkpoints as a fold of everything would write them, a few to a batch.
         let mut state = PlaceState::default();
@@ -576,6 +703,68 @@ impl Projector {
             .range(&from, &to)?
             .iter()
             .all(|(_, target)| target.as_slice() > kc))
+    }
+
+    /// The histories of `places` as known at log position `k` (at most the log's head),
+    /// read from their fold-ready forms ([`crate::fold_ready`]): the events as the measures
+    /// see them, without names, roles, event ids or free text, decoded on every core. Their
+    /// evolutions and anomaly counts are the log's; their snapshots show less. A place whose
+    /// form does not hold every event the view sees (derived data behind the log, cleared,
+    /// or written by an older build) is among the answer's `missing`: read it from the log.
+    pub async fn fold_ready_histories(&self, places: &[PlaceId], k: u64) -> Result<FoldReady, ProjectionError> {
+        use rayon::prelude::*;
+        let redacted = self.redacted(k).await?;
+        loop {
+            let generation = self.derived.generation();
+            let mut stored = Vec::with_capacity(places.len());
+            for p in places {
+                // The place's events so far, counted before its blocks are read: blocks
+                // hold a prefix of the place's stream and only grow, so if they then hold
+                // at least that many records they hold every event up to `k` (all of
+                // which were in the log when it was counted).
+                let version = self.log.version(&Stream::Place(p.clone())).await?;
+                let blocks = self.derived.range(&place_key(BLOCKS, p, None), &place_end(BLOCKS, p))?;
+                stored.push((p, version, blocks));
+            }
+            // Blocks read across a clear (a redaction) may be missing some: read again.
+            if self.derived.generation() != generation {
+                continue;
+            }
+            type Read = Option<(Vec<(Position, shiftlog_model::Event)>, Vec<(u64, u64)>)>;
+            let read: Vec<(&PlaceId, Read)> = stored
+                .into_par_iter()
+                .map(|(p, version, blocks)| {
+                    // Sized from the stream's version: growing a vector of events by
+                    // doubling cost more than decoding them.
+                    let (mut events, mut retractions) = (Vec::with_capacity(version as usize), Vec::new());
+                    let whole = blocks
+                        .iter()
+                        .all(|(_, block)| crate::fold_ready::decode_into(block, &mut events, &mut retractions).is_ok());
+                    let held = (events.len() + retractions.len()) as u64;
+                    (
+                        p,
+                        (whole && version > 0 && held >= version).then_some((events, retractions)),
+                    )
+                })
+                .collect();
+            let mut out = FoldReady::default();
+            for (p, read) in read {
+                match read {
+                    // As a read of the log, a place none of whose events the view knows
+                    // is not in it.
+                    Some((events, retractions))
+                        if events.first().is_none_or(|(q, _)| q.0 > k)
+                            && retractions.first().is_none_or(|(q, _)| *q > k) => {}
+                    Some((events, retractions)) => {
+                        let history =
+                            crate::query::from_fold_ready(p.clone(), k, events, &retractions, redacted.clone());
+                        out.histories.insert(p.clone(), history);
+                    }
+                    None => out.missing.push(p.clone()),
+                }
+            }
+            return Ok(out);
+        }
     }
 
     /// The snapshot of `place` at `at`, as known now (everything recorded).

@@ -36,6 +36,7 @@ mod checkpoint;
 mod diff;
 mod export;
 mod fold;
+pub mod fold_ready;
 mod measures;
 mod metrics;
 mod period;
@@ -46,7 +47,7 @@ mod synthesis;
 mod view;
 
 pub use change::{change, Change};
-pub use checkpoint::{Lag, Projector};
+pub use checkpoint::{FoldReady, Lag, Projector};
 pub use diff::{Diff, HoldingChange, ShiftView, StrengthChange};
 pub use export::{
     csv_field, escape_xml, to_csv, to_dot, to_gexf, to_gexf_dynamic, to_graphml, to_kumu, to_kumu_timeline, xml_allows,

@@ -350,6 +350,58 @@ fn shortest_paths(n: usize, starts: &[usize], adjacency: &[usize], per_actor: bo
     out
 }
 
+/// Whether each node of U is an articulation point (removing it splits its component):
+/// Hopcroft and Tarjan's depth-first search, without recursion, over the compressed rows
+/// an evolution already has (building a petgraph graph for rustworkx-core's version cost
+/// more than the search at every step). The set is defined by the graph alone, so it is
+/// the one rustworkx-core and networkx give (`tests/networkx.rs` checks).
+fn articulation_points(n: usize, starts: &[usize], adjacency: &[usize]) -> Vec<bool> {
+    const NONE: usize = usize::MAX;
+    let mut cut = vec![false; n];
+    // Discovery times from 1 (0: not yet reached), and the lowest reachable through one
+    // back edge from each node's subtree.
+    let (mut disc, mut low) = (vec![0usize; n], vec![0usize; n]);
+    let mut time = 0;
+    // (node, its parent, its next neighbour to look at).
+    let mut stack: Vec<(usize, usize, usize)> = Vec::new();
+    for root in 0..n {
+        if disc[root] != 0 || starts[root] == starts[root + 1] {
+            continue;
+        }
+        time += 1;
+        (disc[root], low[root]) = (time, time);
+        let mut children = 0;
+        stack.push((root, NONE, starts[root]));
+        while let Some(top) = stack.last_mut() {
+            let (u, parent, next) = *top;
+            if next < starts[u + 1] {
+                top.2 += 1;
+                let v = adjacency[next];
+                if disc[v] == 0 {
+                    time += 1;
+                    (disc[v], low[v]) = (time, time);
+                    if u == root {
+                        children += 1;
+                    }
+                    stack.push((v, u, starts[v]));
+                } else if v != parent {
+                    low[u] = low[u].min(disc[v]);
+                }
+            } else {
+                stack.pop();
+                if parent != NONE {
+                    low[parent] = low[parent].min(low[u]);
+                    if parent != root && low[u] >= disc[parent] {
+                        cut[parent] = true;
+                    }
+                }
+            }
+        }
+        cut[root] = children > 1;
+    }
+    cut
+}
+
 /// The core number of each node of U (Batagelj and Zaversnik's bucket algorithm).
 fn core_numbers(n: usize, starts: &[usize], adjacency: &[usize]) -> Vec<usize> {
     let mut degree: Vec<usize> = (0..n).map(|u| starts[u + 1] - starts[u]).collect();
@@ -460,16 +512,19 @@ fn compute_with(
     // Actors by index (in id order), and relationships as index pairs: an evolution
     // computes this hundreds of times, and id lookups in ordered maps dominated it.
     let active: Vec<(&ActorId, &ActorState)> = state.actors.iter().filter(|(_, s)| s.active).collect();
-    let index: FxHashMap<&str, usize> = active.iter().enumerate().map(|(i, (a, _))| (a.as_str(), i)).collect();
+    let mut index: FxHashMap<&str, usize> = FxHashMap::with_capacity_and_hasher(active.len(), Default::default());
+    index.extend(active.iter().enumerate().map(|(i, (a, _))| (a.as_str(), i)));
     let n = active.len();
+    // Each relationship's ends as indices, looked up once (`None` for an actor not active,
+    // which the fold never leaves in a relationship, but a hand-made state may).
+    let ends: Vec<Option<(usize, usize)>> = state
+        .relationships
+        .keys()
+        .map(|(from, to, _)| Some((*index.get(from.as_str())?, *index.get(to.as_str())?)))
+        .collect();
     // Distinct ordered pairs (u, v) with a relationship from u to v. Relationships are
     // ordered by (from, to) ids and indices follow id order, so the pairs come out sorted.
-    let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(state.relationships.len());
-    for (from, to, _) in state.relationships.keys() {
-        if let (Some(&u), Some(&v)) = (index.get(from.as_str()), index.get(to.as_str())) {
-            pairs.push((u, v));
-        }
-    }
+    let mut pairs: Vec<(usize, usize)> = ends.iter().flatten().copied().collect();
     debug_assert!(pairs.is_sorted());
     pairs.dedup();
     // Distinct neighbours either way, as sorted runs of one vector (compressed rows): the
@@ -479,14 +534,15 @@ fn compute_with(
     let neighbours = |u: usize| adjacency[starts[u]..starts[u + 1]].iter().copied();
     let degree = |u: usize| starts[u + 1] - starts[u];
 
-    let mut graph = UnGraph::<(), ()>::with_capacity(n, pairs.len());
-    let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
-    for u in 0..n {
-        for v in neighbours(u).filter(|&v| v > u) {
-            graph.add_edge(nodes[u], nodes[v], ());
-        }
-    }
     let (betweenness, degree_centrality) = if per_actor {
+        // Degree over n - 1 (rustworkx-core's definition, on petgraph).
+        let mut graph = UnGraph::<(), ()>::with_capacity(n, pairs.len());
+        let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
+        for u in 0..n {
+            for v in neighbours(u).filter(|&v| v > u) {
+                graph.add_edge(nodes[u], nodes[v], ());
+            }
+        }
         (
             crate::centrality::betweenness(&starts, &adjacency),
             // Degree over n - 1 is undefined for a lone actor: 0, as density is.
@@ -499,10 +555,7 @@ fn compute_with(
     } else {
         (Vec::new(), Vec::new())
     };
-    let mut brokers = vec![false; n];
-    for i in rustworkx_core::connectivity::articulation_points(&graph, None) {
-        brokers[i.index()] = true;
-    }
+    let brokers = articulation_points(n, &starts, &adjacency);
 
     let connected: Vec<usize> = (0..n).filter(|&i| degree(i) > 0).collect();
     let mut components = 0;
@@ -524,9 +577,18 @@ fn compute_with(
         }
     }
 
+    // The pairs from each actor are a sorted run of `pairs`: (v, u) is looked for in v's
+    // run (a few entries) rather than in all of them.
+    let mut runs = vec![0usize; n + 1];
+    for &(u, _) in &pairs {
+        runs[u + 1] += 1;
+    }
+    for u in 0..n {
+        runs[u + 1] += runs[u];
+    }
     let reciprocated = pairs
         .iter()
-        .filter(|&&(u, v)| pairs.binary_search(&(v, u)).is_ok())
+        .filter(|&&(u, v)| pairs[runs[v]..runs[v + 1]].binary_search_by_key(&u, |p| p.1).is_ok())
         .count();
     let domains: BTreeSet<&String> = active.iter().flat_map(|(_, s)| s.power.keys()).collect();
     let power_gini = domains
@@ -544,29 +606,32 @@ fn compute_with(
     let (mut trust, mut value) = ((0.0, 0), (0.0, 0));
     let mut per = vec![[(0.0, 0usize); 4]; n]; // trust in, trust out, value in, value out
                                                // The kinds joining each edge of U, for multiplexity: (first kind, more than one).
-    let mut kinds: FxHashMap<(usize, usize), (&str, bool)> = FxHashMap::default();
-    for ((from, to, kind), r) in &state.relationships {
-        let ends = (index.get(from.as_str()).copied(), index.get(to.as_str()).copied());
+                                               // U's edges with the kind of each relationship along them, sorted so that an edge's
+                                               // relationships are neighbours: multiplexity counts the edges with two kinds or more.
+    let mut edge_kinds: Vec<((usize, usize), &str)> = Vec::with_capacity(ends.len());
+    for (((_, _, kind), r), ends) in state.relationships.iter().zip(&ends) {
         for (x, total, (into, out_of)) in [(r.trust, &mut trust, (0, 1)), (r.value, &mut value, (2, 3))] {
             let Some(x) = x else { continue };
             total.0 += x;
             total.1 += 1;
-            if let (Some(u), Some(v)) = ends {
+            if let Some((u, v)) = *ends {
                 per[v][into].0 += x;
                 per[v][into].1 += 1;
                 per[u][out_of].0 += x;
                 per[u][out_of].1 += 1;
             }
         }
-        if let (Some(u), Some(v)) = ends {
+        if let Some((u, v)) = *ends {
             if u != v {
-                kinds
-                    .entry((u.min(v), u.max(v)))
-                    .and_modify(|(first, many)| *many |= *first != kind.as_str())
-                    .or_insert((kind.as_str(), false));
+                edge_kinds.push(((u.min(v), u.max(v)), kind.as_str()));
             }
         }
     }
+    edge_kinds.sort_unstable();
+    let multiplex = edge_kinds
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.iter().any(|(_, k)| *k != run[0].1))
+        .count();
     let edges = adjacency.len() / 2;
     let max_degree = (0..n).map(degree).max().unwrap_or(0);
     // Triangles, each counted once from its lowest-ranked corner (rank: degree, then
@@ -691,7 +756,7 @@ fn compute_with(
         multiplexity: if edges == 0 {
             0.0
         } else {
-            kinds.values().filter(|(_, many)| *many).count() as f64 / edges as f64
+            multiplex as f64 / edges as f64
         },
         modularity,
         communities: community_count,
@@ -747,7 +812,37 @@ fn undirected_neighbours(n: usize, pairs: &[(usize, usize)]) -> (Vec<usize>, Vec
 
 #[cfg(test)]
 mod tests {
-    use super::{gini, undirected_neighbours};
+    use super::{articulation_points, gini, undirected_neighbours};
+    use petgraph::graph::{NodeIndex, UnGraph};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The search written here finds the articulation points rustworkx-core finds, on
+        /// random networks of up to 40 actors, sparse to dense, isolates included.
+        #[test]
+        fn articulation_points_are_rustworkx_s(
+            n in 1usize..40,
+            raw in proptest::collection::vec((0usize..40, 0usize..40), 0..120),
+        ) {
+            let mut pairs: Vec<(usize, usize)> =
+                raw.into_iter().map(|(u, v)| (u % n, v % n)).filter(|(u, v)| u != v).collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let (starts, adjacency) = undirected_neighbours(n, &pairs);
+            let mut graph = UnGraph::<(), ()>::new_undirected();
+            let nodes: Vec<NodeIndex> = (0..n).map(|_| graph.add_node(())).collect();
+            for u in 0..n {
+                for &v in adjacency[starts[u]..starts[u + 1]].iter().filter(|&&v| v > u) {
+                    graph.add_edge(nodes[u], nodes[v], ());
+                }
+            }
+            let mut expected = vec![false; n];
+            for i in rustworkx_core::connectivity::articulation_points(&graph, None) {
+                expected[i.index()] = true;
+            }
+            prop_assert_eq!(articulation_points(n, &starts, &adjacency), expected);
+        }
+    }
 
     #[test]
     fn neighbours_either_way_without_repeats() {
