@@ -154,10 +154,10 @@ fn create_generation(dir: &Path, generation: u64) -> Result<Generation, StoreErr
 fn open_generation(dir: &Path, generation: u64, key: GenerationKey) -> Result<Generation, StoreError> {
     let path = dir.join(generation.to_string());
     crate::sled_log::remove_unfinished_snapshots(&path).map_err(|e| StoreError::io(&path, e))?;
-    // No background flusher: derived data need not reach the disk on its own, and sled
-    // 0.34 can hang for good when a Db is dropped (its drop flushes) while its flusher
-    // thread is flushing too (seen once in the server's 16-writer test, the drop waiting
-    // in `make_stable` forever; sled issue 1412). The log's own store has none either.
+    // No background flusher: derived data need not reach the disk on its own (it is
+    // flushed when the database is dropped). This did NOT cure the hang seen in the
+    // server's 16-writer test (a drop waiting in sled's `make_stable` forever, sled issue
+    // 1412): see the stop-31 note on issue 20 before merging this branch.
     let db = sled::Config::new()
         .path(&path)
         .cache_capacity(32 << 20)
