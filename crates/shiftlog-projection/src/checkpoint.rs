@@ -23,7 +23,7 @@
 //! yet retracted at K.
 
 use crate::fold::PlaceState;
-use crate::fold_ready::{BlockWriter, BLOCKS, BLOCK_RECORDS, COVERED};
+use crate::fold_ready::{BlockWriter, BLOCKS, COVERED};
 use crate::query::{read_until, redactions, KnownAt};
 use crate::snapshot::Snapshot;
 use crate::ProjectionError;
@@ -187,7 +187,7 @@ impl ReadyAppend {
         Ok(match derived.last_in(&first, &end)? {
             None => Some(ReadyAppend::default()),
             Some((key, bytes)) => match BlockWriter::resume(&bytes) {
-                Ok(block) if block.records() < BLOCK_RECORDS => Some(ReadyAppend { key: Some(key), block }),
+                Ok(block) if !block.is_full() => Some(ReadyAppend { key: Some(key), block }),
                 Ok(_) => Some(ReadyAppend::default()),
                 Err(_) => None,
             },
@@ -206,7 +206,7 @@ impl ReadyAppend {
             .key
             .get_or_insert_with(|| place_key(BLOCKS, place, Some(&position.to_be_bytes())));
         self.block.push(position, e, target);
-        if self.block.records() >= BLOCK_RECORDS {
+        if self.block.is_full() {
             batch.put(key.clone(), self.block.finish());
             *self = ReadyAppend::default();
         }

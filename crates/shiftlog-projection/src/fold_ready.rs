@@ -6,8 +6,8 @@
 //! - `p3/fw/<place>`: the log position the form holds the place's events up to (8 bytes,
 //!   big-endian); written in the same batch as the index's high-water mark, so the two
 //!   agree unless an older build wrote the index (then the place is rebuilt once);
-//! - `p3/fr/<place>\0<position>`: blocks of at most [`BLOCK_RECORDS`] records, in log
-//!   order, keyed by the position of their first record. Only the last block grows: a
+//! - `p3/fr/<place>\0<position>`: blocks of at most [`BLOCK_RECORDS`] records and about
+//!   [`BLOCK_BYTES`] bytes, in log order, keyed by the position of their first record. Only the last block grows: a
 //!   catch-up rewrites it with the new records appended.
 //!
 //! A block ([`FORMAT`] 1), little-endian:
@@ -44,6 +44,13 @@ pub const FORMAT: u8 = 1;
 /// Records per block: the last block is rewritten at each catch-up, so this bounds that
 /// work, while a place's history stays a few reads.
 pub const BLOCK_RECORDS: u32 = 4096;
+/// Encoded bytes past which a block is closed and the next record starts a new one (a
+/// block is at most this plus one record). Why this small: the last block is rewritten at
+/// every catch-up, and sled stores a value over about 128 KiB (a quarter of its segment)
+/// as a file of its own, a "blob", whose creation can fail where an inline write cannot;
+/// sled 0.34 then leaves its log buffer waiting for a writer that never finishes, and the
+/// next flush (the one at drop included) hangs.
+pub const BLOCK_BYTES: usize = 32 << 10;
 
 const NONE: u32 = u32::MAX;
 
@@ -102,6 +109,8 @@ pub struct BlockWriter {
     index: rustc_hash::FxHashMap<String, u32>,
     records: Vec<u8>,
     count: u32,
+    /// The strings' encoded bytes (each with its length).
+    string_bytes: usize,
 }
 
 impl BlockWriter {
@@ -122,11 +131,23 @@ impl BlockWriter {
         self.count
     }
 
+    /// Whether the block is closed: it holds [`BLOCK_RECORDS`] records, or its encoding
+    /// has reached [`BLOCK_BYTES`].
+    pub fn is_full(&self) -> bool {
+        self.count >= BLOCK_RECORDS || self.encoded_len() >= BLOCK_BYTES
+    }
+
+    /// The length of [`BlockWriter::finish`]'s bytes.
+    pub fn encoded_len(&self) -> usize {
+        1 + 4 + self.string_bytes + 4 + self.records.len()
+    }
+
     fn intern(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.index.get(s) {
             return i;
         }
         let i = self.strings.len() as u32;
+        self.string_bytes += 4 + s.len();
         self.strings.push(s.to_owned());
         self.index.insert(s.to_owned(), i);
         i
@@ -299,8 +320,7 @@ impl BlockWriter {
 
     /// The block's bytes.
     pub fn finish(&self) -> Vec<u8> {
-        let size: usize = self.strings.iter().map(|s| s.len() + 4).sum();
-        let mut out = Vec::with_capacity(9 + size + self.records.len());
+        let mut out = Vec::with_capacity(self.encoded_len());
         out.push(FORMAT);
         out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
         for s in &self.strings {
@@ -812,6 +832,33 @@ mod tests {
             resumed.push(*p, e, *t);
         }
         assert_eq!(resumed.finish(), block());
+    }
+
+    /// A block closes at [`BLOCK_BYTES`] (long before [`BLOCK_RECORDS`] when its records
+    /// bring new long strings), so no block is stored as a sled blob; a resumed block knows
+    /// its length.
+    #[test]
+    fn a_block_closes_at_its_byte_budget() {
+        let mut w = BlockWriter::default();
+        let mut n = 0u64;
+        while !w.is_full() {
+            let before = w.encoded_len();
+            assert!(before < BLOCK_BYTES);
+            let line = format!(
+                r#"{{"type":"actor_joined","id":"j{n}","occurred_at":"2024-01-02","place":"west","actor":"{}-{n}","kind":"person"}}"#,
+                "a".repeat(100)
+            );
+            let e = Event::from_json(&serde_json::from_str(&line).unwrap()).unwrap();
+            n += 1;
+            w.push(n, &e, None);
+            assert_eq!(w.encoded_len(), w.finish().len());
+        }
+        assert!(w.records() < BLOCK_RECORDS);
+        assert!(w.encoded_len() >= BLOCK_BYTES && w.encoded_len() < BLOCK_BYTES + 200);
+        let resumed = BlockWriter::resume(&w.finish()).unwrap();
+        assert_eq!(resumed.encoded_len(), w.encoded_len());
+        assert!(resumed.is_full());
+        assert!(!BlockWriter::resume(&block()).unwrap().is_full());
     }
 
     #[test]

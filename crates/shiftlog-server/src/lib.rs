@@ -102,7 +102,9 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     })
     .await;
-    keeper.abort();
+    // Waited for, so that when this returns no task of the server still holds the engine
+    // (a caller may remove its directory next).
+    keeper.stop().await;
     served
 }
 

@@ -103,6 +103,14 @@ impl Server {
             .unwrap()
             .unwrap();
     }
+
+    /// Stops the server and hands back its data directory, with this side's handles on the
+    /// store dropped.
+    async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let dir = self._dir.take().unwrap();
+        self.stop().await;
+        dir
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -278,6 +286,37 @@ async fn sixteen_writers_and_two_followers_see_exactly_the_log() {
     let admin = s.token(Role::Admin, &[]).await;
     writers_and_followers(&[&s], &[0, 0], &admin).await;
     s.stop().await;
+}
+
+/// When `serve` returns, no task of the server holds the engine any more: the store opens
+/// again at once. (Its keeper, aborted instead of stopped, went on writing to the derived
+/// store after the test's directory was removed, and sled's flush when it finally dropped
+/// it hung in about one run of four of the 16-writer test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_server_has_let_go_of_its_store() {
+    for round in 0..5 {
+        let s = Server::start(ServerConfig::default()).await;
+        let admin = s.token(Role::Admin, &[]).await;
+        // Enough events over enough places that the keeper is at work when the server stops.
+        let events: Vec<Value> = (0..40)
+            .flat_map(|p| {
+                let place = format!("p{p}");
+                (0..100).map(move |i| match i {
+                    0 => json!({"type":"place_registered","id":format!("{place}-0"),"occurred_at":"2024-01-01","place":place,"name":place}),
+                    i => json!({"type":"actor_joined","id":format!("{place}-{i}"),"occurred_at":"2024-01-02","place":place,"actor":format!("{place}-a{i}"),"kind":"person","name":"A person"}),
+                })
+            })
+            .collect();
+        let (status, body) = post(&s.url("/v1/events"), &admin, ndjson(&events)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // Stopped at different points of the keeper's round, which starts a pause (250 ms)
+        // after the append.
+        tokio::time::sleep(std::time::Duration::from_millis(260 + 60 * round)).await;
+        let dir = s.stop_keeping_dir().await;
+        let engine = Engine::open(dir.path())
+            .unwrap_or_else(|e| panic!("round {round}: the stopped server still holds its store: {e}"));
+        assert_eq!(engine.head().0, 4000);
+    }
 }
 
 /// Two servers on one PostgreSQL database: writers spread over both, a follower on each.

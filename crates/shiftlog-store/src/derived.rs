@@ -118,6 +118,29 @@ struct Generation {
     number: u64,
     db: sled::Db,
     cipher: ChaCha20Poly1305,
+    /// Set when a write failed: sled 0.34 may then have left a write counted in its log
+    /// buffer that never reaches the disk (a value over its blob threshold, about 128 KiB,
+    /// whose file could not be created), and every later flush, the one in its `Drop`
+    /// included, waits for it forever. Such a database is not dropped but left open
+    /// until the process ends: derived data is a cache, and what did not reach the disk
+    /// is derived again.
+    write_failed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if self.write_failed.load(std::sync::atomic::Ordering::Acquire) {
+            tracing::error!(
+                generation = self.number,
+                "a write to the derived store failed earlier, so its database is left open \
+                 instead of flushed (a flush could wait forever); what it held is derived \
+                 again when the store is next opened"
+            );
+            // A clone that is never dropped keeps sled's shared state alive, so the
+            // flush in its last handle's drop never runs.
+            std::mem::forget(self.db.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for Generation {
@@ -154,10 +177,11 @@ fn create_generation(dir: &Path, generation: u64) -> Result<Generation, StoreErr
 fn open_generation(dir: &Path, generation: u64, key: GenerationKey) -> Result<Generation, StoreError> {
     let path = dir.join(generation.to_string());
     crate::sled_log::remove_unfinished_snapshots(&path).map_err(|e| StoreError::io(&path, e))?;
-    // No background flusher: derived data need not reach the disk on its own, and sled
-    // 0.34 can hang for good when a Db is dropped (its drop flushes) while its flusher
-    // thread is flushing too (seen once in the server's 16-writer test, the drop waiting
-    // in `make_stable` forever; sled issue 1412). The log's own store has none either.
+    // No background flusher: derived data need not reach the disk on its own (what is lost
+    // in a crash is derived again), and a flush on a database whose write failed may wait
+    // forever (see `write_failed`) while holding sled's process-wide lock, which every
+    // batch of every sled database in the process (the log's appends included) then waits
+    // for. Without the flusher such a database is never flushed at all.
     let db = sled::Config::new()
         .path(&path)
         .cache_capacity(32 << 20)
@@ -172,6 +196,7 @@ fn open_generation(dir: &Path, generation: u64, key: GenerationKey) -> Result<Ge
         number: generation,
         db,
         cipher: ChaCha20Poly1305::new(&key.into()),
+        write_failed: Default::default(),
     })
 }
 
@@ -317,7 +342,10 @@ impl DerivedStore for SledDerived {
                 None => b.remove(k),
             }
         }
-        Ok(g.db.apply_batch(b)?)
+        g.db.apply_batch(b).map_err(|e| {
+            g.write_failed.store(true, std::sync::atomic::Ordering::Release);
+            e.into()
+        })
     }
 
     fn generation(&self) -> u64 {

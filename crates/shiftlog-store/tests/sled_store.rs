@@ -453,3 +453,43 @@ async fn records_lost_from_a_page_are_reported_missing_in_long_reads() {
     // Reads that end before the loss are whole.
     assert_eq!(log.read(Position(1), 99).await.unwrap().len(), 99);
 }
+
+/// A derived value sled stores as a file of its own (over about 128 KiB) whose file cannot
+/// be created: the write is an error, and neither the log's next append nor dropping the
+/// store waits forever (sled 0.34 leaves such a write counted in its log buffer, so a
+/// flush of that database, at drop or by a background flusher holding sled's process-wide
+/// lock, never returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derived_write_that_fails_leaves_the_store_usable_and_its_drop_finite() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = sled_log(dir.path());
+    log.append(AppendRequest::new(events(&place_and_actors())))
+        .await
+        .unwrap();
+    let derived = log.derived();
+    let blobs = dir
+        .path()
+        .join("derived")
+        .join(derived.generation().to_string())
+        .join("blobs");
+    std::fs::remove_dir_all(&blobs).unwrap();
+    let mut batch = shiftlog_store::DerivedBatch::in_generation(derived.generation());
+    batch.put(b"big".to_vec(), vec![7; 300_000]);
+    assert!(derived.apply(batch).is_err(), "the blob's file cannot be created");
+    drop(derived);
+
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            log.append(AppendRequest::new(events(&[learning(1)]))).await.unwrap();
+        });
+        done.send("appended").unwrap();
+        drop(log);
+        done.send("dropped").unwrap();
+    });
+    for step in ["appended", "dropped"] {
+        let got = finished.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(got, Ok(step), "the store hung before it had {step}");
+    }
+}
