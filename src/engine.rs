@@ -819,50 +819,37 @@ impl Engine {
     /// redaction, which clears derived data). Appends that come while it works are taken
     /// together in its next round. Failures are logged and the round retried at the next
     /// append: derived data is a cache, and queries catch up on their own meanwhile. The
-    /// task holds a clone of the engine until [`Keeper::stop`] (or until the handle is
-    /// dropped, which aborts it).
-    pub fn keep_prepared(&self) -> Keeper {
+    /// task holds a clone of the engine. To stop it, abort its handle *and await it*: an
+    /// abort alone drops the task (its clone, and a round in progress) some time later, on
+    /// another thread, so a store then still open cannot be opened again at once, and one
+    /// whose directory was removed meanwhile can hang in sled's flush at drop. A round
+    /// stopped half-way is safe: each batch of derived data is written whole, with the
+    /// marks of how far it reaches, as when a client hangs up.
+    pub fn keep_prepared(&self) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         let mut head = self.log.watch_head();
-        let (stop, mut stopping) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             // Up to where the log's events have been looked at (0: nothing yet).
             let mut seen = 0;
             loop {
                 let now = engine.head().0;
-                // A round stopped half-way is safe to drop: each batch of derived data
-                // is written whole, with the marks of how far it reaches, so the next
-                // round (or a query) takes up where it ended, as after a client that
-                // hung up.
-                let round = tokio::select! {
-                    biased;
-                    _ = stopping.changed() => return,
-                    round = engine.prepare_touched(seen, now) => round,
-                };
-                match round {
+                match engine.prepare_touched(seen, now).await {
                     Ok(()) => seen = now,
                     Err(e) => {
                         tracing::warn!(error = %e, "bringing derived data up to date failed; queries catch up on their own")
                     }
                 }
-                tokio::select! {
-                    biased;
-                    _ = stopping.changed() => return,
-                    changed = head.changed() => if changed.is_err() { return },
+                if head.changed().await.is_err() {
+                    return;
                 }
                 // Yield to the writers for a moment, so that a burst of appends is taken
                 // in one round instead of one round each: on a machine of two cores a
                 // round per append took a third of the durable append rate (measured in
                 // docs/performance.md). A query meanwhile catches its place up itself.
-                tokio::select! {
-                    biased;
-                    _ = stopping.changed() => return,
-                    () = tokio::time::sleep(Self::KEEPER_PAUSE) => {}
-                }
+                tokio::time::sleep(Self::KEEPER_PAUSE).await;
                 head.borrow_and_update();
             }
-        });
-        Keeper { stop, task: Some(task) }
+        })
     }
 
     /// Prepares the places of the events at positions `seen + 1 ..= now` (every place when
@@ -1270,41 +1257,6 @@ mod tests {
                     assert_eq!(one_pass, in_groups, "anomalies, {known:?}, groups of {budget} events");
                 }
             }
-        }
-    }
-}
-
-/// The task of [`Engine::keep_prepared`].
-///
-/// Stop it with [`Keeper::stop`] before the engine's directory goes away: the task holds a
-/// clone of the engine, and a round in progress writes to the derived store. Dropping the
-/// handle aborts the task instead, which drops its clone some time later, on another
-/// thread: a store then still open (sled holds its files until then) cannot be opened
-/// again at once, and one whose directory was removed meanwhile can hang in sled's flush
-/// at drop.
-#[derive(Debug)]
-pub struct Keeper {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Keeper {
-    /// Ends the task, a round in progress included (at its next wait; what it wrote is
-    /// whole), and waits for it, so that its clone of the engine is dropped when this
-    /// returns.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            // A panic in a round is the round's bug, reported by the runtime already.
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Keeper {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
         }
     }
 }

@@ -102,9 +102,10 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     })
     .await;
-    // Waited for, so that when this returns no task of the server still holds the engine
-    // (a caller may remove its directory next).
-    keeper.stop().await;
+    // Awaited once aborted, so that when this returns no task of the server still holds
+    // the engine (a caller may remove its directory next).
+    keeper.abort();
+    let _ = keeper.await;
     served
 }
 
