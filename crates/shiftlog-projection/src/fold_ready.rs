@@ -7,8 +7,8 @@
 //!   big-endian); written in the same batch as the index's high-water mark, so the two
 //!   agree unless an older build wrote the index (then the place is rebuilt once);
 //! - `p3/fr/<place>\0<position>`: blocks of at most [`BLOCK_RECORDS`] records and about
-//!   [`BLOCK_BYTES`] bytes, in log order, keyed by the position of their first record. Only the last block grows: a
-//!   catch-up rewrites it with the new records appended.
+//!   [`BLOCK_BYTES`] bytes, in log order, keyed by the position of their first record.
+//!   Only the last block grows: a catch-up rewrites it with the new records appended.
 //!
 //! A block ([`FORMAT`] 1), little-endian:
 //!
@@ -184,9 +184,7 @@ impl BlockWriter {
     /// Appends the event at `position`; a retraction's `target` is the position of the
     /// event it takes back (ignored for other events).
     pub fn push(&mut self, position: u64, e: &Event, target: Option<u64>) {
-        self.count += 1;
-        self.records.extend_from_slice(&position.to_le_bytes());
-        self.records.extend_from_slice(&e.occurred_at.sort_key());
+        self.start_record(position, e.occurred_at);
         match &e.body {
             EventBody::PlaceRegistered { .. } => self.records.push(PLACE_REGISTERED),
             EventBody::ActorJoined {
@@ -288,10 +286,7 @@ impl BlockWriter {
             }
             EventBody::LearningRecorded { .. } => self.records.push(LEARNING_RECORDED),
             EventBody::OutcomeHarvested { .. } => self.records.push(OUTCOME_HARVESTED),
-            EventBody::EventRetracted { .. } => {
-                self.records.push(EVENT_RETRACTED);
-                self.records.extend_from_slice(&target.unwrap_or(0).to_le_bytes());
-            }
+            EventBody::EventRetracted { .. } => self.retraction_fields(target.unwrap_or(0)),
             EventBody::ActorRedacted { actor, .. } => {
                 self.records.push(ACTOR_REDACTED);
                 let a = self.intern(actor.as_str());
@@ -308,14 +303,23 @@ impl BlockWriter {
         match entry {
             Entry::Event(p, e) => self.push(p.0, e, None),
             Entry::Retraction { position, target } => {
-                self.count += 1;
-                self.records.extend_from_slice(&position.to_le_bytes());
-                let epoch = Timestamp::from_unix(0, 0).expect("1970 is in range");
-                self.records.extend_from_slice(&epoch.sort_key());
-                self.records.push(EVENT_RETRACTED);
-                self.records.extend_from_slice(&target.to_le_bytes());
+                self.start_record(*position, Timestamp::from_unix(0, 0).expect("1970 is in range"));
+                self.retraction_fields(*target);
             }
         }
+    }
+
+    /// A record's position and valid time, the start of every record.
+    fn start_record(&mut self, position: u64, occurred_at: Timestamp) {
+        self.count += 1;
+        self.records.extend_from_slice(&position.to_le_bytes());
+        self.records.extend_from_slice(&occurred_at.sort_key());
+    }
+
+    /// A retraction's type and its target's position.
+    fn retraction_fields(&mut self, target: u64) {
+        self.records.push(EVENT_RETRACTED);
+        self.records.extend_from_slice(&target.to_le_bytes());
     }
 
     /// The block's bytes.
