@@ -901,6 +901,17 @@ mod tests {
             let mut with_format = vec![FORMAT];
             with_format.extend_from_slice(&bytes);
             let _ = decode_block(&with_format, &mut out);
+            // A catch-up resumes the stored last block: damaged, it is an error or a
+            // block to close, never a panic.
+            for stored in [&bytes, &changed, &with_format] {
+                if let Ok(mut w) = BlockWriter::resume(stored) {
+                    // As `catch_up` does: a full block is closed, not grown.
+                    if !w.is_full() {
+                        w.push_entry(&Entry::Retraction { position: 9, target: 1 });
+                    }
+                    let _ = w.finish();
+                }
+            }
         }
     }
 }
