@@ -839,6 +839,9 @@ impl Engine {
                         tracing::warn!(error = %e, "bringing derived data up to date failed; queries catch up on their own")
                     }
                 }
+                // After a redaction, states kept in memory for snapshots go now, not at
+                // the next query.
+                engine.projector.forget_if_cleared();
                 if head.changed().await.is_err() {
                     return;
                 }

@@ -260,6 +260,8 @@ pub struct Projector {
     derived: Arc<dyn DerivedStore>,
     every: usize,
     locks: PlaceLocks,
+    /// Recent snapshots' folded states and measures ([`crate::memo`]).
+    memo: crate::memo::Memo,
 }
 
 /// One lock per place, made on first use (places are few: thousands at most).
@@ -285,6 +287,7 @@ impl Projector {
             derived,
             every: Self::DEFAULT_CHECKPOINT_EVERY,
             locks: PlaceLocks::default(),
+            memo: crate::memo::Memo::default(),
         }
     }
 
@@ -583,7 +586,8 @@ impl Projector {
             let answer = {
                 let _shared = lock.read().await;
                 let hw = self.high_water(place)?.position;
-                self.state_known_in(place, at, known, generation, hw).await?
+                let k = known.position(self.log.as_ref(), hw).await?;
+                (self.state_known_in(place, at, k, generation, hw).await?, k)
             };
             if self.derived.generation() == generation {
                 return Ok(answer);
@@ -591,15 +595,82 @@ impl Projector {
         }
     }
 
-    async fn state_known_in(
+    /// [`state_known`](Projector::state_known) with its measures, from memory when the
+    /// same events were folded recently ([`crate::memo`]).
+    async fn folded_known(
         &self,
         place: &PlaceId,
         at: Timestamp,
         known: KnownAt,
+    ) -> Result<(Arc<crate::memo::Folded>, u64), ProjectionError> {
+        use crate::memo::{FoldKey, Folded, Seen};
+        self.known_place(place).await?;
+        let lock = self.locks.of(place);
+        loop {
+            let generation = self.derived.generation();
+            self.memo.follow(generation);
+            self.current(place, generation).await?;
+            let (key, k, kept) = {
+                let _shared = lock.read().await;
+                let mark = self.high_water(place)?;
+                let hw = mark.position;
+                let k = known.position(self.log.as_ref(), hw).await?;
+                // Under the shared lock the index is current to `hw >= k` and cannot move.
+                let seen = match mark.indexed {
+                    Some(n) if k == hw => Seen::Indexed(n),
+                    _ => Seen::UpTo(k),
+                };
+                let upto = time_key(at, u64::MAX);
+                let last = self
+                    .derived
+                    .last_in(&place_key(TI, place, None), &place_key(TI, place, Some(&upto)))?
+                    .map(|(key, _)| key);
+                let key = FoldKey {
+                    place: place.clone(),
+                    generation,
+                    seen,
+                    last,
+                };
+                match self.memo.get(&key) {
+                    Some(folded) => (key, k, Ok(folded)),
+                    None => {
+                        let state = self.state_known_in(place, at, k, generation, hw).await?;
+                        (key, k, Err(state))
+                    }
+                }
+            };
+            if self.derived.generation() != generation {
+                continue;
+            }
+            let folded = match kept {
+                Ok(folded) => folded,
+                Err(state) => {
+                    // Measures are computed outside the place's lock: catching up waits
+                    // for folds, not for betweenness.
+                    let folded = Arc::new(Folded::new(state));
+                    self.memo.insert(key, folded.clone(), self.derived.generation());
+                    folded
+                }
+            };
+            return Ok((folded, k));
+        }
+    }
+
+    /// Forgets the states kept in memory if derived data was cleared since (a redaction):
+    /// what the keeper does after every round, so that no name outlives its erasure in
+    /// memory longer than one round, even when no query comes.
+    pub fn forget_if_cleared(&self) {
+        self.memo.follow(self.derived.generation());
+    }
+
+    async fn state_known_in(
+        &self,
+        place: &PlaceId,
+        at: Timestamp,
+        k: u64,
         generation: u64,
         hw: u64,
-    ) -> Result<(PlaceState, u64), ProjectionError> {
-        let k = known.position(self.log.as_ref(), hw).await?;
+    ) -> Result<PlaceState, ProjectionError> {
         let everything = k == hw;
         let upto = time_key(at, u64::MAX);
         let mut state = PlaceState::default();
@@ -650,7 +721,7 @@ impl Projector {
                 }
             }
         }
-        Ok((state, k))
+        Ok(state)
     }
 
     /// What changed in `place` between `from` and `to` as known at `known`: both states
@@ -839,8 +910,61 @@ impl Projector {
         at: Timestamp,
         known: KnownAt,
     ) -> Result<Snapshot, ProjectionError> {
-        let (state, k) = self.state_known(place, at, known).await?;
+        let (folded, k) = self.folded_known(place, at, known).await?;
         let redacted = self.redacted(k).await?;
-        Ok(Snapshot::new(place, at, k, &state, &redacted))
+        Ok(Snapshot::of_folded(place, at, k, &folded, &redacted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftlog_model::Event;
+    use shiftlog_store::{AppendRequest, SledLog};
+
+    async fn append(log: &dyn EventLog, value: serde_json::Value) {
+        log.append(AppendRequest::new(vec![Event::from_json(&value).unwrap()]))
+            .await
+            .unwrap();
+    }
+
+    /// A snapshot's folded state (which holds names) is kept in memory; a redaction clears
+    /// the derived store, and the keeper's next round then forgets every kept state, with
+    /// no query needed.
+    #[tokio::test]
+    async fn a_redaction_makes_the_kept_states_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(dir.path()).unwrap());
+        append(
+            log.as_ref(),
+            serde_json::json!({"type": "place_registered", "id": "p", "occurred_at": "2024-01-01", "place": "x", "name": "X"}),
+        )
+        .await;
+        append(
+            log.as_ref(),
+            serde_json::json!({"type": "actor_joined", "id": "a", "occurred_at": "2024-01-01", "place": "x", "actor": "jo", "kind": "person", "name": "Jo Bloggs"}),
+        )
+        .await;
+        let projector = Projector::new(log.clone());
+        let (place, at) = ("x".parse().unwrap(), "2024-02-01".parse().unwrap());
+        let first = projector.snapshot(&place, at).await.unwrap();
+        assert_eq!(first.actors[0].name.as_deref(), Some("Jo Bloggs"));
+        assert_eq!(projector.memo.len(), 1, "the snapshot's state is kept");
+        projector.forget_if_cleared();
+        assert_eq!(projector.memo.len(), 1, "nothing was cleared");
+        append(
+            log.as_ref(),
+            serde_json::json!({"type": "actor_redacted", "id": "r", "occurred_at": "2024-03-01", "actor": "jo"}),
+        )
+        .await;
+        projector.forget_if_cleared();
+        assert_eq!(
+            projector.memo.len(),
+            0,
+            "a state holding the erased name is still in memory"
+        );
+        let after = projector.snapshot(&place, at).await.unwrap();
+        assert_eq!(after.actors[0].name, None);
+        assert!(after.actors[0].redacted);
     }
 }

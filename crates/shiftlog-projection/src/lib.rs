@@ -38,6 +38,7 @@ mod export;
 mod fold;
 pub mod fold_ready;
 mod measures;
+mod memo;
 mod metrics;
 mod period;
 mod pseudonym;

@@ -1,7 +1,8 @@
 //! A snapshot: one place's network at one date, ready to serialize.
 
 use crate::fold::PlaceState;
-use crate::metrics::{compute, Metrics};
+use crate::memo::Folded;
+use crate::metrics::{compute, ActorMeasures, Metrics};
 use serde::Serialize;
 use shiftlog_model::{ActorId, PlaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +100,37 @@ impl Snapshot {
         redacted: &BTreeSet<ActorId>,
     ) -> Self {
         let (metrics, measures) = compute(state);
+        Self::of_parts(place, at, known_at_position, state, metrics, &measures, redacted)
+    }
+
+    /// The snapshot of a folded state whose measures are already computed.
+    pub(crate) fn of_folded(
+        place: &PlaceId,
+        at: Timestamp,
+        known_at_position: u64,
+        folded: &Folded,
+        redacted: &BTreeSet<ActorId>,
+    ) -> Self {
+        Self::of_parts(
+            place,
+            at,
+            known_at_position,
+            &folded.state,
+            folded.metrics.clone(),
+            &folded.measures,
+            redacted,
+        )
+    }
+
+    fn of_parts(
+        place: &PlaceId,
+        at: Timestamp,
+        known_at_position: u64,
+        state: &PlaceState,
+        metrics: Metrics,
+        measures: &BTreeMap<ActorId, ActorMeasures>,
+        redacted: &BTreeSet<ActorId>,
+    ) -> Self {
         let actors = state
             .actors
             .iter()

@@ -266,3 +266,70 @@ proptest! {
         });
     }
 }
+
+/// Snapshots of `x` at `days` (each asked twice, and also a day later, which often folds
+/// the same events) as known now and at earlier positions, each checked against a replay
+/// of the reference log as known at the position it reports.
+async fn check_snapshots(projector: &Projector, reference: &MemoryLog, days: &[u32]) {
+    let place = "x".parse().unwrap();
+    let head = reference.head().0;
+    for &day in days {
+        for day in [day, day, day + 1] {
+            let at: Timestamp = date(day).parse().unwrap();
+            for known in [
+                KnownAt::Everything,
+                KnownAt::Position(head / 2),
+                KnownAt::Position(head.saturating_sub(1)),
+            ] {
+                let got = projector.snapshot_known(&place, at, known).await.unwrap();
+                let want = shiftlog_projection::history(reference, &place, KnownAt::Position(got.known_at_position))
+                    .await
+                    .unwrap()
+                    .snapshot(at);
+                assert_eq!(got, want, "{at} as known {known:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Snapshots are answered from memory when the same events were folded recently
+    /// (crate::memo): asked again, at another date between the same events, at another
+    /// known position, and after late events and retractions, each equals a replay.
+    #[test]
+    fn snapshots_asked_again_equal_a_replay(
+        values in log_values(),
+        cut in 0.2f64..0.8,
+        days in prop::collection::vec(0u32..220, 1..5),
+        every in 1usize..6,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let reference = MemoryLog::new();
+            let split = ((values.len() as f64) * cut) as usize;
+            let sled: Arc<dyn EventLog> = Arc::new(SledLog::open(dir.path()).unwrap());
+            let projector = Projector::new(sled.clone()).with_checkpoint_every(every);
+            append_each(sled.as_ref(), &values[..split]).await;
+            append_each(&reference, &values[..split]).await;
+            check_snapshots(&projector, &reference, &days).await;
+            // One event at a time: each one (late, or a retraction) must be in the next
+            // answer; another place's events move the log's head in between, which
+            // changes nothing of x's.
+            let other = serde_json::json!({"type": "place_registered", "id": "y", "occurred_at": date(0), "place": "y", "name": "Y"});
+            append_each(sled.as_ref(), std::slice::from_ref(&other)).await;
+            append_each(&reference, std::slice::from_ref(&other)).await;
+            for (i, v) in values[split..].iter().enumerate() {
+                let elsewhere = serde_json::json!({"type": "learning_recorded", "id": format!("y{i}"), "occurred_at": date(1), "place": "y", "text": "t"});
+                for v in [v, &elsewhere] {
+                    append_each(sled.as_ref(), std::slice::from_ref(v)).await;
+                    append_each(&reference, std::slice::from_ref(v)).await;
+                    check_snapshots(&projector, &reference, &days[..1]).await;
+                }
+            }
+            check_snapshots(&projector, &reference, &days).await;
+        });
+    }
+}
