@@ -8,8 +8,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The data directory is in use by another process.
-    #[error("the data directory {path} is in use by another process (close it first)")]
+    /// The data directory is already open: by another process (a running `shiftlog
+    /// serve`, another command), or by this one, which opened it earlier and has not
+    /// closed it (the lock is per open, not per process).
+    #[error(
+        "the data directory {path} is already open, by another process (a running `shiftlog serve`, another command) or earlier in this one; close it first"
+    )]
     Locked {
         /// The data directory.
         path: PathBuf,
