@@ -608,7 +608,6 @@ impl Projector {
         let lock = self.locks.of(place);
         loop {
             let generation = self.derived.generation();
-            self.memo.follow(generation);
             self.current(place, generation).await?;
             let (key, k, kept) = {
                 let _shared = lock.read().await;

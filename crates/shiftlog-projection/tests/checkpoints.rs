@@ -312,20 +312,25 @@ proptest! {
             let split = ((values.len() as f64) * cut) as usize;
             let sled: Arc<dyn EventLog> = Arc::new(SledLog::open(dir.path()).unwrap());
             let projector = Projector::new(sled.clone()).with_checkpoint_every(every);
-            append_each(sled.as_ref(), &values[..split]).await;
-            append_each(&reference, &values[..split]).await;
+            let both = |values: &[serde_json::Value]| {
+                let values = values.to_vec();
+                let (sled, reference) = (sled.clone(), &reference);
+                async move {
+                    append_each(sled.as_ref(), &values).await;
+                    append_each(reference, &values).await;
+                }
+            };
+            both(&values[..split]).await;
             check_snapshots(&projector, &reference, &days).await;
             // One event at a time: each one (late, or a retraction) must be in the next
             // answer; another place's events move the log's head in between, which
             // changes nothing of x's.
             let other = serde_json::json!({"type": "place_registered", "id": "y", "occurred_at": date(0), "place": "y", "name": "Y"});
-            append_each(sled.as_ref(), std::slice::from_ref(&other)).await;
-            append_each(&reference, std::slice::from_ref(&other)).await;
+            both(std::slice::from_ref(&other)).await;
             for (i, v) in values[split..].iter().enumerate() {
                 let elsewhere = serde_json::json!({"type": "learning_recorded", "id": format!("y{i}"), "occurred_at": date(1), "place": "y", "text": "t"});
                 for v in [v, &elsewhere] {
-                    append_each(sled.as_ref(), std::slice::from_ref(v)).await;
-                    append_each(&reference, std::slice::from_ref(v)).await;
+                    both(std::slice::from_ref(v)).await;
                     check_snapshots(&projector, &reference, &days[..1]).await;
                 }
             }
