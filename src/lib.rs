@@ -31,7 +31,7 @@ mod engine;
 mod ingest;
 mod subscribe;
 
-pub use engine::{Engine, EngineError, ExportFormat, Prepared};
+pub use engine::{Comparison, Engine, EngineError, ExportFormat, Prepared};
 pub use subscribe::Subscription;
 
 /// The domain model (re-exported from `shiftlog-model`).

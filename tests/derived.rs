@@ -332,6 +332,18 @@ fn random_log(seed: u64, n: u64) -> Vec<String> {
         .iter()
         .flat_map(|p| opening(p).lines().map(str::to_string).collect::<Vec<_>>())
         .collect();
+    // An actor in both places from random dates, and gone from one of them later: the
+    // places it bridges change over time.
+    for (place, id) in [("west", "west-funder"), ("hill", "hill-funder")] {
+        lines.push(format!(
+            r#"{{"type":"actor_joined","id":"{id}","occurred_at":"{}","place":"{place}","actor":"funder","kind":"organisation","name":"Funder"}}"#,
+            day(rng.below(200))
+        ));
+    }
+    lines.push(format!(
+        r#"{{"type":"actor_left","id":"west-funder-left","occurred_at":"{}","place":"west","actor":"funder"}}"#,
+        day(200 + rng.below(165))
+    ));
     for i in 0..n {
         let place = if rng.below(3) == 0 { "hill" } else { "west" };
         lines.push(next_event(&mut rng, place, i));
@@ -388,10 +400,25 @@ proptest::proptest! {
     }
 }
 
+/// Every place's history as known at `known`, read from the log (no derived data), without
+/// personal data: what the measures see.
+async fn logged_histories(
+    engine: &Engine,
+    known: u64,
+) -> std::collections::BTreeMap<PlaceId, shiftlog::projection::PlaceHistory> {
+    shiftlog::projection::histories_with(
+        engine.log().as_ref(),
+        KnownAt::Position(known),
+        shiftlog_store::Detail::WithoutPersonalData,
+    )
+    .await
+    .unwrap()
+}
+
 /// Every place's evolution, span, anomaly count and evolution work from histories read as
 /// `known` from the fold-ready form, checked against histories read from the log.
 async fn fold_ready_equals_the_log(engine: &Engine, known: u64) {
-    use shiftlog::projection::{histories_with, Every, Projector};
+    use shiftlog::projection::{Every, Projector};
     let places = engine.places().await.unwrap();
     let ready = Projector::new(engine.log().clone())
         .fold_ready_histories(&places, known)
@@ -402,13 +429,7 @@ async fn fold_ready_equals_the_log(engine: &Engine, known: u64) {
         "every place's form is current: {:?}",
         ready.missing
     );
-    let logged = histories_with(
-        engine.log().as_ref(),
-        KnownAt::Position(known),
-        shiftlog_store::Detail::WithoutPersonalData,
-    )
-    .await
-    .unwrap();
+    let logged = logged_histories(engine, known).await;
     assert_eq!(
         ready.histories.keys().collect::<Vec<_>>(),
         logged.keys().collect::<Vec<_>>(),
@@ -432,6 +453,46 @@ async fn fold_ready_equals_the_log(engine: &Engine, known: u64) {
     }
 }
 
+/// Every place's comparison row and the bridging actors at a few dates as known at
+/// `known` (read from the fold-ready form where it is current), checked against states
+/// folded from histories read from the log: metrics and active actors need no derived data.
+async fn comparisons_equal_the_log(engine: &Engine, known: u64) {
+    use shiftlog::projection::compute_metrics;
+    let logged = logged_histories(engine, known).await;
+    for at in ["2023-11-30", "2023-12-05", "2024-03-15", "2024-08-31", "2025-01-31"] {
+        let at: Timestamp = at.parse().unwrap();
+        let (mut rows, mut active) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+        for (place, h) in &logged {
+            let state = h.state_at(at);
+            rows.insert(place.to_string(), compute_metrics(&state));
+            for (actor, _) in state.actors.iter().filter(|(_, s)| s.active) {
+                active
+                    .entry(actor.to_string())
+                    .or_insert_with(Vec::new)
+                    .push(place.to_string());
+            }
+        }
+        active.retain(|_, places| places.len() > 1);
+        let view = KnownAt::Position(known);
+        assert_eq!(
+            engine.compare(at, view).await.unwrap(),
+            rows,
+            "compare at {at} known at {known}"
+        );
+        assert_eq!(
+            engine.bridges(at, view).await.unwrap(),
+            active,
+            "bridges at {at} known at {known}"
+        );
+        let both = engine.comparison(at, view).await.unwrap();
+        assert_eq!(
+            (both.places, both.bridges),
+            (rows, active),
+            "comparison at {at} known at {known}"
+        );
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
 
@@ -439,8 +500,8 @@ proptest::proptest! {
     /// catch-up after every append, and the form rebuilt in one pass after repair-indexes,
     /// give every place the evolution (every day and every week), span, anomaly count and
     /// work estimate its history read from the log gives, as known at several points of
-    /// the log; and the engine's evolution, which reads the form, equals an in-memory
-    /// engine's.
+    /// the log, and the comparisons and bridges at a few dates; and the engine's evolution,
+    /// which reads the form, equals an in-memory engine's.
     #[test]
     fn the_fold_ready_form_gives_the_logs_evolutions(seed in proptest::prelude::any::<u64>(), n in 20u64..120) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -453,6 +514,7 @@ proptest::proptest! {
             let points: Vec<u64> = (1..=4).map(|i| head * i / 5).chain([head]).collect();
             for &k in &points {
                 fold_ready_equals_the_log(&engine, k).await;
+                comparisons_equal_the_log(&engine, k).await;
             }
             let memory = Engine::in_memory();
             append_lines(&memory, &lines, false).await;
@@ -467,6 +529,7 @@ proptest::proptest! {
             rebuilt.prepare(|_, _| {}).await.unwrap();
             for &k in &points {
                 fold_ready_equals_the_log(&rebuilt, k).await;
+                comparisons_equal_the_log(&rebuilt, k).await;
             }
         });
     }

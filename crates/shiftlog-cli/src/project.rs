@@ -381,22 +381,23 @@ pub(crate) struct CompareArgs {
 }
 
 pub(crate) async fn compare(engine: &Engine, a: CompareArgs) -> anyhow::Result<ExitCode> {
-    let rows = engine.compare(a.at, a.kinds.view(&a.known)).await?;
+    let view = a.kinds.view(&a.known);
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&engine.compare(a.at, view).await?)?),
         Format::Csv => {
             println!("place,{},power_gini,{}", csv_header(CSV_FIRST), csv_more_header());
-            for (p, m) in &rows {
+            for (p, m) in &engine.compare(a.at, view).await? {
                 println!("{},{},{}", csv_field(p.as_str()), csv_row(m), csv_more(m));
             }
         }
         Format::Text => {
-            print!("{}", metrics_table(&rows.into_iter().collect::<Vec<_>>()));
-            let bridges = engine.bridges(a.at, a.known.known()).await?;
-            if !bridges.is_empty() {
+            // One fold of each place for both the table and the bridges.
+            let comparison = engine.comparison(a.at, view).await?;
+            print!("{}", metrics_table(&comparison.places.into_iter().collect::<Vec<_>>()));
+            if !comparison.bridges.is_empty() {
                 println!();
                 println!("actors bridging places:");
-                for (actor, places) in &bridges {
+                for (actor, places) in &comparison.bridges {
                     println!("  {actor}: {}", places.join(", "));
                 }
             }
