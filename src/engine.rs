@@ -1065,7 +1065,8 @@ impl Engine {
     /// (metrics, who is active): each state is folded from the place's fold-ready form,
     /// a few small blocks with no full record decoded, when it holds every event the view
     /// sees; otherwise from the place's checkpoints and the log. Places run in parallel,
-    /// two or so at a time, so memory is bounded by a few places' histories.
+    /// a few at a time ([`Engine::per_place`]), so memory is bounded by a few places'
+    /// histories.
     async fn at_every_place<T: Send + 'static>(
         &self,
         at: Timestamp,
